@@ -1,0 +1,14 @@
+//! The lingua franca of heir.
+//!
+//! Every source (kernel sensors, pcap or event replay, the mesh) produces [`Event`]s and every
+//! stage after it consumes them; every detector produces [`Alert`]s. Keeping these types in a
+//! crate of their own lets the TUI, the mesh and offline tools share them without building the
+//! kernel loader.
+
+pub mod alert;
+pub mod event;
+pub mod time;
+
+pub use alert::{Alert, Category, Severity, Taxonomy};
+pub use event::{Event, EventKind, NetAddr, Process, SockFamily};
+pub use time::Timestamp;
