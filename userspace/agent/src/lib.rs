@@ -1,1 +1,10 @@
+//! The heir agent: kernel sensors, the event pipeline that turns their records into enriched
+//! events and alerts, and the commands behind the `heir` binary.
 
+pub mod config;
+pub mod decode;
+pub mod pipeline;
+pub mod proctable;
+pub mod sensor;
+
+pub use config::Config;

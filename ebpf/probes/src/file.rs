@@ -1,0 +1,313 @@
+//! Files: opens under watched path prefixes, renames and unlinks, and per-process bursts of
+//! file modification counted in the kernel (what ransomware looks like from here).
+//!
+//! The watch list is an LPM trie over the path's first bytes, filled by the agent from its
+//! configuration: an open whose path matches no prefix costs one trie lookup and never leaves
+//! the kernel. Only absolute paths can match; relative opens are resolved against the working
+//! directory in userspace terms only, which the kernel cannot do cheaply here.
+
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user, bpf_probe_read_user_str_bytes},
+    macros::{map, tracepoint},
+    maps::{LpmTrie, LruHashMap, lpm_trie::Key},
+    programs::TracePointContext,
+};
+use heir_abi::{
+    ArgsRecord, BurstState, FILTER_LEN, FilterPath, Kind, WATCH_READ, WATCH_SSH_ONLY, WATCH_WRITE,
+};
+
+use crate::common::{
+    FILTERED, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_PATH, SCRATCH_TWO, arg, config,
+    count, fill_header, finish, is_agent, read_user_str, ret, scratch, stash, submit,
+};
+
+/// Watched path prefixes → `WATCH_*` bits.
+#[map]
+static WATCH: LpmTrie<FilterPath, u32> = LpmTrie::with_max_entries(1024, 0);
+
+/// Per-process file-modification counters, keyed by tgid.
+#[map]
+static BURSTS: LruHashMap<u32, BurstState> = LruHashMap::with_max_entries(8192, 0);
+
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+
+#[inline(always)]
+fn is_write(flags: u64) -> bool {
+    flags & O_ACCMODE != 0 || flags & (O_CREAT | O_TRUNC) != 0
+}
+
+/// The watch bits for `path`, after the home-directory refinement.
+#[inline(always)]
+fn watch_bits(path: u64) -> u32 {
+    if path == 0 {
+        return 0;
+    }
+    let mut key = Key::new((FILTER_LEN * 8) as u32, [0u8; FILTER_LEN]);
+    let data: &mut FilterPath = &mut key.data;
+    // SAFETY: bounded by the buffer; fails cleanly on a bad pointer.
+    if unsafe { bpf_probe_read_user_str_bytes(path as *const u8, data) }.is_err() {
+        return 0;
+    }
+    let Some(bits) = WATCH.get(&key).copied() else { return 0 };
+    if bits & WATCH_SSH_ONLY != 0 && !contains_ssh_dir(&key.data) {
+        return 0;
+    }
+    bits
+}
+
+/// Whether the path contains `/.ssh/`, for prefixes (such as `/home/`) watched only there.
+#[inline(always)]
+fn contains_ssh_dir(p: &FilterPath) -> bool {
+    const NEEDLE: [u8; 6] = *b"/.ssh/";
+    let mut i = 0;
+    while i + NEEDLE.len() <= FILTER_LEN {
+        if p[i] == 0 {
+            return false;
+        }
+        if p[i] == NEEDLE[0]
+            && p[i + 1] == NEEDLE[1]
+            && p[i + 2] == NEEDLE[2]
+            && p[i + 3] == NEEDLE[3]
+            && p[i + 4] == NEEDLE[4]
+            && p[i + 5] == NEEDLE[5]
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[derive(Clone, Copy)]
+enum Modification {
+    Write,
+    Rename,
+    Unlink,
+}
+
+/// Counts one modification for the current process and reports the burst once per window
+/// when the count reaches the threshold.
+#[inline(always)]
+fn count_modification(m: Modification) {
+    let tgid = (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let window = config!(burst_window_ns);
+    let state = match BURSTS.get_ptr_mut(&tgid) {
+        Some(p) => p,
+        None => {
+            let fresh = BurstState {
+                window_start_ns: now,
+                ..BurstState::default()
+            };
+            let _ = BURSTS.insert(&tgid, &fresh, 0);
+            match BURSTS.get_ptr_mut(&tgid) {
+                Some(p) => p,
+                None => return,
+            }
+        }
+    };
+    // SAFETY: map value owned by this process's entry; concurrent threads of one process may
+    // race on the counters, which only makes a burst count approximate.
+    let s = unsafe { &mut *state };
+    if now.wrapping_sub(s.window_start_ns) > window {
+        *s = BurstState {
+            window_start_ns: now,
+            ..BurstState::default()
+        };
+    }
+    match m {
+        Modification::Write => s.writes += 1,
+        Modification::Rename => s.renames += 1,
+        Modification::Unlink => s.unlinks += 1,
+    }
+    let total = s.writes + s.renames + s.unlinks;
+    if s.reported == 0 && total >= config!(burst_threshold) {
+        s.reported = 1;
+        let Some(rec) = scratch(&SCRATCH_ARGS) else { return };
+        fill_header(&mut rec.header, Kind::FileBurst);
+        rec.ret = 0;
+        rec.nr = 0;
+        rec.args = [
+            u64::from(s.writes),
+            u64::from(s.renames),
+            u64::from(s.unlinks),
+            window / 1_000_000,
+        ];
+        submit::<ArgsRecord>(rec, Kind::FileBurst);
+    }
+}
+
+#[inline(always)]
+fn open_enter(path: u64, flags: u64, mode: u64) -> u32 {
+    if is_agent() {
+        return 0;
+    }
+    let write = is_write(flags);
+    if write {
+        count_modification(Modification::Write);
+    }
+    let want = if write { WATCH_WRITE } else { WATCH_READ };
+    if watch_bits(path) & want == 0 {
+        count(&FILTERED, Kind::Open);
+        return 0;
+    }
+    let Some(rec) = scratch(&SCRATCH_PATH) else { return 0 };
+    fill_header(&mut rec.header, Kind::Open);
+    rec.ret = 0;
+    rec.a = flags;
+    rec.b = mode;
+    read_user_str(path, &mut rec.path, &mut rec.header);
+    stash(&INFLIGHT_PATH, rec);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
+    open_enter(arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2))
+}
+
+#[tracepoint]
+pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
+    open_enter(arg(&ctx, 0), 0o1101, arg(&ctx, 1))
+}
+
+#[tracepoint]
+pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
+    open_enter(arg(&ctx, 1), arg(&ctx, 2), arg(&ctx, 3))
+}
+
+#[tracepoint]
+pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
+    let how = arg(&ctx, 2);
+    // struct open_how { u64 flags; u64 mode; u64 resolve; }
+    // SAFETY: probe_read_user validates the address.
+    let flags: u64 = unsafe { bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
+    let mode: u64 = unsafe { bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
+    open_enter(arg(&ctx, 1), flags, mode)
+}
+
+#[inline(always)]
+fn path_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+    finish(&INFLIGHT_PATH, kind, ret(ctx), |rec, r| rec.ret = r);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Open)
+}
+
+#[tracepoint]
+pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Open)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Open)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Open)
+}
+
+#[inline(always)]
+fn rename_enter(from: u64, to: u64, flags: u64) -> u32 {
+    if is_agent() {
+        return 0;
+    }
+    count_modification(Modification::Rename);
+    if (watch_bits(from) | watch_bits(to)) & WATCH_WRITE == 0 {
+        count(&FILTERED, Kind::Rename);
+        return 0;
+    }
+    let Some(rec) = scratch(&SCRATCH_TWO) else { return 0 };
+    fill_header(&mut rec.header, Kind::Rename);
+    rec.ret = 0;
+    rec.a = flags;
+    rec.name[0] = 0;
+    read_user_str(from, &mut rec.first, &mut rec.header);
+    read_user_str(to, &mut rec.second, &mut rec.header);
+    stash(&INFLIGHT_TWO, rec);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_rename(ctx: TracePointContext) -> u32 {
+    rename_enter(arg(&ctx, 0), arg(&ctx, 1), 0)
+}
+
+#[tracepoint]
+pub fn sys_enter_renameat(ctx: TracePointContext) -> u32 {
+    rename_enter(arg(&ctx, 1), arg(&ctx, 3), 0)
+}
+
+#[tracepoint]
+pub fn sys_enter_renameat2(ctx: TracePointContext) -> u32 {
+    rename_enter(arg(&ctx, 1), arg(&ctx, 3), arg(&ctx, 4))
+}
+
+#[inline(always)]
+fn two_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+    finish(&INFLIGHT_TWO, kind, ret(ctx), |rec, r| rec.ret = r);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_rename(ctx: TracePointContext) -> u32 {
+    two_exit(&ctx, Kind::Rename)
+}
+
+#[tracepoint]
+pub fn sys_exit_renameat(ctx: TracePointContext) -> u32 {
+    two_exit(&ctx, Kind::Rename)
+}
+
+#[tracepoint]
+pub fn sys_exit_renameat2(ctx: TracePointContext) -> u32 {
+    two_exit(&ctx, Kind::Rename)
+}
+
+#[inline(always)]
+fn unlink_enter(path: u64, flags: u64) -> u32 {
+    if is_agent() {
+        return 0;
+    }
+    count_modification(Modification::Unlink);
+    if watch_bits(path) & WATCH_WRITE == 0 {
+        count(&FILTERED, Kind::Unlink);
+        return 0;
+    }
+    let Some(rec) = scratch(&SCRATCH_PATH) else { return 0 };
+    fill_header(&mut rec.header, Kind::Unlink);
+    rec.ret = 0;
+    rec.a = flags;
+    rec.b = 0;
+    read_user_str(path, &mut rec.path, &mut rec.header);
+    stash(&INFLIGHT_PATH, rec);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_unlink(ctx: TracePointContext) -> u32 {
+    unlink_enter(arg(&ctx, 0), 0)
+}
+
+#[tracepoint]
+pub fn sys_enter_unlinkat(ctx: TracePointContext) -> u32 {
+    unlink_enter(arg(&ctx, 1), arg(&ctx, 2))
+}
+
+#[tracepoint]
+pub fn sys_exit_unlink(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Unlink)
+}
+
+#[tracepoint]
+pub fn sys_exit_unlinkat(ctx: TracePointContext) -> u32 {
+    path_exit(&ctx, Kind::Unlink)
+}

@@ -1,0 +1,94 @@
+//! Privilege: credential changes (set*uid / set*gid), capability sets, ptrace.
+
+use aya_ebpf::{helpers::bpf_probe_read_user, macros::tracepoint, programs::TracePointContext};
+use heir_abi::{Kind, cred};
+
+use crate::common::{
+    INFLIGHT_ARGS, SCRATCH_ARGS, arg, fill_header, finish, is_agent, ret, scratch, stash,
+};
+
+#[inline(always)]
+fn args_enter(kind: Kind, nr: u64, args: [u64; 4]) -> u32 {
+    if is_agent() {
+        return 0;
+    }
+    let Some(rec) = scratch(&SCRATCH_ARGS) else { return 0 };
+    fill_header(&mut rec.header, kind);
+    rec.ret = 0;
+    rec.nr = nr;
+    rec.args = args;
+    stash(&INFLIGHT_ARGS, rec);
+    0
+}
+
+#[inline(always)]
+fn args_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+    finish(&INFLIGHT_ARGS, kind, ret(ctx), |rec, r| rec.ret = r);
+    0
+}
+
+macro_rules! cred_call {
+    ($enter:ident, $exit:ident, $code:expr, $n:expr) => {
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            let mut ids = [u64::MAX; 4];
+            let mut i = 0;
+            while i < $n {
+                ids[i] = arg(&ctx, i) & 0xffff_ffff;
+                i += 1;
+            }
+            args_enter(Kind::CredChange, $code, ids)
+        }
+
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            args_exit(&ctx, Kind::CredChange)
+        }
+    };
+}
+
+cred_call!(sys_enter_setuid, sys_exit_setuid, cred::SETUID, 1);
+cred_call!(sys_enter_setreuid, sys_exit_setreuid, cred::SETREUID, 2);
+cred_call!(sys_enter_setresuid, sys_exit_setresuid, cred::SETRESUID, 3);
+cred_call!(sys_enter_setgid, sys_exit_setgid, cred::SETGID, 1);
+cred_call!(sys_enter_setregid, sys_exit_setregid, cred::SETREGID, 2);
+cred_call!(sys_enter_setresgid, sys_exit_setresgid, cred::SETRESGID, 3);
+
+/// capset(header, data): data holds two `{effective, permitted, inheritable}` u32 triples
+/// (low and high 32 capability bits).
+#[tracepoint]
+pub fn sys_enter_capset(ctx: TracePointContext) -> u32 {
+    let data = arg(&ctx, 1);
+    let mut caps = [0u32; 6];
+    if data != 0 {
+        // SAFETY: probe_read_user validates the address.
+        caps = unsafe { bpf_probe_read_user(data as *const [u32; 6]) }.unwrap_or([0; 6]);
+    }
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    args_enter(
+        Kind::Capset,
+        0,
+        [
+            join(caps[0], caps[3]),
+            join(caps[1], caps[4]),
+            join(caps[2], caps[5]),
+            0,
+        ],
+    )
+}
+
+#[tracepoint]
+pub fn sys_exit_capset(ctx: TracePointContext) -> u32 {
+    args_exit(&ctx, Kind::Capset)
+}
+
+/// ptrace(request, pid, addr, data)
+#[tracepoint]
+pub fn sys_enter_ptrace(ctx: TracePointContext) -> u32 {
+    args_enter(Kind::Ptrace, 0, [arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2), 0])
+}
+
+#[tracepoint]
+pub fn sys_exit_ptrace(ctx: TracePointContext) -> u32 {
+    args_exit(&ctx, Kind::Ptrace)
+}

@@ -1,0 +1,85 @@
+//! The agent's configuration: one TOML file, every key documented, unknown keys rejected.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sensor;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the agent keeps its state.
+    pub data_dir: PathBuf,
+    /// The kernel sensor.
+    pub sensor: sensor::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/heir"),
+            sensor: sensor::Config::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|source| Error::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_working_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/heir"));
+        assert!(c.sensor.watch.iter().any(|w| w.prefix == "/etc/shadow"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("[sensor]\nring_byte = 4096\n").unwrap_err().to_string();
+        assert!(err.contains("ring_byte"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn watch_rules_parse() {
+        let c = Config::parse(
+            "[sensor]\nwatch = [{ prefix = \"/srv/pacs/\", access = \"write\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.sensor.watch.len(), 1);
+        assert_eq!(c.sensor.watch[0].access, sensor::watch::Access::Write);
+    }
+}

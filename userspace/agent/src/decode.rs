@@ -1,0 +1,301 @@
+//! The one place where kernel records become [`Event`]s.
+//!
+//! Records arrive as bytes from the ring buffer (or from a fixture). Nothing here trusts them:
+//! the kind must be known, the length must match the kind's layout exactly, strings are cut at
+//! their first NUL and decoded lossily. Arbitrary bytes give an error, never a panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use heir_abi::{
+    ArgsRecord, ExecRecord, HDR_MORE_ARGS, Header, Kind, NameRecord, PathRecord, SOCKADDR_LEN,
+    Shape, SockRecord, TwoPathRecord, cred, module,
+};
+use heir_model::event::{CredCall, ModuleOp};
+use heir_model::{Event, EventKind, NetAddr, Process, Timestamp};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("record of {0} bytes is shorter than a header")]
+    Short(usize),
+    #[error("unknown record kind {0}")]
+    UnknownKind(u16),
+    #[error("{kind} record has {got} bytes, expected {want}")]
+    Length {
+        kind: &'static str,
+        got: usize,
+        want: usize,
+    },
+    #[error("{kind} record carries an unknown operation code {code}")]
+    UnknownOp { kind: &'static str, code: u64 },
+}
+
+/// Converts the probes' boot-time clock to wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct BootClock {
+    offset_ns: i128,
+}
+
+impl BootClock {
+    /// Samples both clocks now. Re-sample after the wall clock is stepped.
+    pub fn now() -> Self {
+        let read = |clock| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: valid pointer to a local timespec.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+        };
+        BootClock {
+            offset_ns: read(libc::CLOCK_REALTIME) - read(libc::CLOCK_BOOTTIME),
+        }
+    }
+
+    /// A clock with a fixed offset, for fixtures.
+    pub const fn with_offset(offset_ns: i128) -> Self {
+        BootClock { offset_ns }
+    }
+
+    pub fn wall(&self, boot_ns: u64) -> Timestamp {
+        let ns = i128::from(boot_ns) + self.offset_ns;
+        Timestamp::from_nanos(u64::try_from(ns.max(0)).unwrap_or(u64::MAX))
+    }
+}
+
+/// Reads a `T` from the start of `bytes`; the caller has checked the length.
+fn read<T: Copy>(bytes: &[u8]) -> T {
+    assert!(bytes.len() >= size_of::<T>());
+    // SAFETY: length checked above; T is a plain #[repr(C)] record valid for any bit pattern;
+    // read_unaligned copes with any alignment of the source.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
+}
+
+/// The string in `buf` up to its first NUL.
+pub fn c_str(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Decodes one record.
+pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Event, Error> {
+    if bytes.len() < size_of::<Header>() {
+        return Err(Error::Short(bytes.len()));
+    }
+    let h: Header = read(bytes);
+    let kind = Kind::from_u16(h.kind).ok_or(Error::UnknownKind(h.kind))?;
+    let want = kind.shape().size();
+    if bytes.len() != want {
+        return Err(Error::Length {
+            kind: kind.name(),
+            got: bytes.len(),
+            want,
+        });
+    }
+    let process = Process {
+        pid: h.tgid,
+        tid: h.tid,
+        ppid: h.ppid,
+        uid: h.uid,
+        euid: h.euid,
+        gid: h.gid,
+        comm: c_str(&h.comm),
+        cgroup: h.cgroup_id,
+        info: None,
+    };
+    let kind = match kind.shape() {
+        Shape::Exec => {
+            let r: ExecRecord = read(bytes);
+            let argc = (r.argc as usize).min(r.args.len());
+            EventKind::Exec {
+                filename: c_str(&r.filename),
+                argv: r.args[..argc].iter().map(|a| c_str(a)).collect(),
+                argv_truncated: h.flags & HDR_MORE_ARGS != 0,
+                ret: r.ret,
+            }
+        }
+        Shape::Path => {
+            let r: PathRecord = read(bytes);
+            let path = c_str(&r.path);
+            match kind {
+                Kind::Open => EventKind::Open {
+                    path,
+                    flags: r.a as u32,
+                    ret: r.ret,
+                },
+                Kind::Unlink => EventKind::Unlink { path, ret: r.ret },
+                _ => EventKind::MemfdCreate {
+                    name: path,
+                    flags: r.a as u32,
+                    ret: r.ret,
+                },
+            }
+        }
+        Shape::TwoPaths => {
+            let r: TwoPathRecord = read(bytes);
+            match kind {
+                Kind::Rename => EventKind::Rename {
+                    from: c_str(&r.first),
+                    to: c_str(&r.second),
+                    ret: r.ret,
+                },
+                _ => EventKind::Mount {
+                    source: c_str(&r.first),
+                    target: c_str(&r.second),
+                    fstype: c_str(&r.name),
+                    flags: r.a,
+                    ret: r.ret,
+                },
+            }
+        }
+        Shape::Name => {
+            let r: NameRecord = read(bytes);
+            let op = match r.nr {
+                module::INIT => ModuleOp::InitModule,
+                module::FINIT => ModuleOp::FinitModule,
+                module::DELETE => ModuleOp::DeleteModule,
+                code => return Err(Error::UnknownOp { kind: "module", code }),
+            };
+            let name = c_str(&r.name);
+            EventKind::Module {
+                op,
+                name: (!name.is_empty()).then_some(name),
+                ret: r.ret,
+            }
+        }
+        Shape::Sock => {
+            let r: SockRecord = read(bytes);
+            let addr = sockaddr(&r.addr, r.addr_len);
+            let local = sockaddr(&r.local, r.local_len);
+            match kind {
+                Kind::Connect => EventKind::Connect {
+                    addr: addr.unwrap_or(NetAddr::Other { af: 0 }),
+                    ret: r.ret,
+                },
+                Kind::Bind => EventKind::Bind {
+                    addr: addr.unwrap_or(NetAddr::Other { af: 0 }),
+                    ret: r.ret,
+                },
+                Kind::Accept => EventKind::Accept {
+                    local,
+                    peer: addr,
+                    ret: r.ret,
+                },
+                _ => EventKind::Listen {
+                    addr: local,
+                    backlog: r.backlog as i32,
+                    ret: r.ret,
+                },
+            }
+        }
+        Shape::Args => {
+            let r: ArgsRecord = read(bytes);
+            let a = r.args;
+            match kind {
+                Kind::Fork => EventKind::Fork {
+                    child_pid: a[0] as u32,
+                },
+                Kind::Exit => {
+                    // The kernel's exit_code: exit status in bits 8..16, terminating signal
+                    // in the low 7 bits.
+                    let raw = a[0] as u32;
+                    let signal = raw & 0x7f;
+                    EventKind::Exit {
+                        code: ((raw >> 8) & 0xff) as i32,
+                        signal: (signal != 0).then_some(signal as i32),
+                    }
+                }
+                Kind::FileBurst => EventKind::FileBurst {
+                    writes: a[0] as u32,
+                    renames: a[1] as u32,
+                    unlinks: a[2] as u32,
+                    window_ms: a[3] as u32,
+                },
+                Kind::CredChange => {
+                    let call = match r.nr {
+                        cred::SETUID => CredCall::Setuid,
+                        cred::SETREUID => CredCall::Setreuid,
+                        cred::SETRESUID => CredCall::Setresuid,
+                        cred::SETGID => CredCall::Setgid,
+                        cred::SETREGID => CredCall::Setregid,
+                        cred::SETRESGID => CredCall::Setresgid,
+                        code => return Err(Error::UnknownOp { kind: "cred_change", code }),
+                    };
+                    let id = |v: u64| (v <= u64::from(u32::MAX - 1)).then_some(v as u32);
+                    let (real, effective, saved) = match call {
+                        CredCall::Setuid | CredCall::Setgid => (None, id(a[0]), None),
+                        CredCall::Setreuid | CredCall::Setregid => (id(a[0]), id(a[1]), None),
+                        CredCall::Setresuid | CredCall::Setresgid => (id(a[0]), id(a[1]), id(a[2])),
+                    };
+                    EventKind::CredChange {
+                        call,
+                        real,
+                        effective,
+                        saved,
+                        ret: r.ret,
+                    }
+                }
+                Kind::Capset => EventKind::Capset {
+                    effective: a[0],
+                    permitted: a[1],
+                    inheritable: a[2],
+                    ret: r.ret,
+                },
+                Kind::Ptrace => EventKind::Ptrace {
+                    request: a[0] as i64,
+                    target: a[1] as u32,
+                    ret: r.ret,
+                },
+                _ => EventKind::Bpf {
+                    cmd: a[0] as u32,
+                    prog_type: (a[1] != u64::MAX).then_some(a[1] as u32),
+                    ret: r.ret,
+                },
+            }
+        }
+    };
+    Ok(Event {
+        ts: clock.wall(h.ts_boot_ns),
+        process,
+        kind,
+    })
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// Decodes a `sockaddr` as the probe copied it; `None` when nothing was copied.
+pub fn sockaddr(buf: &[u8; SOCKADDR_LEN], len: u32) -> Option<NetAddr> {
+    let len = (len as usize).min(SOCKADDR_LEN);
+    if len < 2 {
+        return None;
+    }
+    let family = u16::from_ne_bytes([buf[0], buf[1]]);
+    let port = u16::from_be_bytes([buf[2], buf[3]]);
+    Some(match family {
+        AF_INET if len >= 8 => NetAddr::Inet {
+            ip: IpAddr::V4(Ipv4Addr::new(buf[4], buf[5], buf[6], buf[7])),
+            port,
+        },
+        AF_INET6 if len >= 24 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&buf[8..24]);
+            NetAddr::Inet {
+                ip: IpAddr::V6(Ipv6Addr::from(o)),
+                port,
+            }
+        }
+        AF_UNIX => {
+            let path = &buf[2..len];
+            // Abstract socket names start with a NUL; show them as `@name` like ss(8) does.
+            let path = if path.first() == Some(&0) {
+                format!("@{}", c_str(&path[1..]))
+            } else {
+                c_str(path)
+            };
+            NetAddr::Unix { path }
+        }
+        af => NetAddr::Other { af },
+    })
+}

@@ -1,0 +1,189 @@
+//! sources → decode → enrich → detect → sinks.
+//!
+//! Sources hand batches of decoded events to the pipeline over a bounded channel. The kernel
+//! source waits when the channel is full, so back-pressure reaches the ring buffer, where
+//! every record that does not fit is counted per kind by the probes: the kernel's lost
+//! counters are the one place events can be lost, and they are always visible.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use heir_model::{Alert, Event};
+use tokio::sync::mpsc;
+
+use crate::decode::{self, BootClock};
+use crate::proctable::ProcessTable;
+use crate::sensor::{self, Reader};
+
+/// Events per batch handed between stages: amortises channel costs at high rates.
+pub const BATCH: usize = 1024;
+/// Batches in flight between the source and the pipeline.
+pub const QUEUE_BATCHES: usize = 256;
+
+/// Userspace counters, shown next to the kernel's.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub records: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub events: AtomicU64,
+    pub alerts: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads the ring buffer until the receiver goes away, decoding in batches.
+pub async fn kernel_source(
+    mut reader: Reader,
+    tx: mpsc::Sender<Vec<Event>>,
+    stats: Arc<Stats>,
+) -> Result<(), sensor::Error> {
+    let clock = BootClock::now();
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let mut errors = 0u64;
+        reader
+            .read_batch(|bytes| match decode::decode(bytes, &clock) {
+                Ok(e) => batch.push(e),
+                Err(err) => {
+                    errors += 1;
+                    tracing::warn!("dropping an undecodable kernel record: {err}");
+                }
+            })
+            .await?;
+        stats.decode_errors.fetch_add(errors, Ordering::Relaxed);
+        if batch.is_empty() {
+            continue;
+        }
+        stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for chunk in batch.chunks(BATCH) {
+            if tx.send(chunk.to_vec()).await.is_err() {
+                return Ok(());
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// A line of an events file that could not be read as an event.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {reason}")]
+pub struct BadLine {
+    pub path: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Reads recorded events (JSON lines, as `heir monitor --json` writes them). Bad lines are
+/// reported with their line number and skipped; the rest of the file still flows.
+pub fn replay_source(
+    path: &Path,
+    tx: mpsc::Sender<Vec<Event>>,
+    bad: &mut Vec<BadLine>,
+) -> std::io::Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut n = 0u64;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(&line) {
+            Ok(e) => {
+                batch.push(e);
+                n += 1;
+            }
+            Err(e) => bad.push(BadLine {
+                path: path.display().to_string(),
+                line: i + 1,
+                reason: e.to_string(),
+            }),
+        }
+        if batch.len() == BATCH {
+            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return Ok(n);
+            }
+            batch.reserve(BATCH);
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
+    }
+    Ok(n)
+}
+
+/// Something that turns events into alerts. The detection engine plugs in here.
+pub trait Detect: Send {
+    fn inspect(&mut self, event: &Event, alerts: &mut Vec<Alert>);
+}
+
+/// The stages after the source: enrich, detect, then hand events and alerts to the sinks.
+pub struct Stages {
+    pub table: ProcessTable,
+    pub detect: Vec<Box<dyn Detect>>,
+    pub stats: Arc<Stats>,
+}
+
+impl Stages {
+    /// Runs until the source closes. `on_event` sees every enriched event (monitor output,
+    /// the store); `on_alert` every alert.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Vec<Event>>,
+        mut on_event: impl FnMut(&Event),
+        mut on_alert: impl FnMut(&Alert),
+    ) -> Self {
+        let mut alerts = Vec::new();
+        while let Some(mut batch) = rx.recv().await {
+            for event in &mut batch {
+                self.table.enrich(event);
+                for d in &mut self.detect {
+                    d.inspect(event, &mut alerts);
+                }
+                on_event(event);
+                for a in alerts.drain(..) {
+                    self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+                    on_alert(&a);
+                }
+            }
+            self.stats
+                .events
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        self
+    }
+}
+
+/// Appends JSON lines to a file or stdout, flushing each line so `tail -f` and scripts see
+/// alerts as they happen.
+pub struct JsonLines {
+    out: Box<dyn Write + Send>,
+}
+
+impl JsonLines {
+    pub fn stdout() -> Self {
+        JsonLines {
+            out: Box::new(std::io::stdout()),
+        }
+    }
+
+    pub fn append(path: &Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonLines { out: Box::new(f) })
+    }
+
+    pub fn write<T: serde::Serialize>(&mut self, v: &T) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, v)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,230 @@
+//! The kernel sensor: loads heir's eBPF programs into the running kernel, attaches them,
+//! configures their in-kernel filters and streams their records out of the ring buffer.
+
+pub mod btf;
+pub mod counters;
+pub mod fs;
+pub mod reader;
+pub mod watch;
+
+use std::time::Duration;
+
+use aya::{Ebpf, EbpfLoader, programs::Program};
+use heir_abi::Config as ProbeConfig;
+use serde::Deserialize;
+
+pub use counters::{Counters, KindCounts};
+pub use reader::Reader;
+
+/// The probes' object, built by build.rs. Empty when built with `AYA_BUILD_SKIP=1`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/heir-probes"));
+
+/// Why the sensor could not start. Each message is one sentence a sysadmin can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "heir's kernel sensor needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run it with sudo"
+    )]
+    NotRoot,
+    #[error(
+        "this heir binary was built without its eBPF programs (AYA_BUILD_SKIP or no bpf-linker): run `cargo xtask setup` and rebuild"
+    )]
+    NoObject,
+    #[error(
+        "this kernel exposes no BTF type information at {0} ({1}); heir needs a kernel built with CONFIG_DEBUG_INFO_BTF"
+    )]
+    NoBtf(&'static str, std::io::Error),
+    #[error("the kernel's BTF could not be read: {0}")]
+    BadBtf(btf::Error),
+    #[error("the kernel's BTF lacks a field the probes need: {0}")]
+    MissingField(btf::Error),
+    #[error("could not mount {what} at {path}: {source}")]
+    Mount {
+        what: &'static str,
+        path: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "the kernel refused to load heir's eBPF programs (is unprivileged BPF disabled and this not root?): {0}"
+    )]
+    Load(#[from] aya::EbpfError),
+    #[error("map `{0}` is missing from the eBPF object")]
+    NoMap(&'static str),
+    #[error("map `{name}`: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("no probe could be attached: {0}")]
+    NothingAttached(String),
+    #[error("watched path prefix `{0}` is longer than {max} bytes", max = heir_abi::FILTER_LEN)]
+    PrefixTooLong(String),
+    #[error("watched path prefix `{0}` must be absolute")]
+    PrefixNotAbsolute(String),
+    #[error("ring buffer size {0} must be a power of two of at least 4096 bytes")]
+    RingSize(u32),
+    #[error("reading the ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the kernel side reports and filters. Every key has a working default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Path prefixes whose opens are reported, with which accesses.
+    pub watch: Vec<watch::Rule>,
+    /// Report connect/bind/accept/listen on unix sockets too.
+    pub unix_sockets: bool,
+    /// Ring buffer size in bytes (a power of two).
+    pub ring_bytes: u32,
+    /// A process modifying at least `burst_threshold` files within `burst_window_ms` is
+    /// reported once per window.
+    pub burst_threshold: u32,
+    pub burst_window_ms: u32,
+    /// Fill level at which the kernel wakes the reader; below it the reader polls every
+    /// `poll_ms`.
+    pub wakeup_bytes: u32,
+    pub poll_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            watch: watch::default_rules(),
+            unix_sockets: false,
+            ring_bytes: 16 * 1024 * 1024,
+            burst_threshold: 64,
+            burst_window_ms: 1000,
+            wakeup_bytes: 512 * 1024,
+            poll_ms: 10,
+        }
+    }
+}
+
+/// One probe that could not be attached; the sensor runs on with the others.
+#[derive(Debug, Clone)]
+pub struct AttachFailure {
+    pub program: String,
+    pub reason: String,
+}
+
+/// The loaded and attached probes.
+pub struct Sensor {
+    ebpf: Ebpf,
+    pub attached: Vec<String>,
+    pub failed: Vec<AttachFailure>,
+    poll: Duration,
+}
+
+impl Sensor {
+    /// True when the binary carries the probes' object.
+    pub fn has_object() -> bool {
+        !OBJECT.is_empty()
+    }
+
+    /// Loads and attaches every probe. `agent_tgid` is the process whose own activity the
+    /// probes ignore (normally `std::process::id()`).
+    pub fn start(config: &Config, agent_tgid: u32) -> Result<Sensor, Error> {
+        if !Self::has_object() {
+            return Err(Error::NoObject);
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(Error::NotRoot);
+        }
+        if !config.ring_bytes.is_power_of_two() || config.ring_bytes < 4096 {
+            return Err(Error::RingSize(config.ring_bytes));
+        }
+        let keys = watch::keys(&config.watch)?;
+        fs::raise_memlock();
+        fs::ensure_mounted()?;
+        let btf = btf::Btf::from_sys_fs()?;
+        let off = |s: &str, f: &str| btf.field_offset(s, f).map_err(Error::MissingField);
+        let probe_config = ProbeConfig {
+            agent_tgid,
+            flags: if config.unix_sockets {
+                heir_abi::CONFIG_UNIX_SOCKETS
+            } else {
+                0
+            },
+            off_task_real_parent: off("task_struct", "real_parent")?,
+            off_task_tgid: off("task_struct", "tgid")?,
+            off_task_pid: off("task_struct", "pid")?,
+            off_task_cred: off("task_struct", "cred")?,
+            off_task_exit_code: off("task_struct", "exit_code")?,
+            off_cred_euid: off("cred", "euid")?,
+            burst_window_ns: u64::from(config.burst_window_ms) * 1_000_000,
+            burst_threshold: config.burst_threshold.max(1),
+            wakeup_bytes: config.wakeup_bytes.min(config.ring_bytes / 2),
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &probe_config, true)
+            .map_max_entries("EVENTS", config.ring_bytes)
+            .load(OBJECT)?;
+        watch::install(&mut ebpf, &keys)?;
+
+        let mut attached = Vec::new();
+        let mut failed = Vec::new();
+        let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
+        for name in names {
+            let prog = ebpf.program_mut(&name).expect("listed above");
+            match attach(&name, prog) {
+                Ok(()) => attached.push(name),
+                Err(reason) => failed.push(AttachFailure {
+                    program: name,
+                    reason,
+                }),
+            }
+        }
+        if attached.is_empty() {
+            let why = failed
+                .first()
+                .map(|f| format!("{}: {}", f.program, f.reason))
+                .unwrap_or_else(|| "the object has no programs".into());
+            return Err(Error::NothingAttached(why));
+        }
+        attached.sort();
+        Ok(Sensor {
+            ebpf,
+            attached,
+            failed,
+            poll: Duration::from_millis(config.poll_ms.max(1)),
+        })
+    }
+
+    /// The ring-buffer reader. Can be taken once.
+    pub fn reader(&mut self) -> Result<Reader, Error> {
+        let map = self.ebpf.take_map("EVENTS").ok_or(Error::NoMap("EVENTS"))?;
+        Reader::new(map, self.poll)
+    }
+
+    /// Per-kind counters of records emitted, lost and filtered in the kernel.
+    pub fn counters(&self) -> Result<Counters, Error> {
+        Counters::read(&self.ebpf)
+    }
+}
+
+/// Attaches one program where its name says: `sys_enter_*`/`sys_exit_*` tracepoints under
+/// `syscalls`, raw tracepoints by their section name.
+fn attach(name: &str, prog: &mut Program) -> Result<(), String> {
+    match prog {
+        Program::TracePoint(tp) => {
+            tp.load().map_err(|e| format!("load: {e}"))?;
+            tp.attach("syscalls", name)
+                .map(|_| ())
+                .map_err(|e| format!("attach to syscalls:{name}: {e}"))
+        }
+        Program::RawTracePoint(tp) => {
+            let target = match name {
+                "raw_sys_enter" => "sys_enter",
+                "raw_sys_exit" => "sys_exit",
+                other => other,
+            };
+            tp.load().map_err(|e| format!("load: {e}"))?;
+            tp.attach(target)
+                .map(|_| ())
+                .map_err(|e| format!("attach to raw tracepoint {target}: {e}"))
+        }
+        other => Err(format!("unexpected program type {:?}", other.prog_type())),
+    }
+}
