@@ -317,6 +317,8 @@ pub struct Config {
 
 /// Report connect/bind/accept/listen on unix sockets too (noisy: off by default).
 pub const CONFIG_UNIX_SOCKETS: u32 = 1;
+/// Report execs that failed with ENOENT (a shell's `$PATH` search makes many: off by default).
+pub const CONFIG_EXEC_ENOENT: u32 = 2;
 
 /// Syscall numbers the raw `sys_enter`/`sys_exit` probes watch, by architecture. Module
 /// syscalls have no dedicated tracepoint on kernels built without module support.

@@ -5,11 +5,11 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use heir_abi::{ARG_LEN, ArgsRecord, HDR_MORE_ARGS, Kind, MAX_ARGS};
+use heir_abi::{ARG_LEN, ArgsRecord, CONFIG_EXEC_ENOENT, HDR_MORE_ARGS, Kind, MAX_ARGS};
 
 use crate::common::{
-    INFLIGHT_EXEC, SCRATCH_ARGS, SCRATCH_EXEC, arg, config, fill_header, finish, is_agent,
-    read_kernel, read_user_str, ret, scratch, stash, submit,
+    FILTERED, INFLIGHT_EXEC, SCRATCH_ARGS, SCRATCH_EXEC, arg, config, count, done, fill_header,
+    finish, is_agent, read_kernel, read_user_str, ret, scratch, stash, submit, take,
 };
 
 #[inline(always)]
@@ -64,7 +64,16 @@ pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
 
 #[inline(always)]
 fn exec_exit(ctx: &TracePointContext) -> u32 {
+    const ENOENT: i64 = 2;
     let r = ret(ctx);
+    if r == -ENOENT && config!(flags) & CONFIG_EXEC_ENOENT == 0 {
+        // A shell searching $PATH tries one directory after another: noise, not news.
+        if take(&INFLIGHT_EXEC).is_some() {
+            done(&INFLIGHT_EXEC);
+            count(&FILTERED, Kind::Exec);
+        }
+        return 0;
+    }
     finish(&INFLIGHT_EXEC, Kind::Exec, r, |rec, r| {
         rec.ret = r;
         if r == 0 {

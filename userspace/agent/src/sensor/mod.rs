@@ -75,6 +75,8 @@ pub struct Config {
     pub watch: Vec<watch::Rule>,
     /// Report connect/bind/accept/listen on unix sockets too.
     pub unix_sockets: bool,
+    /// Report execs that failed because the file does not exist (a shell's `$PATH` search).
+    pub failed_exec_enoent: bool,
     /// Ring buffer size in bytes (a power of two).
     pub ring_bytes: u32,
     /// A process modifying at least `burst_threshold` files within `burst_window_ms` is
@@ -92,6 +94,7 @@ impl Default for Config {
         Self {
             watch: watch::default_rules(),
             unix_sockets: false,
+            failed_exec_enoent: false,
             ring_bytes: 16 * 1024 * 1024,
             burst_threshold: 64,
             burst_window_ms: 1000,
@@ -142,11 +145,15 @@ impl Sensor {
         let off = |s: &str, f: &str| btf.field_offset(s, f).map_err(Error::MissingField);
         let probe_config = ProbeConfig {
             agent_tgid,
-            flags: if config.unix_sockets {
+            flags: (if config.unix_sockets {
                 heir_abi::CONFIG_UNIX_SOCKETS
             } else {
                 0
-            },
+            }) | (if config.failed_exec_enoent {
+                heir_abi::CONFIG_EXEC_ENOENT
+            } else {
+                0
+            }),
             off_task_real_parent: off("task_struct", "real_parent")?,
             off_task_tgid: off("task_struct", "tgid")?,
             off_task_pid: off("task_struct", "pid")?,
