@@ -4,6 +4,8 @@
 //! the kind must be known, the length must match the kind's layout exactly, strings are cut at
 //! their first NUL and decoded lossily. Arbitrary bytes give an error, never a panic.
 
+pub mod fixtures;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use heir_abi::{
@@ -298,4 +300,113 @@ pub fn sockaddr(buf: &[u8; SOCKADDR_LEN], len: u32) -> Option<NetAddr> {
         }
         af => NetAddr::Other { af },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    const CLOCK: BootClock = BootClock::with_offset(1_700_000_000_000_000_000);
+
+    #[test]
+    fn exec_records_decode_with_argv_and_wall_time() {
+        let e = decode(&bytes(&exec(7, "/bin/sh", &["sh", "-c", "id"], 0)), &CLOCK).unwrap();
+        assert_eq!(e.ts, Timestamp::from_nanos(1_700_000_005_000_000_000));
+        assert_eq!((e.process.pid, e.process.ppid, e.process.uid, e.process.euid), (7, 1, 1000, 0));
+        assert_eq!(e.process.comm, "bash");
+        assert_eq!(
+            e.kind,
+            EventKind::Exec {
+                filename: "/bin/sh".into(),
+                argv: vec!["sh".into(), "-c".into(), "id".into()],
+                argv_truncated: false,
+                ret: 0
+            }
+        );
+    }
+
+    #[test]
+    fn argc_beyond_the_slots_is_clamped_and_flagged() {
+        let mut r = exec(7, "/bin/echo", &["echo"; 16], 0);
+        r.argc = 500;
+        r.header.flags = HDR_MORE_ARGS;
+        let EventKind::Exec { argv, argv_truncated, .. } = decode(&bytes(&r), &CLOCK).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(argv.len(), 16);
+        assert!(argv_truncated);
+    }
+
+    #[test]
+    fn sockaddrs_decode_for_every_family() {
+        let e = decode(&bytes(&connect_v4(9, [10, 1, 2, 3], 2575, -111)), &CLOCK).unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::Connect {
+                addr: NetAddr::Inet { ip: "10.1.2.3".parse().unwrap(), port: 2575 },
+                ret: -111
+            }
+        );
+        let mut v6 = [0u8; SOCKADDR_LEN];
+        v6[..2].copy_from_slice(&10u16.to_ne_bytes());
+        v6[2..4].copy_from_slice(&104u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(
+            sockaddr(&v6, 28),
+            Some(NetAddr::Inet { ip: "::1".parse().unwrap(), port: 104 })
+        );
+        let mut un = [0u8; SOCKADDR_LEN];
+        un[..2].copy_from_slice(&1u16.to_ne_bytes());
+        un[3..7].copy_from_slice(b"heir");
+        assert_eq!(sockaddr(&un, 7), Some(NetAddr::Unix { path: "@heir".into() }));
+        assert_eq!(sockaddr(&un, 0), None);
+    }
+
+    #[test]
+    fn unchanged_ids_are_absent_and_exit_status_is_split() {
+        let r = args(Kind::CredChange, 3, cred::SETRESUID, [u64::from(u32::MAX), 0, u64::from(u32::MAX), 0], 0);
+        assert_eq!(
+            decode(&bytes(&r), &CLOCK).unwrap().kind,
+            EventKind::CredChange { call: CredCall::Setresuid, real: None, effective: Some(0), saved: None, ret: 0 }
+        );
+        let r = args(Kind::Exit, 3, 0, [9, 0, 0, 0], 0);
+        assert_eq!(decode(&bytes(&r), &CLOCK).unwrap().kind, EventKind::Exit { code: 0, signal: Some(9) });
+        let r = args(Kind::Exit, 3, 0, [3 << 8, 0, 0, 0], 0);
+        assert_eq!(decode(&bytes(&r), &CLOCK).unwrap().kind, EventKind::Exit { code: 3, signal: None });
+    }
+
+    #[test]
+    fn malformed_records_are_errors_that_say_what() {
+        let good = bytes(&path(Kind::Open, 1, "/etc/shadow", 0, 3));
+        assert_eq!(decode(&good[..10], &CLOCK), Err(Error::Short(10)));
+        assert_eq!(
+            decode(&good[..good.len() - 1], &CLOCK),
+            Err(Error::Length { kind: "open", got: good.len() - 1, want: good.len() })
+        );
+        let mut bad = good.clone();
+        bad[0] = 0xff;
+        assert_eq!(decode(&bad, &CLOCK), Err(Error::UnknownKind(0xff)));
+        let r = args(Kind::CredChange, 3, 99, [0; 4], 0);
+        assert!(decode(&bytes(&r), &CLOCK).unwrap_err().to_string().contains("cred_change"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            let _ = decode(&data, &CLOCK);
+        }
+
+        #[test]
+        fn arbitrary_bodies_of_every_kind_never_panic(kind in 1u16..19, fill in any::<u8>(), seed in any::<u64>()) {
+            let k = Kind::from_u16(kind).unwrap();
+            let mut data = vec![fill; k.shape().size()];
+            data[..2].copy_from_slice(&kind.to_ne_bytes());
+            for (i, b) in data.iter_mut().enumerate().skip(2) {
+                *b ^= (seed.rotate_left(i as u32 % 64) & 0xff) as u8;
+            }
+            let _ = decode(&data, &CLOCK);
+        }
+    }
 }
