@@ -157,7 +157,9 @@ fn actor() -> Command {
 }
 
 fn waited_for_exit(pid: u32) {
-    wait_for("exit", |e| e.process.pid == pid && matches!(e.kind, EventKind::Exit { .. }));
+    wait_for("exit", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Exit { .. })
+    });
     // Events of one process can sit on other CPUs' positions in the ring: give them a moment.
     std::thread::sleep(Duration::from_millis(200));
 }
@@ -171,11 +173,21 @@ fn exec_reports_program_argv_lineage_and_exit() {
     let marker = format!("marker-{tag}");
     let (pid, _) = run(Command::new(&prog).args(["--marker", &marker]));
     let exec = wait_for("exec", |e| {
-        e.process.pid == pid && matches!(&e.kind, EventKind::Exec { filename, .. } if Path::new(filename) == prog)
+        e.process.pid == pid
+            && matches!(&e.kind, EventKind::Exec { filename, .. } if Path::new(filename) == prog)
     });
-    let EventKind::Exec { argv, ret, .. } = &exec.kind else { unreachable!() };
+    let EventKind::Exec { argv, ret, .. } = &exec.kind else {
+        unreachable!()
+    };
     assert_eq!(*ret, 0);
-    assert_eq!(argv, &[prog.display().to_string(), "--marker".into(), marker.clone()]);
+    assert_eq!(
+        argv,
+        &[
+            prog.display().to_string(),
+            "--marker".into(),
+            marker.clone()
+        ]
+    );
     assert_eq!(exec.process.ppid, std::process::id());
     assert_eq!(exec.process.uid, 0);
     assert_eq!(exec.process.euid, 0);
@@ -183,9 +195,20 @@ fn exec_reports_program_argv_lineage_and_exit() {
     assert!(exec.process.cgroup > 0);
     let info = exec.process.info.expect("enriched");
     assert_eq!(info.exe.as_deref(), Some(prog.to_str().unwrap()));
-    assert_eq!(info.lineage.first().map(|a| a.pid), Some(std::process::id()));
-    let exit = wait_for("exit", |e| e.process.pid == pid && matches!(e.kind, EventKind::Exit { .. }));
-    assert_eq!(exit.kind, EventKind::Exit { code: 0, signal: None });
+    assert_eq!(
+        info.lineage.first().map(|a| a.pid),
+        Some(std::process::id())
+    );
+    let exit = wait_for("exit", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Exit { .. })
+    });
+    assert_eq!(
+        exit.kind,
+        EventKind::Exit {
+            code: 0,
+            signal: None
+        }
+    );
 }
 
 #[test]
@@ -199,10 +222,13 @@ fn failed_exec_reports_its_error() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let e = wait_for("failed exec", |e| {
-        matches!(&e.kind, EventKind::Exec { filename, .. } if Path::new(filename) == path)
-    });
-    let EventKind::Exec { ret, .. } = e.kind else { unreachable!() };
+    let e = wait_for(
+        "failed exec",
+        |e| matches!(&e.kind, EventKind::Exec { filename, .. } if Path::new(filename) == path),
+    );
+    let EventKind::Exec { ret, .. } = e.kind else {
+        unreachable!()
+    };
     assert_eq!(ret, -(libc::EACCES as i64));
 }
 
@@ -217,9 +243,12 @@ fn only_opens_under_watched_prefixes_are_reported() {
     let (pid_w, _) = run(Command::new("cat").arg(&watched));
     let (pid_p, _) = run(Command::new("cat").arg(&plain));
     let open = wait_for("open", |e| {
-        e.process.pid == pid_w && matches!(&e.kind, EventKind::Open { path, .. } if Path::new(path) == watched)
+        e.process.pid == pid_w
+            && matches!(&e.kind, EventKind::Open { path, .. } if Path::new(path) == watched)
     });
-    let EventKind::Open { flags, ret, .. } = open.kind else { unreachable!() };
+    let EventKind::Open { flags, ret, .. } = open.kind else {
+        unreachable!()
+    };
     assert_eq!(flags & libc::O_ACCMODE as u32, libc::O_RDONLY as u32);
     assert!(ret >= 0, "cat opened the file: ret {ret}");
     assert_eq!(open.process.comm, "cat");
@@ -231,7 +260,10 @@ fn only_opens_under_watched_prefixes_are_reported() {
         .collect();
     assert!(leaked.is_empty(), "unwatched open reported: {leaked:?}");
     let c = h.counters.lock().unwrap().clone().expect("counters read");
-    assert!(c.get(heir_abi::Kind::Open).filtered > 0, "filtered opens are counted");
+    assert!(
+        c.get(heir_abi::Kind::Open).filtered > 0,
+        "filtered opens are counted"
+    );
 }
 
 #[test]
@@ -242,7 +274,9 @@ fn renames_and_unlinks_are_reported() {
     let to = h.dir.join(format!("watched/report-{tag}.dcm.locked"));
     std::fs::write(&from, "DICM").unwrap();
     let (pid_mv, _) = run(Command::new("mv").arg(&from).arg(&to));
-    let e = wait_for("rename", |e| e.process.pid == pid_mv && matches!(e.kind, EventKind::Rename { .. }));
+    let e = wait_for("rename", |e| {
+        e.process.pid == pid_mv && matches!(e.kind, EventKind::Rename { .. })
+    });
     assert_eq!(
         e.kind,
         EventKind::Rename {
@@ -252,7 +286,9 @@ fn renames_and_unlinks_are_reported() {
         }
     );
     let (pid_rm, _) = run(Command::new("rm").arg(&to));
-    let e = wait_for("unlink", |e| e.process.pid == pid_rm && matches!(e.kind, EventKind::Unlink { .. }));
+    let e = wait_for("unlink", |e| {
+        e.process.pid == pid_rm && matches!(e.kind, EventKind::Unlink { .. })
+    });
     assert_eq!(
         e.kind,
         EventKind::Unlink {
@@ -273,15 +309,39 @@ fn loopback_connect_and_accept_are_reported() {
         ip: "127.0.0.1".parse().unwrap(),
         port,
     };
-    let e = wait_for("bind", |e| e.process.pid == pid && matches!(e.kind, EventKind::Bind { .. }));
-    assert_eq!(e.kind, EventKind::Bind { addr: lo(0), ret: 0 });
-    let e = wait_for("listen", |e| e.process.pid == pid && matches!(e.kind, EventKind::Listen { .. }));
-    let EventKind::Listen { addr, ret, .. } = e.kind else { unreachable!() };
+    let e = wait_for("bind", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Bind { .. })
+    });
+    assert_eq!(
+        e.kind,
+        EventKind::Bind {
+            addr: lo(0),
+            ret: 0
+        }
+    );
+    let e = wait_for("listen", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Listen { .. })
+    });
+    let EventKind::Listen { addr, ret, .. } = e.kind else {
+        unreachable!()
+    };
     assert_eq!((addr, ret), (Some(lo(0)), 0));
-    let e = wait_for("connect", |e| e.process.pid == pid && matches!(e.kind, EventKind::Connect { .. }));
-    assert_eq!(e.kind, EventKind::Connect { addr: lo(port), ret: 0 });
-    let e = wait_for("accept", |e| e.process.pid == pid && matches!(e.kind, EventKind::Accept { .. }));
-    let EventKind::Accept { peer, local, ret } = e.kind else { unreachable!() };
+    let e = wait_for("connect", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Connect { .. })
+    });
+    assert_eq!(
+        e.kind,
+        EventKind::Connect {
+            addr: lo(port),
+            ret: 0
+        }
+    );
+    let e = wait_for("accept", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Accept { .. })
+    });
+    let EventKind::Accept { peer, local, ret } = e.kind else {
+        unreachable!()
+    };
     assert_eq!(peer, Some(lo(client_port)));
     assert_eq!(local, Some(lo(0)));
     assert!(ret >= 0);
@@ -292,7 +352,9 @@ fn setuid_is_reported_with_the_requested_id() {
     harness();
     let (pid, out) = run(actor().args(["setuid", "65534"]));
     assert_eq!(value(&out, "ret"), "0");
-    let e = wait_for("setuid", |e| e.process.pid == pid && matches!(e.kind, EventKind::CredChange { .. }));
+    let e = wait_for("setuid", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::CredChange { .. })
+    });
     assert_eq!(
         e.kind,
         EventKind::CredChange {
@@ -312,7 +374,9 @@ fn ptrace_of_a_child_is_reported_with_target_and_fork() {
     let (pid, out) = run(actor().arg("ptrace"));
     let target: u32 = value(&out, "target").parse().unwrap();
     assert_eq!(value(&out, "ret"), "0");
-    let e = wait_for("ptrace", |e| e.process.pid == pid && matches!(e.kind, EventKind::Ptrace { .. }));
+    let e = wait_for("ptrace", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Ptrace { .. })
+    });
     assert_eq!(
         e.kind,
         EventKind::Ptrace {
@@ -321,9 +385,19 @@ fn ptrace_of_a_child_is_reported_with_target_and_fork() {
             ret: 0
         }
     );
-    wait_for("fork", |e| e.process.pid == pid && e.kind == EventKind::Fork { child_pid: target });
-    let killed = wait_for("exit", |e| e.process.pid == target && matches!(e.kind, EventKind::Exit { .. }));
-    assert_eq!(killed.kind, EventKind::Exit { code: 0, signal: Some(libc::SIGKILL) });
+    wait_for("fork", |e| {
+        e.process.pid == pid && e.kind == EventKind::Fork { child_pid: target }
+    });
+    let killed = wait_for("exit", |e| {
+        e.process.pid == target && matches!(e.kind, EventKind::Exit { .. })
+    });
+    assert_eq!(
+        killed.kind,
+        EventKind::Exit {
+            code: 0,
+            signal: Some(libc::SIGKILL)
+        }
+    );
 }
 
 #[test]
@@ -332,7 +406,9 @@ fn module_load_attempt_is_reported_with_its_result() {
     let (pid, out) = run(actor().arg("finit-module"));
     let errno: i64 = value(&out, "errno").parse().unwrap();
     assert_ne!(errno, 0, "loading /dev/null as a module must fail");
-    let e = wait_for("module", |e| e.process.pid == pid && matches!(e.kind, EventKind::Module { .. }));
+    let e = wait_for("module", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::Module { .. })
+    });
     assert_eq!(
         e.kind,
         EventKind::Module {
@@ -349,8 +425,17 @@ fn memfd_create_is_reported() {
     let name = format!("payload-{}", unique());
     let (pid, out) = run(actor().args(["memfd", &name]));
     let fd: i64 = value(&out, "ret").parse().unwrap();
-    let e = wait_for("memfd", |e| e.process.pid == pid && matches!(e.kind, EventKind::MemfdCreate { .. }));
-    assert_eq!(e.kind, EventKind::MemfdCreate { name, flags: 0, ret: fd });
+    let e = wait_for("memfd", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::MemfdCreate { .. })
+    });
+    assert_eq!(
+        e.kind,
+        EventKind::MemfdCreate {
+            name,
+            flags: 0,
+            ret: fd
+        }
+    );
 }
 
 #[test]
@@ -362,8 +447,15 @@ fn a_burst_of_file_writes_is_aggregated_in_the_kernel() {
         "for i in $(seq 1 80); do : > {}/f$i; done",
         dir.display()
     )));
-    let e = wait_for("file_burst", |e| e.process.pid == pid && matches!(e.kind, EventKind::FileBurst { .. }));
-    let EventKind::FileBurst { writes, window_ms, .. } = e.kind else { unreachable!() };
+    let e = wait_for("file_burst", |e| {
+        e.process.pid == pid && matches!(e.kind, EventKind::FileBurst { .. })
+    });
+    let EventKind::FileBurst {
+        writes, window_ms, ..
+    } = e.kind
+    else {
+        unreachable!()
+    };
     assert!(writes >= 50, "{writes} writes counted");
     assert_eq!(window_ms, 1000);
     waited_for_exit(pid);
@@ -376,7 +468,10 @@ fn a_burst_of_file_writes_is_aggregated_in_the_kernel() {
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Open { .. }))
         .count();
-    assert_eq!(opens, 0, "writes outside watched prefixes stay in the kernel");
+    assert_eq!(
+        opens, 0,
+        "writes outside watched prefixes stay in the kernel"
+    );
 }
 
 #[test]
@@ -384,7 +479,12 @@ fn nothing_is_lost_at_test_rates() {
     harness();
     let (pid, _) = run(actor().args(["open-loop", "/etc/hostname", "2000"]));
     waited_for_exit(pid);
-    let c = harness().counters.lock().unwrap().clone().expect("counters");
+    let c = harness()
+        .counters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("counters");
     let t = c.total();
     assert!(t.emitted > 0);
     assert_eq!(t.lost, 0, "ring buffer overflowed: {c:?}");

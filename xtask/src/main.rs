@@ -34,7 +34,11 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)"
             );
-            if task == "help" { Ok(()) } else { bail!("unknown task `{task}`") }
+            if task == "help" {
+                Ok(())
+            } else {
+                bail!("unknown task `{task}`")
+            }
         }
     }
 }
@@ -84,70 +88,93 @@ fn as_root(program: &str) -> Command {
 fn setup() -> Result<()> {
     let t = Instant::now();
     step("nightly toolchain with rust-src", || {
-        let installed = output(Command::new("rustup").args([
-            "+nightly",
-            "component",
-            "list",
-            "--installed",
-        ]));
+        let installed =
+            output(Command::new("rustup").args(["+nightly", "component", "list", "--installed"]));
         match installed {
             Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => Ok(false),
             Some(_) => {
-                run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+                run(Command::new("rustup").args([
+                    "component",
+                    "add",
+                    "rust-src",
+                    "--toolchain",
+                    "nightly",
+                ]))?;
                 Ok(true)
             }
             None => {
                 run(Command::new("rustup").args([
-                    "toolchain", "install", "nightly", "--profile", "minimal", "--component", "rust-src",
+                    "toolchain",
+                    "install",
+                    "nightly",
+                    "--profile",
+                    "minimal",
+                    "--component",
+                    "rust-src",
                 ]))?;
                 Ok(true)
             }
         }
     })?;
-    step(&format!("Debian packages ({})", APT_PACKAGES.join(", ")), || {
-        let missing: Vec<&str> = APT_PACKAGES
-            .iter()
-            .copied()
-            .filter(|p| {
-                !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
-                    .is_some_and(|s| s.contains("install ok installed"))
-            })
-            .collect();
-        if missing.is_empty() {
-            return Ok(false);
-        }
-        run(as_root("apt-get").args(["update", "-qq"]))?;
-        run(as_root("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing))?;
-        Ok(true)
-    })?;
-    step(&format!("bpf-linker {BPF_LINKER_VERSION} (LLVM 22)"), || {
-        let have = output(Command::new("bpf-linker").arg("--version"));
-        if have.is_some_and(|v| v.contains(BPF_LINKER_VERSION)) {
-            return Ok(false);
-        }
-        run(Command::new("cargo")
-            .env("LLVM_PREFIX", "/usr/lib/llvm-22")
-            .args([
-                "install",
-                &format!("bpf-linker@{BPF_LINKER_VERSION}"),
-                "--locked",
-                "--no-default-features",
-                "--features",
-                "llvm-22",
-            ]))?;
-        Ok(true)
-    })?;
+    step(
+        &format!("Debian packages ({})", APT_PACKAGES.join(", ")),
+        || {
+            let missing: Vec<&str> = APT_PACKAGES
+                .iter()
+                .copied()
+                .filter(|p| {
+                    !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                        .is_some_and(|s| s.contains("install ok installed"))
+                })
+                .collect();
+            if missing.is_empty() {
+                return Ok(false);
+            }
+            run(as_root("apt-get").args(["update", "-qq"]))?;
+            run(as_root("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing))?;
+            Ok(true)
+        },
+    )?;
+    step(
+        &format!("bpf-linker {BPF_LINKER_VERSION} (LLVM 22)"),
+        || {
+            let have = output(Command::new("bpf-linker").arg("--version"));
+            if have.is_some_and(|v| v.contains(BPF_LINKER_VERSION)) {
+                return Ok(false);
+            }
+            run(Command::new("cargo")
+                .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+                .args([
+                    "install",
+                    &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+                    "--locked",
+                    "--no-default-features",
+                    "--features",
+                    "llvm-22",
+                ]))?;
+            Ok(true)
+        },
+    )?;
     eprintln!("[setup] done in {:.1}s", t.elapsed().as_secs_f64());
     Ok(())
 }
 
 fn up(rest: &[String]) -> Result<()> {
-    run(Command::new("cargo").args(["build", "--release", "--package", "heir-agent", "--bin", "heir"]))?;
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--package",
+        "heir-agent",
+        "--bin",
+        "heir",
+    ]))?;
     let bin = workspace_root()?.join("target/release/heir");
-    run(as_root(bin.to_str().context("non-UTF-8 path")?).arg("up").args(rest))
+    run(as_root(bin.to_str().context("non-UTF-8 path")?)
+        .arg("up")
+        .args(rest))
 }
 
 fn test(rest: &[String]) -> Result<()> {
@@ -156,12 +183,23 @@ fn test(rest: &[String]) -> Result<()> {
             "[test] WARNING: not root: the kernel and network tests will FAIL (they need root); CI runs as root"
         );
     }
-    run(Command::new("cargo").args(["test", "--workspace", "--locked"]).args(rest))
+    run(Command::new("cargo")
+        .args(["test", "--workspace", "--locked"])
+        .args(rest))
 }
 
 fn bench(rest: &[String]) -> Result<()> {
-    run(Command::new("cargo").args(["bench", "--workspace", "--locked"]).args(rest))?;
-    run(Command::new("cargo").args(["build", "--release", "--package", "heir-agent", "--package", "heir-e2e"]))?;
+    run(Command::new("cargo")
+        .args(["bench", "--workspace", "--locked"])
+        .args(rest))?;
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--package",
+        "heir-agent",
+        "--package",
+        "heir-e2e",
+    ]))?;
     let root = workspace_root()?;
     let heir = root.join("target/release/heir");
     let actor = root.join("target/release/heir-actor");
@@ -173,5 +211,8 @@ fn bench(rest: &[String]) -> Result<()> {
 
 fn workspace_root() -> Result<std::path::PathBuf> {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Ok(dir.parent().context("xtask lives in the workspace")?.to_owned())
+    Ok(dir
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_owned())
 }

@@ -162,7 +162,12 @@ pub fn done<T>(map: &LruHashMap<u64, T>) {
 
 /// Completes this thread's in-flight record with the syscall's result and submits it.
 #[inline(always)]
-pub fn finish<T: 'static>(map: &LruHashMap<u64, T>, kind: Kind, ret: i64, set_ret: impl FnOnce(&mut T, i64)) {
+pub fn finish<T: 'static>(
+    map: &LruHashMap<u64, T>,
+    kind: Kind,
+    ret: i64,
+    set_ret: impl FnOnce(&mut T, i64),
+) {
     if let Some(rec) = take(map) {
         set_ret(rec, ret);
         submit(rec, kind);
@@ -170,24 +175,30 @@ pub fn finish<T: 'static>(map: &LruHashMap<u64, T>, kind: Kind, ret: i64, set_re
     }
 }
 
-/// Offsets of syscall arguments and the return value in `syscalls:sys_enter_*` /
-/// `syscalls:sys_exit_*` records: 8 bytes of common fields, the syscall number, then one
-/// 8-byte slot per argument.
-pub const fn arg_offset(n: usize) -> usize {
-    16 + 8 * n
-}
-pub const RET_OFFSET: usize = 16;
+/// Where the syscall arguments sit in `struct pt_regs`, which the raw `sys_enter`
+/// tracepoint hands over: the architecture's syscall calling convention.
+#[cfg(bpf_target_arch = "x86_64")]
+const ARG_REGS: [u64; 6] = [112, 104, 96, 56, 72, 64]; // di, si, dx, r10, r8, r9
+#[cfg(bpf_target_arch = "x86_64")]
+pub const NR_REG: u64 = 120; // orig_ax
 
+#[cfg(bpf_target_arch = "aarch64")]
+const ARG_REGS: [u64; 6] = [272, 8, 16, 24, 32, 40]; // orig_x0, x1..x5
+#[cfg(bpf_target_arch = "aarch64")]
+pub const NR_REG: u64 = 280; // syscallno
+
+/// Syscall argument `n` of the current syscall (raw `sys_enter` handlers only).
 #[inline(always)]
-pub fn arg(ctx: &aya_ebpf::programs::TracePointContext, n: usize) -> u64 {
-    // SAFETY: syscall tracepoint records always carry six argument slots.
-    unsafe { ctx.read_at::<u64>(arg_offset(n)).unwrap_or(0) }
+pub fn arg(ctx: &aya_ebpf::programs::RawTracePointContext, n: usize) -> u64 {
+    let regs: u64 = ctx.arg(0);
+    // SAFETY: probe_read_kernel validates the address.
+    unsafe { bpf_probe_read_kernel((regs + ARG_REGS[n]) as *const u64) }.unwrap_or(0)
 }
 
+/// The current syscall's return value (raw `sys_exit` handlers only).
 #[inline(always)]
-pub fn ret(ctx: &aya_ebpf::programs::TracePointContext) -> i64 {
-    // SAFETY: sys_exit records carry `long ret` after the syscall number.
-    unsafe { ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0) }
+pub fn ret(ctx: &aya_ebpf::programs::RawTracePointContext) -> i64 {
+    ctx.arg(1)
 }
 
 /// In-flight maps, one per record shape: a thread is inside one syscall at a time, so one

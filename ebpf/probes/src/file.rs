@@ -8,9 +8,9 @@
 
 use aya_ebpf::{
     helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user, bpf_probe_read_user_str_bytes},
-    macros::{map, tracepoint},
+    macros::{map, raw_tracepoint},
     maps::{LpmTrie, LruHashMap, lpm_trie::Key},
-    programs::TracePointContext,
+    programs::RawTracePointContext,
 };
 use heir_abi::{
     ArgsRecord, BurstState, FILTER_LEN, FilterPath, Kind, WATCH_READ, WATCH_SSH_ONLY, WATCH_WRITE,
@@ -18,7 +18,7 @@ use heir_abi::{
 
 use crate::common::{
     FILTERED, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_PATH, SCRATCH_TWO, arg, config,
-    count, fill_header, finish, is_agent, read_user_str, ret, scratch, stash, submit,
+    count, fill_header, finish, read_user_str, ret, scratch, stash, submit,
 };
 
 /// Watched path prefixes → `WATCH_*` bits.
@@ -50,7 +50,9 @@ fn watch_bits(path: u64) -> u32 {
     if unsafe { bpf_probe_read_user_str_bytes(path as *const u8, data) }.is_err() {
         return 0;
     }
-    let Some(bits) = WATCH.get(&key).copied() else { return 0 };
+    let Some(bits) = WATCH.get(&key).copied() else {
+        return 0;
+    };
     if bits & WATCH_SSH_ONLY != 0 && !contains_ssh_dir(&key.data) {
         return 0;
     }
@@ -126,7 +128,9 @@ fn count_modification(m: Modification) {
     let total = s.writes + s.renames + s.unlinks;
     if s.reported == 0 && total >= config!(burst_threshold) {
         s.reported = 1;
-        let Some(rec) = scratch(&SCRATCH_ARGS) else { return };
+        let Some(rec) = scratch(&SCRATCH_ARGS) else {
+            return;
+        };
         fill_header(&mut rec.header, Kind::FileBurst);
         rec.ret = 0;
         rec.nr = 0;
@@ -141,10 +145,7 @@ fn count_modification(m: Modification) {
 }
 
 #[inline(always)]
-fn open_enter(path: u64, flags: u64, mode: u64) -> u32 {
-    if is_agent() {
-        return 0;
-    }
+fn open_enter(path: u64, flags: u64, mode: u64) -> i32 {
     let write = is_write(flags);
     if write {
         count_modification(Modification::Write);
@@ -154,7 +155,9 @@ fn open_enter(path: u64, flags: u64, mode: u64) -> u32 {
         count(&FILTERED, Kind::Open);
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_PATH) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_PATH) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Open);
     rec.ret = 0;
     rec.a = flags;
@@ -164,23 +167,23 @@ fn open_enter(path: u64, flags: u64, mode: u64) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_open(ctx: RawTracePointContext) -> i32 {
     open_enter(arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2))
 }
 
-#[tracepoint]
-pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_creat(ctx: RawTracePointContext) -> i32 {
     open_enter(arg(&ctx, 0), 0o1101, arg(&ctx, 1))
 }
 
-#[tracepoint]
-pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_openat(ctx: RawTracePointContext) -> i32 {
     open_enter(arg(&ctx, 1), arg(&ctx, 2), arg(&ctx, 3))
 }
 
-#[tracepoint]
-pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_openat2(ctx: RawTracePointContext) -> i32 {
     let how = arg(&ctx, 2);
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
     // SAFETY: probe_read_user validates the address.
@@ -190,42 +193,41 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn path_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+fn path_exit(ctx: &RawTracePointContext, kind: Kind) -> i32 {
     finish(&INFLIGHT_PATH, kind, ret(ctx), |rec, r| rec.ret = r);
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_open(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Open)
 }
 
-#[tracepoint]
-pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_creat(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Open)
 }
 
-#[tracepoint]
-pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_openat(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Open)
 }
 
-#[tracepoint]
-pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_openat2(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Open)
 }
 
 #[inline(always)]
-fn rename_enter(from: u64, to: u64, flags: u64) -> u32 {
-    if is_agent() {
-        return 0;
-    }
+fn rename_enter(from: u64, to: u64, flags: u64) -> i32 {
     count_modification(Modification::Rename);
     if (watch_bits(from) | watch_bits(to)) & WATCH_WRITE == 0 {
         count(&FILTERED, Kind::Rename);
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_TWO) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_TWO) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Rename);
     rec.ret = 0;
     rec.a = flags;
@@ -236,53 +238,52 @@ fn rename_enter(from: u64, to: u64, flags: u64) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_rename(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_rename(ctx: RawTracePointContext) -> i32 {
     rename_enter(arg(&ctx, 0), arg(&ctx, 1), 0)
 }
 
-#[tracepoint]
-pub fn sys_enter_renameat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_renameat(ctx: RawTracePointContext) -> i32 {
     rename_enter(arg(&ctx, 1), arg(&ctx, 3), 0)
 }
 
-#[tracepoint]
-pub fn sys_enter_renameat2(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_renameat2(ctx: RawTracePointContext) -> i32 {
     rename_enter(arg(&ctx, 1), arg(&ctx, 3), arg(&ctx, 4))
 }
 
 #[inline(always)]
-fn two_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+fn two_exit(ctx: &RawTracePointContext, kind: Kind) -> i32 {
     finish(&INFLIGHT_TWO, kind, ret(ctx), |rec, r| rec.ret = r);
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_rename(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_rename(ctx: RawTracePointContext) -> i32 {
     two_exit(&ctx, Kind::Rename)
 }
 
-#[tracepoint]
-pub fn sys_exit_renameat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_renameat(ctx: RawTracePointContext) -> i32 {
     two_exit(&ctx, Kind::Rename)
 }
 
-#[tracepoint]
-pub fn sys_exit_renameat2(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_renameat2(ctx: RawTracePointContext) -> i32 {
     two_exit(&ctx, Kind::Rename)
 }
 
 #[inline(always)]
-fn unlink_enter(path: u64, flags: u64) -> u32 {
-    if is_agent() {
-        return 0;
-    }
+fn unlink_enter(path: u64, flags: u64) -> i32 {
     count_modification(Modification::Unlink);
     if watch_bits(path) & WATCH_WRITE == 0 {
         count(&FILTERED, Kind::Unlink);
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_PATH) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_PATH) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Unlink);
     rec.ret = 0;
     rec.a = flags;
@@ -292,22 +293,22 @@ fn unlink_enter(path: u64, flags: u64) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_unlink(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_unlink(ctx: RawTracePointContext) -> i32 {
     unlink_enter(arg(&ctx, 0), 0)
 }
 
-#[tracepoint]
-pub fn sys_enter_unlinkat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_unlinkat(ctx: RawTracePointContext) -> i32 {
     unlink_enter(arg(&ctx, 1), arg(&ctx, 2))
 }
 
-#[tracepoint]
-pub fn sys_exit_unlink(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_unlink(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Unlink)
 }
 
-#[tracepoint]
-pub fn sys_exit_unlinkat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_unlinkat(ctx: RawTracePointContext) -> i32 {
     path_exit(&ctx, Kind::Unlink)
 }

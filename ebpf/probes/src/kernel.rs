@@ -2,106 +2,87 @@
 //! payloads) and mount.
 //!
 //! Kernels built without module support have no tracepoints for init_module, finit_module and
-//! delete_module, yet an attacker's attempt is still worth reporting; those are caught on the
-//! raw `sys_enter`/`sys_exit` tracepoints, filtered by syscall number as the first thing the
-//! program does, and their arguments read from the saved registers.
+//! delete_module, yet an attacker's attempt is still worth reporting: like every syscall here
+//! they are caught through the raw `sys_enter`/`sys_exit` dispatchers, which do not depend on
+//! the kernel having per-syscall tracepoints.
 
-use aya_ebpf::{
-    helpers::bpf_probe_read_kernel,
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
-};
-use heir_abi::{Kind, module, nr};
+use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+use heir_abi::{Kind, module};
 
 use crate::common::{
     INFLIGHT_ARGS, INFLIGHT_NAME, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_NAME,
-    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, is_agent, read_user_str, ret, scratch,
-    stash,
+    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, read_user_str, ret, scratch, stash,
 };
 
-/// Offsets of the syscall argument registers in `struct pt_regs`.
-#[cfg(bpf_target_arch = "x86_64")]
-mod regs {
-    pub const ARG0: u64 = 112; // di
-    pub const ARG1: u64 = 104; // si
-    pub const ARG2: u64 = 96; // dx
-    pub const ORIG_NR: u64 = 120; // orig_ax
-}
-
-#[cfg(bpf_target_arch = "aarch64")]
-mod regs {
-    pub const ARG0: u64 = 0; // regs[0] (orig_x0 is at 272 but x0 still holds it on entry)
-    pub const ARG1: u64 = 8;
-    pub const ARG2: u64 = 16;
-    pub const ORIG_NR: u64 = 280; // syscallno
-}
-
 #[inline(always)]
-fn reg(regs: u64, off: u64) -> u64 {
-    // SAFETY: probe_read_kernel validates the address.
-    unsafe { bpf_probe_read_kernel((regs + off) as *const u64) }.unwrap_or(0)
-}
-
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
-    let id: u64 = ctx.arg(1);
-    let op = match id {
-        nr::INIT_MODULE => module::INIT,
-        nr::FINIT_MODULE => module::FINIT,
-        nr::DELETE_MODULE => module::DELETE,
-        _ => return 0,
-    };
-    if is_agent() {
+fn module_enter(op: u64, name: u64) -> i32 {
+    let Some(rec) = scratch(&SCRATCH_NAME) else {
         return 0;
-    }
-    let regs: u64 = ctx.arg(0);
-    let Some(rec) = scratch(&SCRATCH_NAME) else { return 0 };
+    };
     fill_header(&mut rec.header, Kind::Module);
     rec.ret = 0;
     rec.nr = op;
     rec.name[0] = 0;
-    match op {
-        // delete_module(name, flags)
-        module::DELETE => read_user_str(reg(regs, regs::ARG0), &mut rec.name, &mut rec.header),
-        // init_module(image, len, params), finit_module(fd, params, flags): the module's name
-        // lives inside the ELF image, which is not parsed here; params say what it was given.
-        module::INIT => read_user_str(reg(regs, regs::ARG2), &mut rec.name, &mut rec.header),
-        _ => read_user_str(reg(regs, regs::ARG1), &mut rec.name, &mut rec.header),
-    }
+    read_user_str(name, &mut rec.name, &mut rec.header);
     stash(&INFLIGHT_NAME, rec);
     0
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
-    let regs: u64 = ctx.arg(0);
-    let id = reg(regs, regs::ORIG_NR);
-    if id != nr::INIT_MODULE && id != nr::FINIT_MODULE && id != nr::DELETE_MODULE {
-        return 0;
-    }
-    let r: i64 = ctx.arg(1);
-    finish(&INFLIGHT_NAME, Kind::Module, r, |rec, r| rec.ret = r);
+#[inline(always)]
+fn module_exit(ctx: &RawTracePointContext) -> i32 {
+    finish(&INFLIGHT_NAME, Kind::Module, ret(ctx), |rec, r| rec.ret = r);
     0
 }
 
+/// init_module(image, len, params): the module's name lives inside the ELF image, which is
+/// not parsed here; the parameters say what it was given.
+#[raw_tracepoint]
+pub fn enter_init_module(ctx: RawTracePointContext) -> i32 {
+    module_enter(module::INIT, arg(&ctx, 2))
+}
+
+/// finit_module(fd, params, flags)
+#[raw_tracepoint]
+pub fn enter_finit_module(ctx: RawTracePointContext) -> i32 {
+    module_enter(module::FINIT, arg(&ctx, 1))
+}
+
+/// delete_module(name, flags)
+#[raw_tracepoint]
+pub fn enter_delete_module(ctx: RawTracePointContext) -> i32 {
+    module_enter(module::DELETE, arg(&ctx, 0))
+}
+
+#[raw_tracepoint]
+pub fn exit_init_module(ctx: RawTracePointContext) -> i32 {
+    module_exit(&ctx)
+}
+
+#[raw_tracepoint]
+pub fn exit_finit_module(ctx: RawTracePointContext) -> i32 {
+    module_exit(&ctx)
+}
+
+#[raw_tracepoint]
+pub fn exit_delete_module(ctx: RawTracePointContext) -> i32 {
+    module_exit(&ctx)
+}
+
 /// bpf(cmd, attr, size): the program type is the first field of `attr` for BPF_PROG_LOAD.
-#[tracepoint]
-pub fn sys_enter_bpf(ctx: TracePointContext) -> u32 {
-    if is_agent() {
-        return 0;
-    }
+#[raw_tracepoint]
+pub fn enter_bpf(ctx: RawTracePointContext) -> i32 {
     const BPF_PROG_LOAD: u64 = 5;
     let cmd = arg(&ctx, 0);
     let mut prog_type = u64::MAX;
     if cmd == BPF_PROG_LOAD {
         // SAFETY: probe_read_user validates the address.
-        prog_type = unsafe {
-            aya_ebpf::helpers::bpf_probe_read_user(arg(&ctx, 1) as *const u32)
-        }
-        .map(u64::from)
-        .unwrap_or(u64::MAX);
+        prog_type = unsafe { aya_ebpf::helpers::bpf_probe_read_user(arg(&ctx, 1) as *const u32) }
+            .map(u64::from)
+            .unwrap_or(u64::MAX);
     }
-    let Some(rec) = scratch(&SCRATCH_ARGS) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_ARGS) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Bpf);
     rec.ret = 0;
     rec.nr = 0;
@@ -110,19 +91,18 @@ pub fn sys_enter_bpf(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_bpf(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_bpf(ctx: RawTracePointContext) -> i32 {
     finish(&INFLIGHT_ARGS, Kind::Bpf, ret(&ctx), |rec, r| rec.ret = r);
     0
 }
 
 /// memfd_create(name, flags)
-#[tracepoint]
-pub fn sys_enter_memfd_create(ctx: TracePointContext) -> u32 {
-    if is_agent() {
+#[raw_tracepoint]
+pub fn enter_memfd_create(ctx: RawTracePointContext) -> i32 {
+    let Some(rec) = scratch(&SCRATCH_PATH) else {
         return 0;
-    }
-    let Some(rec) = scratch(&SCRATCH_PATH) else { return 0 };
+    };
     fill_header(&mut rec.header, Kind::MemfdCreate);
     rec.ret = 0;
     rec.a = arg(&ctx, 1);
@@ -132,19 +112,20 @@ pub fn sys_enter_memfd_create(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_memfd_create(ctx: TracePointContext) -> u32 {
-    finish(&INFLIGHT_PATH, Kind::MemfdCreate, ret(&ctx), |rec, r| rec.ret = r);
+#[raw_tracepoint]
+pub fn exit_memfd_create(ctx: RawTracePointContext) -> i32 {
+    finish(&INFLIGHT_PATH, Kind::MemfdCreate, ret(&ctx), |rec, r| {
+        rec.ret = r
+    });
     0
 }
 
 /// mount(source, target, fstype, flags, data)
-#[tracepoint]
-pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
-    if is_agent() {
+#[raw_tracepoint]
+pub fn enter_mount(ctx: RawTracePointContext) -> i32 {
+    let Some(rec) = scratch(&SCRATCH_TWO) else {
         return 0;
-    }
-    let Some(rec) = scratch(&SCRATCH_TWO) else { return 0 };
+    };
     fill_header(&mut rec.header, Kind::Mount);
     rec.ret = 0;
     rec.a = arg(&ctx, 3);
@@ -155,8 +136,8 @@ pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_mount(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_mount(ctx: RawTracePointContext) -> i32 {
     finish(&INFLIGHT_TWO, Kind::Mount, ret(&ctx), |rec, r| rec.ret = r);
     0
 }

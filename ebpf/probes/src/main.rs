@@ -13,6 +13,7 @@ mod kernel;
 mod net;
 mod privilege;
 mod process;
+mod syscall;
 
 #[cfg(not(test))]
 #[panic_handler]

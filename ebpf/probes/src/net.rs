@@ -5,15 +5,15 @@
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
-    macros::{map, tracepoint},
+    macros::{map, raw_tracepoint},
     maps::LruHashMap,
-    programs::TracePointContext,
+    programs::RawTracePointContext,
 };
 use heir_abi::{CONFIG_UNIX_SOCKETS, Kind, SOCKADDR_LEN, SockRecord};
 
 use crate::common::{
-    FILTERED, INFLIGHT_SOCK, SCRATCH_SOCK, arg, config, count, done, fill_header, is_agent, ret,
-    scratch, stash, submit, take,
+    FILTERED, INFLIGHT_SOCK, SCRATCH_SOCK, arg, config, count, done, fill_header, ret, scratch,
+    stash, submit, take,
 };
 
 const AF_UNIX: u16 = 1;
@@ -81,11 +81,10 @@ fn new_record(kind: Kind, fd: i64) -> Option<&'static mut SockRecord> {
 
 /// connect and bind: the caller passes the address.
 #[inline(always)]
-fn addr_enter(kind: Kind, fd: i64, uaddr: u64) -> u32 {
-    if is_agent() {
+fn addr_enter(kind: Kind, fd: i64, uaddr: u64) -> i32 {
+    let Some(rec) = new_record(kind, fd) else {
         return 0;
-    }
-    let Some(rec) = new_record(kind, fd) else { return 0 };
+    };
     let (family, len) = read_sockaddr(uaddr, &mut rec.addr);
     if !family_wanted(family) {
         count(&FILTERED, kind);
@@ -96,13 +95,13 @@ fn addr_enter(kind: Kind, fd: i64, uaddr: u64) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_connect(ctx: RawTracePointContext) -> i32 {
     addr_enter(Kind::Connect, arg(&ctx, 0) as i64, arg(&ctx, 1))
 }
 
-#[tracepoint]
-pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_connect(ctx: RawTracePointContext) -> i32 {
     if let Some(rec) = take(&INFLIGHT_SOCK) {
         rec.ret = ret(&ctx);
         submit(rec, Kind::Connect);
@@ -111,13 +110,13 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_bind(ctx: RawTracePointContext) -> i32 {
     addr_enter(Kind::Bind, arg(&ctx, 0) as i64, arg(&ctx, 1))
 }
 
-#[tracepoint]
-pub fn sys_exit_bind(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_bind(ctx: RawTracePointContext) -> i32 {
     if let Some(rec) = take(&INFLIGHT_SOCK) {
         rec.ret = ret(&ctx);
         if rec.ret == 0 {
@@ -148,12 +147,11 @@ fn fill_local(rec: &mut SockRecord) -> bool {
     true
 }
 
-#[tracepoint]
-pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
-    if is_agent() {
+#[raw_tracepoint]
+pub fn enter_listen(ctx: RawTracePointContext) -> i32 {
+    let Some(rec) = new_record(Kind::Listen, arg(&ctx, 0) as i64) else {
         return 0;
-    }
-    let Some(rec) = new_record(Kind::Listen, arg(&ctx, 0) as i64) else { return 0 };
+    };
     rec.backlog = arg(&ctx, 1) as i64;
     if !fill_local(rec) {
         count(&FILTERED, Kind::Listen);
@@ -163,8 +161,8 @@ pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_listen(ctx: RawTracePointContext) -> i32 {
     if let Some(rec) = take(&INFLIGHT_SOCK) {
         rec.ret = ret(&ctx);
         submit(rec, Kind::Listen);
@@ -174,11 +172,10 @@ pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn accept_enter(ctx: &TracePointContext) -> u32 {
-    if is_agent() {
+fn accept_enter(ctx: &RawTracePointContext) -> i32 {
+    let Some(rec) = new_record(Kind::Accept, arg(ctx, 0) as i64) else {
         return 0;
-    }
-    let Some(rec) = new_record(Kind::Accept, arg(ctx, 0) as i64) else { return 0 };
+    };
     if !fill_local(rec) {
         count(&FILTERED, Kind::Accept);
         return 0;
@@ -189,8 +186,10 @@ fn accept_enter(ctx: &TracePointContext) -> u32 {
 }
 
 #[inline(always)]
-fn accept_exit(ctx: &TracePointContext) -> u32 {
-    let Some(rec) = take(&INFLIGHT_SOCK) else { return 0 };
+fn accept_exit(ctx: &RawTracePointContext) -> i32 {
+    let Some(rec) = take(&INFLIGHT_SOCK) else {
+        return 0;
+    };
     rec.ret = ret(ctx);
     if rec.ret >= 0 {
         let (family, len) = read_sockaddr(rec.uptr, &mut rec.addr);
@@ -207,22 +206,22 @@ fn accept_exit(ctx: &TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_accept(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_accept(ctx: RawTracePointContext) -> i32 {
     accept_enter(&ctx)
 }
 
-#[tracepoint]
-pub fn sys_enter_accept4(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_accept4(ctx: RawTracePointContext) -> i32 {
     accept_enter(&ctx)
 }
 
-#[tracepoint]
-pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_accept(ctx: RawTracePointContext) -> i32 {
     accept_exit(&ctx)
 }
 
-#[tracepoint]
-pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_accept4(ctx: RawTracePointContext) -> i32 {
     accept_exit(&ctx)
 }

@@ -1,18 +1,17 @@
 //! Privilege: credential changes (set*uid / set*gid), capability sets, ptrace.
 
-use aya_ebpf::{helpers::bpf_probe_read_user, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::bpf_probe_read_user, macros::raw_tracepoint, programs::RawTracePointContext,
+};
 use heir_abi::{Kind, cred};
 
-use crate::common::{
-    INFLIGHT_ARGS, SCRATCH_ARGS, arg, fill_header, finish, is_agent, ret, scratch, stash,
-};
+use crate::common::{INFLIGHT_ARGS, SCRATCH_ARGS, arg, fill_header, finish, ret, scratch, stash};
 
 #[inline(always)]
-fn args_enter(kind: Kind, nr: u64, args: [u64; 4]) -> u32 {
-    if is_agent() {
+fn args_enter(kind: Kind, nr: u64, args: [u64; 4]) -> i32 {
+    let Some(rec) = scratch(&SCRATCH_ARGS) else {
         return 0;
-    }
-    let Some(rec) = scratch(&SCRATCH_ARGS) else { return 0 };
+    };
     fill_header(&mut rec.header, kind);
     rec.ret = 0;
     rec.nr = nr;
@@ -22,15 +21,15 @@ fn args_enter(kind: Kind, nr: u64, args: [u64; 4]) -> u32 {
 }
 
 #[inline(always)]
-fn args_exit(ctx: &TracePointContext, kind: Kind) -> u32 {
+fn args_exit(ctx: &RawTracePointContext, kind: Kind) -> i32 {
     finish(&INFLIGHT_ARGS, kind, ret(ctx), |rec, r| rec.ret = r);
     0
 }
 
 macro_rules! cred_call {
     ($enter:ident, $exit:ident, $code:expr, $n:expr) => {
-        #[tracepoint]
-        pub fn $enter(ctx: TracePointContext) -> u32 {
+        #[raw_tracepoint]
+        pub fn $enter(ctx: RawTracePointContext) -> i32 {
             let mut ids = [u64::MAX; 4];
             let mut i = 0;
             while i < $n {
@@ -40,24 +39,24 @@ macro_rules! cred_call {
             args_enter(Kind::CredChange, $code, ids)
         }
 
-        #[tracepoint]
-        pub fn $exit(ctx: TracePointContext) -> u32 {
+        #[raw_tracepoint]
+        pub fn $exit(ctx: RawTracePointContext) -> i32 {
             args_exit(&ctx, Kind::CredChange)
         }
     };
 }
 
-cred_call!(sys_enter_setuid, sys_exit_setuid, cred::SETUID, 1);
-cred_call!(sys_enter_setreuid, sys_exit_setreuid, cred::SETREUID, 2);
-cred_call!(sys_enter_setresuid, sys_exit_setresuid, cred::SETRESUID, 3);
-cred_call!(sys_enter_setgid, sys_exit_setgid, cred::SETGID, 1);
-cred_call!(sys_enter_setregid, sys_exit_setregid, cred::SETREGID, 2);
-cred_call!(sys_enter_setresgid, sys_exit_setresgid, cred::SETRESGID, 3);
+cred_call!(enter_setuid, exit_setuid, cred::SETUID, 1);
+cred_call!(enter_setreuid, exit_setreuid, cred::SETREUID, 2);
+cred_call!(enter_setresuid, exit_setresuid, cred::SETRESUID, 3);
+cred_call!(enter_setgid, exit_setgid, cred::SETGID, 1);
+cred_call!(enter_setregid, exit_setregid, cred::SETREGID, 2);
+cred_call!(enter_setresgid, exit_setresgid, cred::SETRESGID, 3);
 
 /// capset(header, data): data holds two `{effective, permitted, inheritable}` u32 triples
 /// (low and high 32 capability bits).
-#[tracepoint]
-pub fn sys_enter_capset(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_capset(ctx: RawTracePointContext) -> i32 {
     let data = arg(&ctx, 1);
     let mut caps = [0u32; 6];
     if data != 0 {
@@ -77,18 +76,22 @@ pub fn sys_enter_capset(ctx: TracePointContext) -> u32 {
     )
 }
 
-#[tracepoint]
-pub fn sys_exit_capset(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_capset(ctx: RawTracePointContext) -> i32 {
     args_exit(&ctx, Kind::Capset)
 }
 
 /// ptrace(request, pid, addr, data)
-#[tracepoint]
-pub fn sys_enter_ptrace(ctx: TracePointContext) -> u32 {
-    args_enter(Kind::Ptrace, 0, [arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2), 0])
+#[raw_tracepoint]
+pub fn enter_ptrace(ctx: RawTracePointContext) -> i32 {
+    args_enter(
+        Kind::Ptrace,
+        0,
+        [arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2), 0],
+    )
 }
 
-#[tracepoint]
-pub fn sys_exit_ptrace(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_ptrace(ctx: RawTracePointContext) -> i32 {
     args_exit(&ctx, Kind::Ptrace)
 }

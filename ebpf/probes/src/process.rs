@@ -1,23 +1,20 @@
 //! Process lifecycle: exec (with bounded argv), fork of new processes, exit codes.
 
 use aya_ebpf::{
-    helpers::bpf_probe_read_user,
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    helpers::bpf_probe_read_user, macros::raw_tracepoint, programs::RawTracePointContext,
 };
 use heir_abi::{ARG_LEN, ArgsRecord, CONFIG_EXEC_ENOENT, HDR_MORE_ARGS, Kind, MAX_ARGS};
 
 use crate::common::{
     FILTERED, INFLIGHT_EXEC, SCRATCH_ARGS, SCRATCH_EXEC, arg, config, count, done, fill_header,
-    finish, is_agent, read_kernel, read_user_str, ret, scratch, stash, submit, take,
+    finish, read_kernel, read_user_str, ret, scratch, stash, submit, take,
 };
 
 #[inline(always)]
-fn exec_enter(filename: u64, argv: u64) -> u32 {
-    if is_agent() {
+fn exec_enter(filename: u64, argv: u64) -> i32 {
+    let Some(rec) = scratch(&SCRATCH_EXEC) else {
         return 0;
-    }
-    let Some(rec) = scratch(&SCRATCH_EXEC) else { return 0 };
+    };
     fill_header(&mut rec.header, Kind::Exec);
     rec.ret = 0;
     rec._pad = 0;
@@ -52,18 +49,18 @@ fn exec_enter(filename: u64, argv: u64) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_execve(ctx: RawTracePointContext) -> i32 {
     exec_enter(arg(&ctx, 0), arg(&ctx, 1))
 }
 
-#[tracepoint]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn enter_execveat(ctx: RawTracePointContext) -> i32 {
     exec_enter(arg(&ctx, 1), arg(&ctx, 2))
 }
 
 #[inline(always)]
-fn exec_exit(ctx: &TracePointContext) -> u32 {
+fn exec_exit(ctx: &RawTracePointContext) -> i32 {
     const ENOENT: i64 = 2;
     let r = ret(ctx);
     if r == -ENOENT && config!(flags) & CONFIG_EXEC_ENOENT == 0 {
@@ -86,22 +83,19 @@ fn exec_exit(ctx: &TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_execve(ctx: RawTracePointContext) -> i32 {
     exec_exit(&ctx)
 }
 
-#[tracepoint]
-pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint]
+pub fn exit_execveat(ctx: RawTracePointContext) -> i32 {
     exec_exit(&ctx)
 }
 
 /// `sched_process_fork(parent, child)`: reports new processes (not new threads).
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
-        return 0;
-    }
     let child: u64 = ctx.arg(1);
     let (Some(pid), Some(tgid)) = (
         read_kernel::<u32>(child, config!(off_task_pid)),
@@ -112,7 +106,9 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     if pid != tgid {
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_ARGS) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_ARGS) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Fork);
     rec.ret = 0;
     rec.nr = 0;
@@ -124,9 +120,6 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 /// `sched_process_exit(task, ...)`: reports a process's end when its leader exits.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
-        return 0;
-    }
     let task: u64 = ctx.arg(0);
     let (Some(pid), Some(tgid)) = (
         read_kernel::<u32>(task, config!(off_task_pid)),
@@ -138,7 +131,9 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let code = read_kernel::<i32>(task, config!(off_task_exit_code)).unwrap_or(0);
-    let Some(rec) = scratch(&SCRATCH_ARGS) else { return 0 };
+    let Some(rec) = scratch(&SCRATCH_ARGS) else {
+        return 0;
+    };
     fill_header(&mut rec.header, Kind::Exit);
     rec.ret = 0;
     rec.nr = 0;

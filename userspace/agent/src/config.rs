@@ -68,17 +68,18 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::parse("[sensor]\nring_byte = 4096\n").unwrap_err().to_string();
+        let err = Config::parse("[sensor]\nring_byte = 4096\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ring_byte"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn watch_rules_parse() {
-        let c = Config::parse(
-            "[sensor]\nwatch = [{ prefix = \"/srv/pacs/\", access = \"write\" }]\n",
-        )
-        .unwrap();
+        let c =
+            Config::parse("[sensor]\nwatch = [{ prefix = \"/srv/pacs/\", access = \"write\" }]\n")
+                .unwrap();
         assert_eq!(c.sensor.watch.len(), 1);
         assert_eq!(c.sensor.watch[0].access, sensor::watch::Access::Write);
     }

@@ -8,3 +8,4 @@ pub mod proctable;
 pub mod sensor;
 
 pub use config::Config;
+pub mod bench;

@@ -6,15 +6,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use heir_agent::Config;
 use heir_agent::pipeline::{self, JsonLines, Stages, Stats};
 use heir_agent::proctable::{Lookup, ProcessTable};
 use heir_agent::sensor::{Counters, Sensor};
-use heir_agent::{Config, sensor};
 use heir_model::Event;
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
-#[command(name = "heir", version, about = "Protects hospitals' medical devices: kernel sensors, threat hunting, risk scores.")]
+#[command(
+    name = "heir",
+    version,
+    about = "Protects hospitals' medical devices: kernel sensors, threat hunting, risk scores."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,8 +42,31 @@ enum Command {
         every: u64,
     },
     /// Feed recorded events (JSON lines) through the same pipeline; alerts go to stdout.
-    Replay {
-        file: PathBuf,
+    Replay { file: PathBuf },
+    /// Measure the sensor on this machine (needs root).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Syscall cost with and without the sensor, interleaved, as ratios.
+    Overhead {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// Sustained kernel→userspace event rate and losses.
+    Throughput {
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
+    /// One timed syscall loop (run by the two above in child processes).
+    #[command(hide = true)]
+    Loop {
+        workload: String,
+        path: PathBuf,
+        #[arg(long)]
+        until_ms: Option<u64>,
     },
 }
 
@@ -84,8 +111,13 @@ fn main() {
         match cli.command {
             Command::Agent(a) => agent(a, false).await,
             Command::Up(a) => agent(a, true).await,
-            Command::Monitor { json, config, every } => monitor(json, config, every).await,
+            Command::Monitor {
+                json,
+                config,
+                every,
+            } => monitor(json, config, every).await,
             Command::Replay { file } => replay(file).await,
+            Command::Bench(b) => bench(b),
         }
     });
     if let Err(e) = result {
@@ -141,13 +173,17 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         detect: Vec::new(),
         stats: stats.clone(),
     };
-    let pipeline = tokio::spawn(stages.run(rx, |_| {}, move |a| {
-        if let Some(out) = alerts_out.as_mut() {
-            if let Err(e) = out.write(a) {
-                tracing::error!("writing alert: {e}");
+    let pipeline = tokio::spawn(stages.run(
+        rx,
+        |_| {},
+        move |a| {
+            if let Some(out) = alerts_out.as_mut() {
+                if let Err(e) = out.write(a) {
+                    tracing::error!("writing alert: {e}");
+                }
             }
-        }
-    }));
+        },
+    ));
     println!("ready");
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(if live { 1 } else { 60 }));
@@ -193,10 +229,19 @@ fn print_live(
         total.filtered,
         Stats::get(&stats.alerts),
     );
-    println!("{:<14}{:>12}{:>10}{:>12}", "kind", "emitted", "lost", "filtered");
+    println!(
+        "{:<14}{:>12}{:>10}{:>12}",
+        "kind", "emitted", "lost", "filtered"
+    );
     for (k, c) in &now.by_kind {
         if c.emitted + c.lost + c.filtered > 0 {
-            println!("{:<14}{:>12}{:>10}{:>12}", k.name(), c.emitted, c.lost, c.filtered);
+            println!(
+                "{:<14}{:>12}{:>10}{:>12}",
+                k.name(),
+                c.emitted,
+                c.lost,
+                c.filtered
+            );
         }
     }
 }
@@ -249,7 +294,15 @@ async fn monitor(json: bool, config: Option<PathBuf>, every: u64) -> Result<()> 
     }
     source.abort();
     pipeline.abort();
-    eprintln!("{}", summary(&sensor.counters()?, &Counters::default(), Duration::ZERO, &stats));
+    eprintln!(
+        "{}",
+        summary(
+            &sensor.counters()?,
+            &Counters::default(),
+            Duration::ZERO,
+            &stats
+        )
+    );
     Ok(())
 }
 
@@ -270,7 +323,11 @@ fn summary(now: &Counters, before: &Counters, dt: Duration, stats: &Stats) -> St
     let t = now.total();
     format!(
         "summary: {} | lost {} | filtered in kernel {} | decode errors {}",
-        if parts.is_empty() { "no events".into() } else { parts.join(", ") },
+        if parts.is_empty() {
+            "no events".into()
+        } else {
+            parts.join(", ")
+        },
         t.lost,
         t.filtered,
         Stats::get(&stats.decode_errors),
@@ -319,9 +376,13 @@ async fn replay(file: PathBuf) -> Result<()> {
     };
     let mut out = JsonLines::stdout();
     stages
-        .run(rx, |_| {}, move |a| {
-            let _ = out.write(a);
-        })
+        .run(
+            rx,
+            |_| {},
+            move |a| {
+                let _ = out.write(a);
+            },
+        )
         .await;
     let (n, bad) = reading.await?;
     let n = n.with_context(|| format!("reading {}", file.display()))?;
@@ -334,8 +395,28 @@ async fn replay(file: PathBuf) -> Result<()> {
         bad.len()
     );
     if !bad.is_empty() {
-        bail!("{} of the lines in {} were not events", bad.len(), file.display());
+        bail!(
+            "{} of the lines in {} were not events",
+            bad.len(),
+            file.display()
+        );
     }
-    let _ = sensor::Config::default();
     Ok(())
+}
+
+fn bench(b: Bench) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the heir binary")?;
+    match b {
+        Bench::Overhead { rounds } => heir_agent::bench::overhead(&exe, rounds.max(1)),
+        Bench::Throughput { seconds } => heir_agent::bench::throughput(&exe, seconds.max(1)),
+        Bench::Loop {
+            workload,
+            path,
+            until_ms,
+        } => {
+            let w = heir_agent::bench::Workload::parse(&workload)
+                .with_context(|| format!("unknown workload `{workload}`"))?;
+            heir_agent::bench::loop_child(w, path, until_ms)
+        }
+    }
 }

@@ -60,7 +60,9 @@ pub async fn kernel_source(
         if batch.is_empty() {
             continue;
         }
-        stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for chunk in batch.chunks(BATCH) {
             if tx.send(chunk.to_vec()).await.is_err() {
                 return Ok(());

@@ -71,8 +71,12 @@ impl ProcessTable {
     }
 
     fn load(&mut self, pid: u32) -> bool {
-        let Lookup::Proc(root) = &self.lookup else { return false };
-        let Some(entry) = read_proc(&root.join(pid.to_string())) else { return false };
+        let Lookup::Proc(root) = &self.lookup else {
+            return false;
+        };
+        let Some(entry) = read_proc(&root.join(pid.to_string())) else {
+            return false;
+        };
         self.insert(pid, entry);
         true
     }
@@ -146,7 +150,9 @@ impl ProcessTable {
             if !self.entries.contains_key(&cur) && !self.load(cur) {
                 break;
             }
-            let Some(e) = self.entries.get(&cur) else { break };
+            let Some(e) = self.entries.get(&cur) else {
+                break;
+            };
             lineage.push(Ancestor {
                 pid: cur,
                 exe: e.exe.clone(),
@@ -216,28 +222,43 @@ mod tests {
     fn lineage_follows_fork_and_exec() {
         let mut t = ProcessTable::new(Lookup::None);
         let exec = |pid, ppid, exe: &str| {
-            ev(pid, ppid, EventKind::Exec {
-                filename: exe.into(),
-                argv: vec![exe.into()],
-                argv_truncated: false,
-                ret: 0,
-            })
+            ev(
+                pid,
+                ppid,
+                EventKind::Exec {
+                    filename: exe.into(),
+                    argv: vec![exe.into()],
+                    argv_truncated: false,
+                    ret: 0,
+                },
+            )
         };
         t.enrich(&mut exec(100, 1, "/usr/sbin/sshd"));
         t.enrich(&mut ev(100, 1, EventKind::Fork { child_pid: 200 }));
         t.enrich(&mut exec(200, 100, "/bin/bash"));
-        let mut open = ev(200, 100, EventKind::Open {
-            path: "/etc/shadow".into(),
-            flags: 0,
-            ret: 3,
-        });
+        let mut open = ev(
+            200,
+            100,
+            EventKind::Open {
+                path: "/etc/shadow".into(),
+                flags: 0,
+                ret: 3,
+            },
+        );
         t.enrich(&mut open);
         let info = open.process.info.unwrap();
         assert_eq!(info.exe.as_deref(), Some("/bin/bash"));
         assert_eq!(info.lineage.len(), 1);
         assert_eq!(info.lineage[0].exe, "/usr/sbin/sshd");
 
-        t.enrich(&mut ev(200, 100, EventKind::Exit { code: 0, signal: None }));
+        t.enrich(&mut ev(
+            200,
+            100,
+            EventKind::Exit {
+                code: 0,
+                signal: None,
+            },
+        ));
         assert!(!t.entries.contains_key(&200));
     }
 
@@ -246,10 +267,20 @@ mod tests {
         let mut t = ProcessTable::from_proc();
         assert!(!t.is_empty());
         let me = std::process::id();
-        let mut e = ev(me, 0, EventKind::Exit { code: 0, signal: None });
+        let mut e = ev(
+            me,
+            0,
+            EventKind::Exit {
+                code: 0,
+                signal: None,
+            },
+        );
         e.kind = EventKind::Fork { child_pid: 1 };
         t.enrich(&mut e);
         let info = e.process.info.unwrap();
-        assert!(info.exe.as_deref().unwrap_or("").contains("heir_agent"), "{info:?}");
+        assert!(
+            info.exe.as_deref().unwrap_or("").contains("heir_agent"),
+            "{info:?}"
+        );
     }
 }

@@ -241,7 +241,10 @@ mod tests {
     fn every_slug_parses_back() {
         for c in Category::ALL {
             assert_eq!(c.slug().parse::<Category>().unwrap(), c);
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.slug()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.slug())
+            );
         }
         let err = "portscan".parse::<Category>().unwrap_err().to_string();
         assert!(err.contains("port_scan"), "{err}");
@@ -260,7 +263,16 @@ mod tests {
         let line = a.to_json_line();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let obj = v.as_object().unwrap();
-        for absent in ["device", "src_ip", "dst_port", "pid", "comm", "owasp_iot", "evidence", "count"] {
+        for absent in [
+            "device",
+            "src_ip",
+            "dst_port",
+            "pid",
+            "comm",
+            "owasp_iot",
+            "evidence",
+            "count",
+        ] {
             assert!(!obj.contains_key(absent), "{absent} present in {line}");
         }
         assert_eq!(obj["ts"], "2023-11-14T22:13:20Z");

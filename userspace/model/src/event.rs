@@ -290,11 +290,17 @@ mod tests {
                     exe: Some("/usr/bin/sudo".into()),
                     args: vec!["sudo".into(), "-i".into()],
                     started: None,
-                    lineage: vec![Ancestor { pid: 1, exe: "/sbin/init".into() }],
+                    lineage: vec![Ancestor {
+                        pid: 1,
+                        exe: "/sbin/init".into(),
+                    }],
                 })),
             },
             kind: EventKind::Connect {
-                addr: NetAddr::Inet { ip: "127.0.0.1".parse().unwrap(), port: 443 },
+                addr: NetAddr::Inet {
+                    ip: "127.0.0.1".parse().unwrap(),
+                    port: 443,
+                },
                 ret: -111,
             },
         }
@@ -319,7 +325,10 @@ mod tests {
     fn events_without_process_info_round_trip() {
         let mut e = sample();
         e.process.info = None;
-        e.kind = EventKind::Exit { code: 0, signal: None };
+        e.kind = EventKind::Exit {
+            code: 0,
+            signal: None,
+        };
         let back: Event = serde_json::from_str(&e.to_json_line()).unwrap();
         assert_eq!(back, e);
     }

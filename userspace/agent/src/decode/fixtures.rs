@@ -2,8 +2,8 @@
 //! tests and benchmarks.
 
 use heir_abi::{
-    ARG_LEN, ArgsRecord, COMM_LEN, ExecRecord, Header, Kind, MAX_ARGS, PATH_LEN,
-    PathRecord, SOCKADDR_LEN, SockRecord,
+    ARG_LEN, ArgsRecord, COMM_LEN, ExecRecord, Header, Kind, MAX_ARGS, PATH_LEN, PathRecord,
+    SOCKADDR_LEN, SockRecord,
 };
 
 pub fn header(kind: Kind, pid: u32) -> Header {
@@ -98,8 +98,19 @@ pub fn mixed(n: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             let pid = 1000 + (i % 200) as u32;
             match i % 10 {
-                0 => bytes(&exec(pid, "/usr/bin/storescu", &["storescu", "-aec", "PACS", "10.0.0.5", "104"], 0)),
-                1..=4 => bytes(&path(Kind::Open, pid, "/var/lib/dicom/study/1.2.840.113619.dcm", 0o101, 3)),
+                0 => bytes(&exec(
+                    pid,
+                    "/usr/bin/storescu",
+                    &["storescu", "-aec", "PACS", "10.0.0.5", "104"],
+                    0,
+                )),
+                1..=4 => bytes(&path(
+                    Kind::Open,
+                    pid,
+                    "/var/lib/dicom/study/1.2.840.113619.dcm",
+                    0o101,
+                    3,
+                )),
                 5 | 6 => bytes(&connect_v4(pid, [10, 0, 0, 5], 104, 0)),
                 7 => bytes(&args(Kind::Fork, pid, 0, [u64::from(pid) + 1, 0, 0, 0], 0)),
                 8 => bytes(&args(Kind::Exit, pid + 1, 0, [0, 0, 0, 0], 0)),
@@ -108,4 +119,3 @@ pub fn mixed(n: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
-

@@ -156,7 +156,12 @@ pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Event, Error> {
                 module::INIT => ModuleOp::InitModule,
                 module::FINIT => ModuleOp::FinitModule,
                 module::DELETE => ModuleOp::DeleteModule,
-                code => return Err(Error::UnknownOp { kind: "module", code }),
+                code => {
+                    return Err(Error::UnknownOp {
+                        kind: "module",
+                        code,
+                    });
+                }
             };
             let name = c_str(&r.name);
             EventKind::Module {
@@ -221,7 +226,12 @@ pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Event, Error> {
                         cred::SETGID => CredCall::Setgid,
                         cred::SETREGID => CredCall::Setregid,
                         cred::SETRESGID => CredCall::Setresgid,
-                        code => return Err(Error::UnknownOp { kind: "cred_change", code }),
+                        code => {
+                            return Err(Error::UnknownOp {
+                                kind: "cred_change",
+                                code,
+                            });
+                        }
                     };
                     let id = |v: u64| (v <= u64::from(u32::MAX - 1)).then_some(v as u32);
                     let (real, effective, saved) = match call {
@@ -314,7 +324,10 @@ mod tests {
     fn exec_records_decode_with_argv_and_wall_time() {
         let e = decode(&bytes(&exec(7, "/bin/sh", &["sh", "-c", "id"], 0)), &CLOCK).unwrap();
         assert_eq!(e.ts, Timestamp::from_nanos(1_700_000_005_000_000_000));
-        assert_eq!((e.process.pid, e.process.ppid, e.process.uid, e.process.euid), (7, 1, 1000, 0));
+        assert_eq!(
+            (e.process.pid, e.process.ppid, e.process.uid, e.process.euid),
+            (7, 1, 1000, 0)
+        );
         assert_eq!(e.process.comm, "bash");
         assert_eq!(
             e.kind,
@@ -332,7 +345,12 @@ mod tests {
         let mut r = exec(7, "/bin/echo", &["echo"; 16], 0);
         r.argc = 500;
         r.header.flags = HDR_MORE_ARGS;
-        let EventKind::Exec { argv, argv_truncated, .. } = decode(&bytes(&r), &CLOCK).unwrap().kind else {
+        let EventKind::Exec {
+            argv,
+            argv_truncated,
+            ..
+        } = decode(&bytes(&r), &CLOCK).unwrap().kind
+        else {
             panic!()
         };
         assert_eq!(argv.len(), 16);
@@ -345,7 +363,10 @@ mod tests {
         assert_eq!(
             e.kind,
             EventKind::Connect {
-                addr: NetAddr::Inet { ip: "10.1.2.3".parse().unwrap(), port: 2575 },
+                addr: NetAddr::Inet {
+                    ip: "10.1.2.3".parse().unwrap(),
+                    port: 2575
+                },
                 ret: -111
             }
         );
@@ -355,26 +376,58 @@ mod tests {
         v6[23] = 1;
         assert_eq!(
             sockaddr(&v6, 28),
-            Some(NetAddr::Inet { ip: "::1".parse().unwrap(), port: 104 })
+            Some(NetAddr::Inet {
+                ip: "::1".parse().unwrap(),
+                port: 104
+            })
         );
         let mut un = [0u8; SOCKADDR_LEN];
         un[..2].copy_from_slice(&1u16.to_ne_bytes());
         un[3..7].copy_from_slice(b"heir");
-        assert_eq!(sockaddr(&un, 7), Some(NetAddr::Unix { path: "@heir".into() }));
+        assert_eq!(
+            sockaddr(&un, 7),
+            Some(NetAddr::Unix {
+                path: "@heir".into()
+            })
+        );
         assert_eq!(sockaddr(&un, 0), None);
     }
 
     #[test]
     fn unchanged_ids_are_absent_and_exit_status_is_split() {
-        let r = args(Kind::CredChange, 3, cred::SETRESUID, [u64::from(u32::MAX), 0, u64::from(u32::MAX), 0], 0);
+        let r = args(
+            Kind::CredChange,
+            3,
+            cred::SETRESUID,
+            [u64::from(u32::MAX), 0, u64::from(u32::MAX), 0],
+            0,
+        );
         assert_eq!(
             decode(&bytes(&r), &CLOCK).unwrap().kind,
-            EventKind::CredChange { call: CredCall::Setresuid, real: None, effective: Some(0), saved: None, ret: 0 }
+            EventKind::CredChange {
+                call: CredCall::Setresuid,
+                real: None,
+                effective: Some(0),
+                saved: None,
+                ret: 0
+            }
         );
         let r = args(Kind::Exit, 3, 0, [9, 0, 0, 0], 0);
-        assert_eq!(decode(&bytes(&r), &CLOCK).unwrap().kind, EventKind::Exit { code: 0, signal: Some(9) });
+        assert_eq!(
+            decode(&bytes(&r), &CLOCK).unwrap().kind,
+            EventKind::Exit {
+                code: 0,
+                signal: Some(9)
+            }
+        );
         let r = args(Kind::Exit, 3, 0, [3 << 8, 0, 0, 0], 0);
-        assert_eq!(decode(&bytes(&r), &CLOCK).unwrap().kind, EventKind::Exit { code: 3, signal: None });
+        assert_eq!(
+            decode(&bytes(&r), &CLOCK).unwrap().kind,
+            EventKind::Exit {
+                code: 3,
+                signal: None
+            }
+        );
     }
 
     #[test]
@@ -383,13 +436,22 @@ mod tests {
         assert_eq!(decode(&good[..10], &CLOCK), Err(Error::Short(10)));
         assert_eq!(
             decode(&good[..good.len() - 1], &CLOCK),
-            Err(Error::Length { kind: "open", got: good.len() - 1, want: good.len() })
+            Err(Error::Length {
+                kind: "open",
+                got: good.len() - 1,
+                want: good.len()
+            })
         );
         let mut bad = good.clone();
         bad[0] = 0xff;
         assert_eq!(decode(&bad, &CLOCK), Err(Error::UnknownKind(0xff)));
         let r = args(Kind::CredChange, 3, 99, [0; 4], 0);
-        assert!(decode(&bytes(&r), &CLOCK).unwrap_err().to_string().contains("cred_change"));
+        assert!(
+            decode(&bytes(&r), &CLOCK)
+                .unwrap_err()
+                .to_string()
+                .contains("cred_change")
+        );
     }
 
     proptest! {

@@ -83,7 +83,8 @@ impl Btf {
                 .and_then(|s| s.checked_add(len).map(|e| (s, e)))
                 .and_then(|(s, e)| data.get(s..e))
         };
-        let types = section(type_off, type_len).ok_or(Error::Malformed("type section out of bounds"))?;
+        let types =
+            section(type_off, type_len).ok_or(Error::Malformed("type section out of bounds"))?;
         let strings = section(str_off, str_len)
             .ok_or(Error::Malformed("string section out of bounds"))?
             .to_vec();
@@ -133,7 +134,9 @@ impl Btf {
             if at > types.len() {
                 return Err(Error::Malformed("type section cut inside a record"));
             }
-            id = id.checked_add(1).ok_or(Error::Malformed("too many types"))?;
+            id = id
+                .checked_add(1)
+                .ok_or(Error::Malformed("too many types"))?;
         }
         Ok(Btf {
             strings,
@@ -167,7 +170,9 @@ impl Btf {
                 if str_at(&self.strings, m.name_off).ok()? == field {
                     return Some(base_bits + m.bit_offset);
                 }
-            } else if let Some(found) = self.find(m.type_id, field, base_bits + m.bit_offset, depth + 1) {
+            } else if let Some(found) =
+                self.find(m.type_id, field, base_bits + m.bit_offset, depth + 1)
+            {
                 return Some(found);
             }
         }
@@ -194,7 +199,11 @@ mod tests {
         let strings = b"\0int\0inner\0a\0task\0x\0in\0tgid\0".to_vec();
         let s = |name: &str| {
             let needle = format!("\0{name}\0");
-            (strings.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap() + 1) as u32
+            (strings
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+                .unwrap()
+                + 1) as u32
         };
         let mut t = Vec::new();
         let mut push = |v: &[u32]| v.iter().for_each(|x| t.extend_from_slice(&x.to_le_bytes()));
@@ -205,11 +214,30 @@ mod tests {
         // 3: anonymous union { in: inner @0 }
         push(&[0, KIND_UNION << 24 | 1, 4, s("in"), 2, 0]);
         // 4: struct task { x @0, <anon union> @32 bits, tgid @64 bits }
-        push(&[s("task"), KIND_STRUCT << 24 | 3, 12, s("x"), 1, 0, 0, 3, 32, s("tgid"), 1, 64]);
+        push(&[
+            s("task"),
+            KIND_STRUCT << 24 | 3,
+            12,
+            s("x"),
+            1,
+            0,
+            0,
+            3,
+            32,
+            s("tgid"),
+            1,
+            64,
+        ]);
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&t);
@@ -223,8 +251,14 @@ mod tests {
         assert_eq!(btf.field_offset("task", "x").unwrap(), 0);
         assert_eq!(btf.field_offset("task", "tgid").unwrap(), 8);
         assert_eq!(btf.field_offset("task", "in").unwrap(), 4);
-        assert!(matches!(btf.field_offset("task", "nope"), Err(Error::NoField { .. })));
-        assert!(matches!(btf.field_offset("cred", "euid"), Err(Error::NoStruct(_))));
+        assert!(matches!(
+            btf.field_offset("task", "nope"),
+            Err(Error::NoField { .. })
+        ));
+        assert!(matches!(
+            btf.field_offset("cred", "euid"),
+            Err(Error::NoStruct(_))
+        ));
     }
 
     #[test]
@@ -238,7 +272,9 @@ mod tests {
     #[test]
     fn running_kernel_has_the_fields_the_probes_need() {
         let Ok(data) = std::fs::read("/sys/kernel/btf/vmlinux") else {
-            panic!("this kernel exposes no BTF at /sys/kernel/btf/vmlinux: the sensor cannot run here");
+            panic!(
+                "this kernel exposes no BTF at /sys/kernel/btf/vmlinux: the sensor cannot run here"
+            );
         };
         let btf = Btf::parse(&data).unwrap();
         for f in ["real_parent", "tgid", "pid", "cred", "exit_code"] {

@@ -53,11 +53,13 @@ impl Counters {
     }
 
     pub fn total(&self) -> KindCounts {
-        self.by_kind.iter().fold(KindCounts::default(), |a, (_, c)| KindCounts {
-            emitted: a.emitted + c.emitted,
-            lost: a.lost + c.lost,
-            filtered: a.filtered + c.filtered,
-        })
+        self.by_kind
+            .iter()
+            .fold(KindCounts::default(), |a, (_, c)| KindCounts {
+                emitted: a.emitted + c.emitted,
+                lost: a.lost + c.lost,
+                filtered: a.filtered + c.filtered,
+            })
     }
 
     pub fn get(&self, kind: Kind) -> KindCounts {

@@ -4,10 +4,9 @@ use std::path::Path;
 
 use super::Error;
 
-/// Tracepoint ids live in tracefs; pinned maps live in bpffs. Neither is mounted by default on
-/// minimal hosts (or inside a fresh mount namespace).
+/// Pinned maps live in bpffs, which minimal hosts (or a fresh mount namespace) do not mount.
+/// The probes use raw tracepoints only, so tracefs is not needed.
 pub fn ensure_mounted() -> Result<(), Error> {
-    mount_if_missing("tracefs", "/sys/kernel/tracing", "events")?;
     mount_if_missing("bpf", "/sys/fs/bpf", "")?;
     Ok(())
 }
@@ -20,9 +19,21 @@ fn mount_if_missing(fstype: &'static str, path: &'static str, probe: &str) -> Re
         return Ok(());
     }
     let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in constant");
-    let (src, target, fs) = (c(if fstype == "bpf" { "bpf" } else { "nodev" }), c(path), c(fstype));
+    let (src, target, fs) = (
+        c(if fstype == "bpf" { "bpf" } else { "nodev" }),
+        c(path),
+        c(fstype),
+    );
     // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fs.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         return Err(Error::Mount {
             what: fstype,

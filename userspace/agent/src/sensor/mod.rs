@@ -5,11 +5,16 @@ pub mod btf;
 pub mod counters;
 pub mod fs;
 pub mod reader;
+pub mod syscalls;
 pub mod watch;
 
 use std::time::Duration;
 
-use aya::{Ebpf, EbpfLoader, programs::Program};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, ProgramArray},
+    programs::Program,
+};
 use heir_abi::Config as ProbeConfig;
 use serde::Deserialize;
 
@@ -114,6 +119,8 @@ pub struct AttachFailure {
 /// The loaded and attached probes.
 pub struct Sensor {
     ebpf: Ebpf,
+    /// The dispatchers' program arrays: the handlers stay registered while these live.
+    _handlers: [ProgramArray<MapData>; 2],
     pub attached: Vec<String>,
     pub failed: Vec<AttachFailure>,
     poll: Duration,
@@ -173,12 +180,30 @@ impl Sensor {
         let mut attached = Vec::new();
         let mut failed = Vec::new();
         let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
-        for name in names {
-            let prog = ebpf.program_mut(&name).expect("listed above");
-            match attach(&name, prog) {
-                Ok(()) => attached.push(name),
+        let mut enter = program_array(&mut ebpf, "SYS_ENTER")?;
+        let mut exit = program_array(&mut ebpf, "SYS_EXIT")?;
+        // Handlers first, so the dispatchers find them from their first call.
+        for name in names.iter().filter(|n| is_handler(n)) {
+            let prog = ebpf.program_mut(name).expect("listed above");
+            let table = if name.starts_with("enter_") {
+                &mut enter
+            } else {
+                &mut exit
+            };
+            match register_handler(name, prog, table) {
+                Ok(()) => attached.push(name.clone()),
                 Err(reason) => failed.push(AttachFailure {
-                    program: name,
+                    program: name.clone(),
+                    reason,
+                }),
+            }
+        }
+        for name in names.iter().filter(|n| !is_handler(n)) {
+            let prog = ebpf.program_mut(name).expect("listed above");
+            match attach(name, prog) {
+                Ok(()) => attached.push(name.clone()),
+                Err(reason) => failed.push(AttachFailure {
+                    program: name.clone(),
                     reason,
                 }),
             }
@@ -193,6 +218,7 @@ impl Sensor {
         attached.sort();
         Ok(Sensor {
             ebpf,
+            _handlers: [enter, exit],
             attached,
             failed,
             poll: Duration::from_millis(config.poll_ms.max(1)),
@@ -211,16 +237,41 @@ impl Sensor {
     }
 }
 
-/// Attaches one program where its name says: `sys_enter_*`/`sys_exit_*` tracepoints under
-/// `syscalls`, raw tracepoints by their section name.
+fn program_array(ebpf: &mut Ebpf, name: &'static str) -> Result<ProgramArray<MapData>, Error> {
+    let map = ebpf.take_map(name).ok_or(Error::NoMap(name))?;
+    ProgramArray::try_from(map).map_err(|source| Error::Map { name, source })
+}
+
+/// `enter_<syscall>` / `exit_<syscall>`: reached by tail call from the dispatchers.
+fn is_handler(name: &str) -> bool {
+    name.starts_with("enter_") || name.starts_with("exit_")
+}
+
+fn register_handler(
+    name: &str,
+    prog: &mut Program,
+    table: &mut ProgramArray<MapData>,
+) -> Result<(), String> {
+    let syscall = name
+        .strip_prefix("enter_")
+        .or_else(|| name.strip_prefix("exit_"))
+        .unwrap_or(name);
+    let nr = syscalls::number(syscall)
+        .ok_or_else(|| format!("this architecture has no `{syscall}` syscall"))?;
+    let Program::RawTracePoint(tp) = prog else {
+        return Err(format!("unexpected program type {:?}", prog.prog_type()));
+    };
+    tp.load().map_err(|e| format!("load: {e}"))?;
+    let fd = tp.fd().map_err(|e| format!("fd: {e}"))?;
+    table
+        .set(nr as u32, fd, 0)
+        .map_err(|e| format!("registering for syscall {nr}: {e}"))
+}
+
+/// Attaches a program to the raw tracepoint its name says: the syscall dispatchers to
+/// `sys_enter`/`sys_exit`, the scheduler probes to theirs.
 fn attach(name: &str, prog: &mut Program) -> Result<(), String> {
     match prog {
-        Program::TracePoint(tp) => {
-            tp.load().map_err(|e| format!("load: {e}"))?;
-            tp.attach("syscalls", name)
-                .map(|_| ())
-                .map_err(|e| format!("attach to syscalls:{name}: {e}"))
-        }
         Program::RawTracePoint(tp) => {
             let target = match name {
                 "raw_sys_enter" => "sys_enter",

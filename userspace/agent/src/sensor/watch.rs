@@ -107,10 +107,15 @@ pub(super) fn keys(rules: &[Rule]) -> Result<Vec<(Key<FilterPath>, u32)>, Error>
 pub(super) fn install(ebpf: &mut Ebpf, keys: &[(Key<FilterPath>, u32)]) -> Result<(), Error> {
     let map = ebpf.map_mut("WATCH").ok_or(Error::NoMap("WATCH"))?;
     let mut trie: LpmTrie<_, FilterPath, u32> =
-        LpmTrie::try_from(map).map_err(|source| Error::Map { name: "WATCH", source })?;
+        LpmTrie::try_from(map).map_err(|source| Error::Map {
+            name: "WATCH",
+            source,
+        })?;
     for (key, bits) in keys {
-        trie.insert(key, bits, 0)
-            .map_err(|source| Error::Map { name: "WATCH", source })?;
+        trie.insert(key, bits, 0).map_err(|source| Error::Map {
+            name: "WATCH",
+            source,
+        })?;
     }
     Ok(())
 }

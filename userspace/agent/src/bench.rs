@@ -1,0 +1,339 @@
+//! `heir bench`: what the sensor costs the machine and how much it can carry, measured here.
+//!
+//! Syscall loops run in child processes (the probes ignore the agent's own syscalls, so
+//! measuring in-process would measure nothing) and time themselves. Runs with and without the
+//! sensor are interleaved round by round, so drift in the machine's speed hits both alike.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::decode::{self, BootClock};
+use crate::sensor::{self, Sensor, watch};
+
+/// One syscall workload a child process runs and times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// open + close of a path outside every watched prefix.
+    OpenClose,
+    /// fork + exec of /bin/true, waited for.
+    Exec,
+    /// TCP connect to a loopback listener, accepted and closed.
+    Connect,
+    /// rename of a file back and forth.
+    Rename,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [
+        Workload::OpenClose,
+        Workload::Exec,
+        Workload::Connect,
+        Workload::Rename,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::OpenClose => "open-close",
+            Workload::Exec => "exec",
+            Workload::Connect => "connect",
+            Workload::Rename => "rename",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    fn iterations(self) -> u64 {
+        match self {
+            Workload::OpenClose => 200_000,
+            Workload::Exec => 400,
+            Workload::Connect => 5_000,
+            Workload::Rename => 100_000,
+        }
+    }
+}
+
+/// CPU time this process and its waited-for children have used, in nanoseconds. CPU time,
+/// not wall time, so other load on the machine does not blur the comparison; the probes run
+/// inside the syscalls, so their cost is in it.
+fn cpu_ns() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointers to locals.
+    let (own, children) = unsafe {
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        (ts, ru)
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    own.tv_sec as f64 * 1e9 + own.tv_nsec as f64 + tv(children.ru_utime) + tv(children.ru_stime)
+}
+
+/// Runs `n` iterations of `w` in this process; returns CPU nanoseconds per iteration.
+pub fn run_loop(w: Workload, n: u64, path: &Path) -> std::io::Result<f64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let other = std::ffi::CString::new([path.as_os_str().as_bytes(), b".2"].concat())?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    if w == Workload::Rename || w == Workload::OpenClose {
+        std::fs::write(path, b"x")?;
+    }
+    let t = cpu_ns();
+    for i in 0..n {
+        match w {
+            // SAFETY: valid C strings; descriptors are closed right away.
+            Workload::OpenClose => unsafe {
+                let fd = libc::open(c.as_ptr(), libc::O_RDONLY);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            },
+            Workload::Exec => {
+                Command::new("/bin/true").status()?;
+            }
+            Workload::Connect => {
+                let s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+                let (a, _) = listener.accept()?;
+                drop((s, a));
+            }
+            Workload::Rename => {
+                let (from, to) = if i % 2 == 0 {
+                    (&c, &other)
+                } else {
+                    (&other, &c)
+                };
+                // SAFETY: valid C strings.
+                unsafe { libc::rename(from.as_ptr(), to.as_ptr()) };
+            }
+        }
+    }
+    let ns = (cpu_ns() - t) / n as f64;
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(Path::new(other.to_str().unwrap_or_default()));
+    Ok(ns)
+}
+
+/// Runs a workload in a child (`heir bench loop`), returning its ns per iteration.
+fn child(exe: &Path, w: Workload, scratch: &Path) -> anyhow::Result<f64> {
+    let out = Command::new(exe)
+        .args(["bench", "loop", w.name()])
+        .arg(scratch.join(format!("{}-{}", w.name(), std::process::id())))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "bench loop {} failed: {}",
+        w.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+/// A sensor with a reader draining it on its own thread, as the agent would.
+struct Running {
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<sensor::Counters>>>,
+}
+
+impl Running {
+    fn start(config: sensor::Config) -> anyhow::Result<Running> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let (s, r) = (stop.clone(), received.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || -> anyhow::Result<sensor::Counters> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let mut sensor = match Sensor::start(&config, std::process::id()) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        anyhow::bail!("sensor did not start");
+                    }
+                };
+                let mut reader = sensor.reader()?;
+                let _ = tx.send(Ok(()));
+                let clock = BootClock::now();
+                while !s.load(Ordering::Relaxed) {
+                    let mut n = 0;
+                    reader
+                        .read_batch(|b| {
+                            if decode::decode(b, &clock).is_ok() {
+                                n += 1;
+                            }
+                        })
+                        .await?;
+                    r.fetch_add(n, Ordering::Relaxed);
+                }
+                Ok(sensor.counters()?)
+            })
+        });
+        match rx.recv()? {
+            Ok(()) => Ok(Running {
+                stop,
+                received,
+                thread: Some(thread),
+            }),
+            Err(e) => anyhow::bail!("{e}"),
+        }
+    }
+
+    fn stop(mut self) -> anyhow::Result<(sensor::Counters, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let c = self
+            .thread
+            .take()
+            .expect("started")
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+        Ok((c, self.received.load(Ordering::Relaxed)))
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Syscall overhead with and without the sensor, as ratios.
+pub fn overhead(exe: &Path, rounds: usize) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("heir-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let report_all = sensor::Config {
+        watch: vec![watch::Rule::new(
+            &format!("{}/", scratch.display()),
+            watch::Access::Any,
+        )],
+        ..sensor::Config::default()
+    };
+    let mut base: Vec<Vec<f64>> = vec![Vec::new(); Workload::ALL.len()];
+    let mut with: Vec<Vec<f64>> = vec![Vec::new(); Workload::ALL.len()];
+    let mut all_base = Vec::new();
+    let mut all_with = Vec::new();
+    let mut lost = 0;
+    for round in 0..rounds {
+        eprintln!("[bench] overhead round {}/{rounds}", round + 1);
+        for (i, w) in Workload::ALL.into_iter().enumerate() {
+            base[i].push(child(exe, w, &scratch)?);
+        }
+        let s = Running::start(sensor::Config::default())?;
+        for (i, w) in Workload::ALL.into_iter().enumerate() {
+            with[i].push(child(exe, w, &scratch)?);
+        }
+        lost += s.stop()?.0.total().lost;
+        all_base.push(child(exe, Workload::OpenClose, &scratch)?);
+        let s = Running::start(report_all.clone())?;
+        all_with.push(child(exe, Workload::OpenClose, &scratch)?);
+        let (c, received) = s.stop()?;
+        lost += c.total().lost;
+        anyhow::ensure!(
+            received >= Workload::OpenClose.iterations(),
+            "report-all run delivered only {received} events"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("syscall overhead with the sensor attached (median of {rounds} interleaved rounds)");
+    println!(
+        "{:<34}{:>14}{:>14}{:>8}",
+        "workload", "cpu ns/op off", "cpu ns/op on", "ratio"
+    );
+    for (i, w) in Workload::ALL.into_iter().enumerate() {
+        let (b, o) = (median(&mut base[i]), median(&mut with[i]));
+        let label = if w == Workload::OpenClose {
+            "open-close (filtered in kernel)"
+        } else {
+            w.name()
+        };
+        println!("{label:<34}{b:>14.0}{o:>14.0}{:>8.3}", o / b);
+    }
+    let (b, o) = (median(&mut all_base), median(&mut all_with));
+    println!(
+        "{:<34}{b:>14.0}{o:>14.0}{:>8.3}",
+        "open-close (every open reported)",
+        o / b
+    );
+    println!("events lost during the runs: {lost}");
+    Ok(())
+}
+
+/// The sustained kernel→userspace rate: generators open a watched file as fast as they can
+/// for a fixed time while the reader drains; reports delivered events/s and losses.
+pub fn throughput(exe: &Path, seconds: u64) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("heir-bench-tp-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let config = sensor::Config {
+        watch: vec![watch::Rule::new(
+            &format!("{}/", scratch.display()),
+            watch::Access::Any,
+        )],
+        ring_bytes: 64 * 1024 * 1024,
+        ..sensor::Config::default()
+    };
+    println!("kernel→userspace delivery (open events, {seconds} s per run)");
+    println!(
+        "{:<12}{:>14}{:>10}{:>14}",
+        "generators", "events/s", "lost", "emitted"
+    );
+    for generators in [1usize, 2] {
+        let s = Running::start(config.clone())?;
+        let t = Instant::now();
+        let deadline = t + Duration::from_secs(seconds);
+        let mut children = Vec::new();
+        for g in 0..generators {
+            let path = scratch.join(format!("gen-{g}"));
+            children.push(
+                Command::new(exe)
+                    .args(["bench", "loop", "open-close"])
+                    .arg(&path)
+                    .arg("--until-ms")
+                    .arg(seconds.saturating_mul(1000).to_string())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()?,
+            );
+        }
+        for mut c in children {
+            c.wait()?;
+        }
+        let elapsed = t.elapsed().max(deadline - t);
+        std::thread::sleep(Duration::from_millis(200));
+        let (c, received) = s.stop()?;
+        let open = c.get(heir_abi::Kind::Open);
+        println!(
+            "{generators:<12}{:>14.0}{:>10}{:>14}",
+            received as f64 / elapsed.as_secs_f64(),
+            open.lost,
+            open.emitted
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// The `heir bench loop` child: runs a workload (for a count or a time) and prints ns/op.
+pub fn loop_child(w: Workload, path: PathBuf, until_ms: Option<u64>) -> anyhow::Result<()> {
+    let ns = match until_ms {
+        None => run_loop(w, w.iterations(), &path)?,
+        Some(ms) => {
+            let end = Instant::now() + Duration::from_millis(ms);
+            let mut total = 0.0;
+            let mut rounds = 0;
+            while Instant::now() < end {
+                total += run_loop(w, 10_000, &path)?;
+                rounds += 1;
+            }
+            total / f64::from(rounds.max(1))
+        }
+    };
+    println!("{ns:.1}");
+    Ok(())
+}
