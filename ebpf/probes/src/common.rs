@@ -130,6 +130,30 @@ pub fn submit<T>(record: &T, kind: Kind) {
     }
 }
 
+/// Reserves a record of type `T` directly in the ring buffer, so large records are written
+/// once, in place; counts a loss when the ring is full.
+#[inline(always)]
+pub fn reserve<T: 'static>(kind: Kind) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<T>> {
+    let entry = EVENTS.reserve::<T>(0);
+    if entry.is_none() {
+        count(&LOST, kind);
+    }
+    entry
+}
+
+/// Submits a reserved record, with the same wake-up policy as [`submit`].
+#[inline(always)]
+pub fn commit<T: 'static>(entry: aya_ebpf::maps::ring_buf::RingBufEntry<T>, kind: Kind) {
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let flags = if pending >= u64::from(config!(wakeup_bytes)) {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(flags as u64);
+    count(&EMITTED, kind);
+}
+
 // In-flight records: built at syscall entry, completed at exit, keyed by thread. The maps are
 // passed in by reference (never stored in a static) so every access compiles to a direct map
 // reference the loader can relocate.

@@ -13,12 +13,13 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use heir_abi::{
-    ArgsRecord, BurstState, FILTER_LEN, FilterPath, Kind, WATCH_READ, WATCH_SSH_ONLY, WATCH_WRITE,
+    ArgsRecord, BurstState, FILTER_LEN, FilterPath, Kind, PathRecord, WATCH_READ, WATCH_SSH_ONLY,
+    WATCH_WRITE,
 };
 
 use crate::common::{
-    FILTERED, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_PATH, SCRATCH_TWO, arg, config,
-    count, fill_header, finish, read_user_str, ret, scratch, stash, submit,
+    FILTERED, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_TWO, arg, commit, config, count, current_tid,
+    fill_header, finish, is_agent, read_user_str, reserve, ret, scratch, stash, submit,
 };
 
 /// Watched path prefixes → `WATCH_*` bits.
@@ -144,8 +145,24 @@ fn count_modification(m: Modification) {
     }
 }
 
+/// What an open or unlink that passed the filter needs at exit: the record itself is written
+/// straight into the ring buffer there, so the hot path copies no large scratch record.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PendingPath {
+    path: u64,
+    a: u64,
+    b: u64,
+}
+
+#[map]
+static PENDING_PATH: LruHashMap<u64, PendingPath> = LruHashMap::with_max_entries(8192, 0);
+
 #[inline(always)]
 fn open_enter(path: u64, flags: u64, mode: u64) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     let write = is_write(flags);
     if write {
         count_modification(Modification::Write);
@@ -155,15 +172,12 @@ fn open_enter(path: u64, flags: u64, mode: u64) -> i32 {
         count(&FILTERED, Kind::Open);
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_PATH) else {
-        return 0;
+    let pending = PendingPath {
+        path,
+        a: flags,
+        b: mode,
     };
-    fill_header(&mut rec.header, Kind::Open);
-    rec.ret = 0;
-    rec.a = flags;
-    rec.b = mode;
-    read_user_str(path, &mut rec.path, &mut rec.header);
-    stash(&INFLIGHT_PATH, rec);
+    let _ = PENDING_PATH.insert(&current_tid(), &pending, 0);
     0
 }
 
@@ -192,9 +206,28 @@ pub fn enter_openat2(ctx: RawTracePointContext) -> i32 {
     open_enter(arg(&ctx, 1), flags, mode)
 }
 
+/// Completes an open or unlink: the path is read again from the caller's buffer, which is
+/// still mapped at exit.
 #[inline(always)]
 fn path_exit(ctx: &RawTracePointContext, kind: Kind) -> i32 {
-    finish(&INFLIGHT_PATH, kind, ret(ctx), |rec, r| rec.ret = r);
+    let tid = current_tid();
+    // SAFETY: this thread's own entry.
+    let Some(p) = (unsafe { PENDING_PATH.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = PENDING_PATH.remove(&tid);
+    let Some(mut entry) = reserve::<PathRecord>(kind) else {
+        return 0;
+    };
+    // SAFETY: the entry is exclusively ours until submitted; every field the decoder reads is
+    // written below (the path up to its NUL).
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut rec.header, kind);
+    rec.ret = ret(ctx);
+    rec.a = p.a;
+    rec.b = p.b;
+    read_user_str(p.path, &mut rec.path, &mut rec.header);
+    commit(entry, kind);
     0
 }
 
@@ -220,6 +253,9 @@ pub fn exit_openat2(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn rename_enter(from: u64, to: u64, flags: u64) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     count_modification(Modification::Rename);
     if (watch_bits(from) | watch_bits(to)) & WATCH_WRITE == 0 {
         count(&FILTERED, Kind::Rename);
@@ -276,20 +312,20 @@ pub fn exit_renameat2(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn unlink_enter(path: u64, flags: u64) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     count_modification(Modification::Unlink);
     if watch_bits(path) & WATCH_WRITE == 0 {
         count(&FILTERED, Kind::Unlink);
         return 0;
     }
-    let Some(rec) = scratch(&SCRATCH_PATH) else {
-        return 0;
+    let pending = PendingPath {
+        path,
+        a: flags,
+        b: 0,
     };
-    fill_header(&mut rec.header, Kind::Unlink);
-    rec.ret = 0;
-    rec.a = flags;
-    rec.b = 0;
-    read_user_str(path, &mut rec.path, &mut rec.header);
-    stash(&INFLIGHT_PATH, rec);
+    let _ = PENDING_PATH.insert(&current_tid(), &pending, 0);
     0
 }
 

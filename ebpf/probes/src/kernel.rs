@@ -11,11 +11,15 @@ use heir_abi::{Kind, module};
 
 use crate::common::{
     INFLIGHT_ARGS, INFLIGHT_NAME, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_NAME,
-    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, read_user_str, ret, scratch, stash,
+    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, is_agent, read_user_str, ret, scratch,
+    stash,
 };
 
 #[inline(always)]
 fn module_enter(op: u64, name: u64) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     let Some(rec) = scratch(&SCRATCH_NAME) else {
         return 0;
     };
@@ -71,6 +75,9 @@ pub fn exit_delete_module(ctx: RawTracePointContext) -> i32 {
 /// bpf(cmd, attr, size): the program type is the first field of `attr` for BPF_PROG_LOAD.
 #[raw_tracepoint]
 pub fn enter_bpf(ctx: RawTracePointContext) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     const BPF_PROG_LOAD: u64 = 5;
     let cmd = arg(&ctx, 0);
     let mut prog_type = u64::MAX;
@@ -100,6 +107,9 @@ pub fn exit_bpf(ctx: RawTracePointContext) -> i32 {
 /// memfd_create(name, flags)
 #[raw_tracepoint]
 pub fn enter_memfd_create(ctx: RawTracePointContext) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     let Some(rec) = scratch(&SCRATCH_PATH) else {
         return 0;
     };
@@ -123,6 +133,9 @@ pub fn exit_memfd_create(ctx: RawTracePointContext) -> i32 {
 /// mount(source, target, fstype, flags, data)
 #[raw_tracepoint]
 pub fn enter_mount(ctx: RawTracePointContext) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     let Some(rec) = scratch(&SCRATCH_TWO) else {
         return 0;
     };

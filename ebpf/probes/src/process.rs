@@ -7,11 +7,14 @@ use heir_abi::{ARG_LEN, ArgsRecord, CONFIG_EXEC_ENOENT, HDR_MORE_ARGS, Kind, MAX
 
 use crate::common::{
     FILTERED, INFLIGHT_EXEC, SCRATCH_ARGS, SCRATCH_EXEC, arg, config, count, done, fill_header,
-    finish, read_kernel, read_user_str, ret, scratch, stash, submit, take,
+    finish, is_agent, read_kernel, read_user_str, ret, scratch, stash, submit, take,
 };
 
 #[inline(always)]
 fn exec_enter(filename: u64, argv: u64) -> i32 {
+    if is_agent() {
+        return 0;
+    }
     let Some(rec) = scratch(&SCRATCH_EXEC) else {
         return 0;
     };

@@ -5,7 +5,8 @@
 //! first build a perf record of every argument for each traced call. One dispatcher also means
 //! syscalls nobody watches cost a bounds check and a failed tail call. The agent fills the
 //! program arrays with the handlers (`enter_<syscall>` / `exit_<syscall>`) at the host's
-//! syscall numbers, so the probes carry no syscall table of their own.
+//! syscall numbers, so the probes carry no syscall table of their own. Entry handlers drop
+//! the agent's own calls; exit handlers only complete what an entry handler started.
 
 use aya_ebpf::{
     helpers::bpf_probe_read_kernel,
@@ -14,7 +15,7 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 
-use crate::common::{NR_REG, is_agent};
+use crate::common::NR_REG;
 
 /// Syscall numbers the arrays cover: beyond every current architecture's table.
 pub const MAX_SYSCALLS: u32 = 1024;
@@ -27,7 +28,7 @@ static SYS_EXIT: ProgramArray = ProgramArray::with_max_entries(MAX_SYSCALLS, 0);
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     let id: u64 = ctx.arg(1);
-    if id >= u64::from(MAX_SYSCALLS) || is_agent() {
+    if id >= u64::from(MAX_SYSCALLS) {
         return 0;
     }
     // SAFETY: the tail call replaces this program or returns an error when the slot is empty.
@@ -40,7 +41,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let regs: u64 = ctx.arg(0);
     // SAFETY: probe_read_kernel validates the address.
     let id = unsafe { bpf_probe_read_kernel((regs + NR_REG) as *const u64) }.unwrap_or(u64::MAX);
-    if id >= u64::from(MAX_SYSCALLS) || is_agent() {
+    if id >= u64::from(MAX_SYSCALLS) {
         return 0;
     }
     // SAFETY: as above.
