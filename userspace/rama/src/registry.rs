@@ -270,7 +270,7 @@ ip = "10.30.0.5"
         assert!(e.contains("/etc/heir/devices.toml"), "{e}");
         assert!(e.contains("protectd"), "{e}");
         assert!(e.contains("device.pump-icu-3"), "{e}");
-        assert!(e.contains("line 9"), "{e}");
+        assert!(e.contains("line 8"), "{e}");
     }
 
     #[test]

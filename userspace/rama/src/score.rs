@@ -8,7 +8,7 @@
 //! - resilience R = Σ capability weights,
 //! - criticality multiplier c from the device's clinical criticality,
 //!
-//! and the score is `100 · c · (1 − 0.4·R) · (1 − (1 − 0.45·E)(1 − 0.55·V)(1 − 0.9·T))`,
+//! and the score is `100 · c · (1 − 0.3·R) · (1 − (1 − 0.45·E)(1 − 0.55·V)(1 − 0.9·T))`,
 //! rounded to one decimal. Products of (1 − x) make every factor monotone: a new finding,
 //! vulnerability or alert can only raise the score; removing one can only lower it.
 
@@ -23,7 +23,7 @@ pub const EXPOSURE_WEIGHT: f64 = 0.45;
 pub const VULNERABILITY_WEIGHT: f64 = 0.55;
 pub const THREAT_WEIGHT: f64 = 0.9;
 /// Full resilience removes at most this share of the risk.
-pub const RESILIENCE_CEILING: f64 = 0.4;
+pub const RESILIENCE_CEILING: f64 = 0.3;
 
 /// Table C: criticality multiplier.
 pub const fn criticality_multiplier(c: Criticality) -> f64 {
@@ -242,7 +242,7 @@ impl Factors {
             exposure: any_of(i.exposures.iter().map(Exposure::weight)),
             vulnerability: any_of(i.vulnerabilities.iter().map(VulnInput::weight)),
             threat: 1.0 - (-i.threat_load.max(0.0)).exp(),
-            resilience: caps.iter().map(|c| capability_weight(*c)).sum::<f64>().min(1.0),
+            resilience: caps.iter().fold(0.0, |acc, c| acc + capability_weight(*c)).min(1.0),
             criticality: criticality_multiplier(i.criticality),
         }
     }
