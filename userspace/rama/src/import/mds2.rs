@@ -160,8 +160,8 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Form, Error> {
             "n/a" | "na" => Answer::NotApplicable,
             "see note" | "see notes" => Answer::SeeNote,
             "" => Answer::Blank,
-            other => {
-                return Err(Error::invalid(file, row("Answer"), line, format!("`{other}` is not Yes, No, N/A or See Note")));
+            _ => {
+                return Err(Error::invalid(file, row("Answer"), line, format!("`{raw}` is not Yes, No, N/A or See Note")));
             }
         };
         if answers.insert(id.to_owned(), answer).is_some() {
