@@ -69,7 +69,10 @@ impl FromStr for Vector {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim().to_owned();
-        let invalid = |reason: String| InvalidVector { vector: text.clone(), reason };
+        let invalid = |reason: String| InvalidVector {
+            vector: text.clone(),
+            reason,
+        };
         let version = if text.starts_with("CVSS:4.0/") {
             Version::V40
         } else if text.starts_with("CVSS:3.1/") {
@@ -79,10 +82,16 @@ impl FromStr for Vector {
         } else if text.starts_with("AV:") {
             Version::V2
         } else {
-            return Err(invalid("expected a `CVSS:4.0/`, `CVSS:3.1/`, `CVSS:3.0/` or v2 `AV:` vector".into()));
+            return Err(invalid(
+                "expected a `CVSS:4.0/`, `CVSS:3.1/`, `CVSS:3.0/` or v2 `AV:` vector".into(),
+            ));
         };
         let base = score_text(&text, version).map_err(invalid)?;
-        Ok(Self { text, version, base })
+        Ok(Self {
+            text,
+            version,
+            base,
+        })
     }
 }
 
@@ -106,8 +115,14 @@ fn score_text(text: &str, version: Version) -> Result<f64, String> {
 fn environmental_text(text: &str, version: Version) -> Option<f64> {
     match version {
         Version::V2 => None,
-        Version::V30 | Version::V31 => text.parse::<cvss::v3::Vector>().ok().map(|v| v.environmental_score().value()),
-        Version::V40 => text.parse::<cvss::v4::Vector>().ok().map(|v| v.score().value()),
+        Version::V30 | Version::V31 => text
+            .parse::<cvss::v3::Vector>()
+            .ok()
+            .map(|v| v.environmental_score().value()),
+        Version::V40 => text
+            .parse::<cvss::v4::Vector>()
+            .ok()
+            .map(|v| v.score().value()),
     }
 }
 
@@ -126,7 +141,9 @@ impl Vector {
     }
 
     fn metric(&self, key: &str) -> Option<&str> {
-        self.text.split('/').find_map(|part| part.strip_prefix(key)?.strip_prefix(':'))
+        self.text
+            .split('/')
+            .find_map(|part| part.strip_prefix(key)?.strip_prefix(':'))
     }
 
     /// The vector with heir's clinical environmental metrics for a device of `criticality`.
@@ -183,11 +200,17 @@ mod tests {
     #[test]
     fn base_scores_match_the_specification_examples() {
         // CVE-2014-0160-like vector from the CVSS v3.1 examples: 7.5.
-        let v: Vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N".parse().unwrap();
+        let v: Vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"
+            .parse()
+            .unwrap();
         assert_eq!(v.base_score(), 7.5);
-        let v: Vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".parse().unwrap();
+        let v: Vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+            .parse()
+            .unwrap();
         assert_eq!(v.base_score(), 9.8);
-        let v: Vector = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N".parse().unwrap();
+        let v: Vector = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
+            .parse()
+            .unwrap();
         assert_eq!(v.base_score(), 9.3);
         assert!("CVSS:3.1/AV:X".parse::<Vector>().is_err());
         assert!("nonsense".parse::<Vector>().is_err());
@@ -196,7 +219,9 @@ mod tests {
     #[test]
     fn clinical_adjustment_raises_integrity_and_availability_for_critical_devices() {
         // Adjacent-network DoS of moderate base severity.
-        let v: Vector = "CVSS:3.1/AV:A/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:H".parse().unwrap();
+        let v: Vector = "CVSS:3.1/AV:A/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:H"
+            .parse()
+            .unwrap();
         let base = v.base_score();
         assert_eq!(base, 7.1);
         assert_eq!(v.clinical_score(Criticality::Low), base);
@@ -204,7 +229,9 @@ mod tests {
         assert!(life > base, "{life} > {base}");
         assert!(v.clinical_score(Criticality::Moderate) >= base);
 
-        let v4: Vector = "CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:N/VI:L/VA:H/SC:N/SI:N/SA:N".parse().unwrap();
+        let v4: Vector = "CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:N/VI:L/VA:H/SC:N/SI:N/SA:N"
+            .parse()
+            .unwrap();
         let vec = v4.clinical_vector(Criticality::LifeSustaining).unwrap();
         assert!(vec.ends_with("CR:M/IR:H/AR:H/MSI:S/MSA:S"), "{vec}");
         assert!(v4.clinical_score(Criticality::LifeSustaining) > v4.base_score());

@@ -41,7 +41,9 @@ impl ManualClock {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let _ = self
             .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(t.saturating_add(ns)));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ns))
+            });
     }
 }
 

@@ -23,7 +23,7 @@ use crate::knowledge::{Imported, Knowledge, Match};
 use crate::observation::{Observation, Protocol, Seen};
 use crate::oui;
 use crate::registry::{Class, Criticality, Registry};
-use crate::score::{Band, Exposure, Explanation, Inputs, Score, UNSCORED_CVSS, VulnInput};
+use crate::score::{Band, Explanation, Exposure, Inputs, Score, UNSCORED_CVSS, VulnInput};
 use crate::threat::{self, Threat};
 
 /// Cached inputs and score of one device.
@@ -168,7 +168,10 @@ impl<C: Clock> Rama<C> {
         {
             return Some(d.clone());
         }
-        let by = |ip: Option<IpAddr>| ip.and_then(|ip| self.inventory.by_ip(ip)).map(|d| d.id.clone());
+        let by = |ip: Option<IpAddr>| {
+            ip.and_then(|ip| self.inventory.by_ip(ip))
+                .map(|d| d.id.clone())
+        };
         by(a.dst_ip).or_else(|| by(a.src_ip))
     }
 
@@ -180,7 +183,15 @@ impl<C: Clock> Rama<C> {
         if a.category == Category::DefaultCredentials
             && let (Some(port), Some(ip)) = (a.dst_port, self.inventory.get(&id).and_then(|d| d.ip))
         {
-            let o = Observation { ts: a.ts, ip, mac: None, seen: Seen::DefaultCredentials { port, protocol: Protocol::Other } };
+            let o = Observation {
+                ts: a.ts,
+                ip,
+                mac: None,
+                seen: Seen::DefaultCredentials {
+                    port,
+                    protocol: Protocol::Other,
+                },
+            };
             exposure = self.inventory.observe(&o).exposure_changed;
         }
         self.states.get_mut(&id)?.threat.add(a, now);
@@ -197,7 +208,10 @@ impl<C: Clock> Rama<C> {
         let active: Vec<DeviceId> = self.active.iter().cloned().collect();
         let mut out = Vec::new();
         for id in active {
-            let still = self.states.get_mut(&id).is_some_and(|s| s.threat.settle(now));
+            let still = self
+                .states
+                .get_mut(&id)
+                .is_some_and(|s| s.threat.settle(now));
             if !still {
                 self.active.remove(&id);
             }
@@ -213,7 +227,10 @@ impl<C: Clock> Rama<C> {
 
     /// All scores, worst first.
     pub fn scores(&self) -> Vec<(DeviceId, Score)> {
-        self.ranking.iter().map(|(_, id)| (id.clone(), self.states[id].score)).collect()
+        self.ranking
+            .iter()
+            .map(|(_, id)| (id.clone(), self.states[id].score))
+            .collect()
     }
 
     /// The formula inputs of a device as of now.
@@ -247,7 +264,13 @@ impl<C: Clock> Rama<C> {
             .collect();
         let values: Vec<f64> = worst.iter().map(|(_, v)| *v).collect();
         let value = hospital::value(&values);
-        Hospital { value, band: Band::of(value), devices: self.states.len(), bands: self.bands, worst }
+        Hospital {
+            value,
+            band: Band::of(value),
+            devices: self.states.len(),
+            bands: self.bands,
+            worst,
+        }
     }
 
     pub fn history(&self, id: &str) -> Option<&Series> {
@@ -269,18 +292,26 @@ impl<C: Clock> Rama<C> {
     }
 
     fn exposures(dev: &Device) -> Vec<Exposure> {
-        let mut v: Vec<Exposure> = dev.services.values().map(|r| Exposure::of_service(&r.service)).collect();
+        let mut v: Vec<Exposure> = dev
+            .services
+            .values()
+            .map(|r| Exposure::of_service(&r.service))
+            .collect();
         v.extend(
             dev.tls
                 .iter()
                 .filter(|(_, t)| t.is_obsolete())
-                .map(|(port, version)| Exposure::ObsoleteTls { port: *port, version: *version }),
+                .map(|(port, version)| Exposure::ObsoleteTls {
+                    port: *port,
+                    version: *version,
+                }),
         );
-        v.extend(
-            dev.default_credentials
-                .iter()
-                .map(|(port, protocol)| Exposure::DefaultCredentials { port: *port, protocol: *protocol }),
-        );
+        v.extend(dev.default_credentials.iter().map(|(port, protocol)| {
+            Exposure::DefaultCredentials {
+                port: *port,
+                protocol: *protocol,
+            }
+        }));
         v
     }
 
@@ -290,13 +321,23 @@ impl<C: Clock> Rama<C> {
             caps.push(Capability::Segmentation);
         }
         if let Some(form) = dev.model().and_then(|m| k.mds2(m)) {
-            caps.extend(Capability::ALL.into_iter().filter(|c| *c != Capability::Segmentation && form.has(*c)));
+            caps.extend(
+                Capability::ALL
+                    .into_iter()
+                    .filter(|c| *c != Capability::Segmentation && form.has(*c)),
+            );
         }
         caps
     }
 
     /// Re-derives what changed for one device and rescores it.
-    fn refresh(&mut self, id: &str, now: Timestamp, exposure: bool, knowledge: bool) -> Option<Update> {
+    fn refresh(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+        exposure: bool,
+        knowledge: bool,
+    ) -> Option<Update> {
         let dev = self.inventory.get(id)?;
         let criticality = dev.criticality();
         let before = self.states.get(id).map(|s| s.score);
@@ -326,7 +367,10 @@ impl<C: Clock> Rama<C> {
                 .iter()
                 .map(|m| VulnInput {
                     id: m.id.clone(),
-                    cvss: m.vector.as_ref().map_or(UNSCORED_CVSS, |v| v.clinical_score(criticality)),
+                    cvss: m
+                        .vector
+                        .as_ref()
+                        .map_or(UNSCORED_CVSS, |v| v.clinical_score(criticality)),
                     exploited: m.exploited,
                     fixed_in: m.fixed_in.clone(),
                 })
@@ -343,8 +387,15 @@ impl<C: Clock> Rama<C> {
         }
         self.ranking.insert((key(score.value), id.to_owned()));
         self.bands[band_index(score.band)] += 1;
-        self.history.entry(id.to_owned()).or_default().record(now, score.value);
-        Some(Update { device: id.to_owned(), before: before.map(|b| b.value), score })
+        self.history
+            .entry(id.to_owned())
+            .or_default()
+            .record(now, score.value);
+        Some(Update {
+            device: id.to_owned(),
+            before: before.map(|b| b.value),
+            score,
+        })
     }
 
     fn unrank(&mut self, id: &str, s: &Score) {

@@ -65,6 +65,9 @@ mod tests {
             s.record(Timestamp::from_secs(10 + i), i as f64 + 100.0);
         }
         assert_eq!(s.len(), CAPACITY);
-        assert_eq!(s.last().unwrap().value, (CAPACITY as u64 + 9) as f64 + 100.0);
+        assert_eq!(
+            s.last().unwrap().value,
+            (CAPACITY as u64 + 9) as f64 + 100.0
+        );
     }
 }

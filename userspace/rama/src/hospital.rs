@@ -33,9 +33,14 @@ pub struct Hospital {
 
 /// The hospital score from device scores sorted worst first.
 pub fn value(worst_first: &[f64]) -> f64 {
-    let Some((&s1, rest)) = worst_first.split_first() else { return 0.0 };
+    let Some((&s1, rest)) = worst_first.split_first() else {
+        return 0.0;
+    };
     let next: f64 = rest.iter().take(RUNNERS_UP).sum();
-    round1((s1 + (100.0 - s1) * RUNNERS_UP_SHARE * next / (100.0 * RUNNERS_UP as f64)).clamp(0.0, 100.0))
+    round1(
+        (s1 + (100.0 - s1) * RUNNERS_UP_SHARE * next / (100.0 * RUNNERS_UP as f64))
+            .clamp(0.0, 100.0),
+    )
 }
 
 #[cfg(test)]

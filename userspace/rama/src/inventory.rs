@@ -69,7 +69,9 @@ impl Device {
 
     /// Unregistered devices count as `moderate`: heir cannot know they are harmless.
     pub fn criticality(&self) -> Criticality {
-        self.registered.as_ref().map_or(Criticality::Moderate, Entry::criticality)
+        self.registered
+            .as_ref()
+            .map_or(Criticality::Moderate, Entry::criticality)
     }
 
     pub fn model(&self) -> Option<&str> {
@@ -171,8 +173,18 @@ impl Inventory {
             Some(m) => format!("mac:{m}"),
             None => format!("ip:{}", o.ip),
         });
-        let dev = self.devices.entry(id.clone()).or_insert_with(|| Device::new(id.clone()));
-        Self::bind(&mut self.by_ip, &mut self.by_mac, &self.oui, dev, Some(o.ip), o.mac);
+        let dev = self
+            .devices
+            .entry(id.clone())
+            .or_insert_with(|| Device::new(id.clone()));
+        Self::bind(
+            &mut self.by_ip,
+            &mut self.by_mac,
+            &self.oui,
+            dev,
+            Some(o.ip),
+            o.mac,
+        );
         dev.first_seen = Some(dev.first_seen.map_or(o.ts, |f| f.min(o.ts)));
         dev.last_seen = Some(dev.last_seen.map_or(o.ts, |l| l.max(o.ts)));
         let exposure_changed = match &o.seen {
@@ -180,8 +192,17 @@ impl Inventory {
             Seen::Service(s) => {
                 let key = (s.port, s.transport);
                 let changed = dev.services.get(&key).is_none_or(|r| r.service != *s);
-                let last = dev.services.get(&key).map_or(o.ts, |r| r.last_seen.max(o.ts));
-                dev.services.insert(key, ServiceRecord { service: *s, last_seen: last });
+                let last = dev
+                    .services
+                    .get(&key)
+                    .map_or(o.ts, |r| r.last_seen.max(o.ts));
+                dev.services.insert(
+                    key,
+                    ServiceRecord {
+                        service: *s,
+                        last_seen: last,
+                    },
+                );
                 changed
             }
             Seen::ServiceClosed { port, transport } => {
@@ -206,7 +227,11 @@ impl Inventory {
                 dev.default_credentials.insert(*port, *protocol) != Some(*protocol)
             }
         };
-        Outcome { device: id, new, exposure_changed }
+        Outcome {
+            device: id,
+            new,
+            exposure_changed,
+        }
     }
 
     /// An operator fixed a finding (changed the default password, disabled a service): forget it.
@@ -236,7 +261,10 @@ impl Inventory {
         let mut renamed = Vec::new();
         for d in self.devices.values_mut() {
             if d.registered.take().is_some() && d.mac.is_some() {
-                d.manufacturer = d.mac.and_then(|m| self.oui.manufacturer(m)).map(str::to_owned);
+                d.manufacturer = d
+                    .mac
+                    .and_then(|m| self.oui.manufacturer(m))
+                    .map(str::to_owned);
             }
         }
         for (id, entry) in &reg.devices {
@@ -253,7 +281,10 @@ impl Inventory {
                     d
                 }
                 Some(_) => self.devices.remove(id).expect("index points at a device"),
-                None => self.devices.remove(id).unwrap_or_else(|| Device::new(id.clone())),
+                None => self
+                    .devices
+                    .remove(id)
+                    .unwrap_or_else(|| Device::new(id.clone())),
             };
             // Merge, keeping the registry's addresses authoritative.
             self.by_ip.retain(|_, v| v != id);
@@ -270,10 +301,11 @@ impl Inventory {
             if let Some(mac) = dev.mac {
                 self.by_mac.insert(mac, id.clone());
             }
-            dev.manufacturer = entry
-                .manufacturer
-                .clone()
-                .or_else(|| dev.mac.and_then(|m| self.oui.manufacturer(m)).map(str::to_owned));
+            dev.manufacturer = entry.manufacturer.clone().or_else(|| {
+                dev.mac
+                    .and_then(|m| self.oui.manufacturer(m))
+                    .map(str::to_owned)
+            });
             dev.registered = Some(entry.clone());
             self.devices.insert(id.clone(), dev);
         }
@@ -332,15 +364,29 @@ mod tests {
     fn discovers_merges_with_registry_and_follows_dhcp_moves() {
         let mut inv = Inventory::new(oui::Table::curated());
         let telnet = Seen::Service(Service::new(23, Transport::Tcp, Protocol::Telnet));
-        let o = inv.observe(&obs("10.0.0.5", Some("58:46:e1:00:00:05"), telnet.clone(), 10));
+        let o = inv.observe(&obs(
+            "10.0.0.5",
+            Some("58:46:e1:00:00:05"),
+            telnet.clone(),
+            10,
+        ));
         assert!(o.new && o.exposure_changed);
         assert_eq!(o.device, "mac:58:46:e1:00:00:05");
         let again = inv.observe(&obs("10.0.0.5", None, telnet, 20));
         assert!(!again.new && !again.exposure_changed);
         let d = inv.get(&o.device).unwrap();
         assert_eq!(d.manufacturer.as_deref(), Some("Baxter International Inc"));
-        assert_eq!(d.services[&(23, Transport::Tcp)].last_seen, Timestamp::from_secs(20));
-        assert_eq!((d.first_seen, d.last_seen), (Some(Timestamp::from_secs(10)), Some(Timestamp::from_secs(20))));
+        assert_eq!(
+            d.services[&(23, Transport::Tcp)].last_seen,
+            Timestamp::from_secs(20)
+        );
+        assert_eq!(
+            (d.first_seen, d.last_seen),
+            (
+                Some(Timestamp::from_secs(10)),
+                Some(Timestamp::from_secs(20))
+            )
+        );
 
         let reg = Registry::parse(
             "[device.pump-1]\nname = \"Pump 1\"\nclass = \"infusion_pump\"\nmac = \"58:46:e1:00:00:05\"\n",
@@ -348,14 +394,22 @@ mod tests {
         )
         .unwrap();
         let renamed = inv.apply_registry(&reg);
-        assert_eq!(renamed, vec![("mac:58:46:e1:00:00:05".to_owned(), "pump-1".to_owned())]);
+        assert_eq!(
+            renamed,
+            vec![("mac:58:46:e1:00:00:05".to_owned(), "pump-1".to_owned())]
+        );
         let d = inv.get("pump-1").unwrap();
         assert_eq!(d.criticality(), Criticality::LifeSustaining);
         assert_eq!(d.services.len(), 1, "sensor findings survive the merge");
         assert!(inv.get("mac:58:46:e1:00:00:05").is_none());
 
         // DHCP gives the pump a new address: still the same device.
-        let o = inv.observe(&obs("10.0.0.9", Some("58:46:e1:00:00:05"), Seen::Presence, 30));
+        let o = inv.observe(&obs(
+            "10.0.0.9",
+            Some("58:46:e1:00:00:05"),
+            Seen::Presence,
+            30,
+        ));
         assert_eq!(o.device, "pump-1");
         assert_eq!(inv.by_ip("10.0.0.9".parse().unwrap()).unwrap().id, "pump-1");
         assert!(inv.by_ip("10.0.0.5".parse().unwrap()).is_none());
@@ -367,12 +421,36 @@ mod tests {
         let mut inv = Inventory::new(oui::Table::curated());
         let https = Seen::Service(Service::new(443, Transport::Tcp, Protocol::Https));
         inv.observe(&obs("10.0.0.7", None, https, 1));
-        let o = inv.observe(&obs("10.0.0.7", None, Seen::Tls { port: 443, version: TlsVersion::Tls10 }, 2));
+        let o = inv.observe(&obs(
+            "10.0.0.7",
+            None,
+            Seen::Tls {
+                port: 443,
+                version: TlsVersion::Tls10,
+            },
+            2,
+        ));
         assert!(o.exposure_changed);
-        let o = inv.observe(&obs("10.0.0.7", None, Seen::Tls { port: 443, version: TlsVersion::Tls13 }, 3));
+        let o = inv.observe(&obs(
+            "10.0.0.7",
+            None,
+            Seen::Tls {
+                port: 443,
+                version: TlsVersion::Tls13,
+            },
+            3,
+        ));
         assert!(!o.exposure_changed);
         assert_eq!(inv.get("ip:10.0.0.7").unwrap().tls[&443], TlsVersion::Tls10);
-        let o = inv.observe(&obs("10.0.0.7", None, Seen::ServiceClosed { port: 443, transport: Transport::Tcp }, 4));
+        let o = inv.observe(&obs(
+            "10.0.0.7",
+            None,
+            Seen::ServiceClosed {
+                port: 443,
+                transport: Transport::Tcp,
+            },
+            4,
+        ));
         assert!(o.exposure_changed);
         let d = inv.get("ip:10.0.0.7").unwrap();
         assert!(d.services.is_empty() && d.tls.is_empty());
@@ -384,7 +462,10 @@ mod tests {
         let ftp = Seen::Service(Service::new(21, Transport::Tcp, Protocol::Ftp));
         inv.observe(&obs("10.0.0.8", None, ftp, 100));
         assert!(inv.expire_services(Timestamp::from_secs(50)).is_empty());
-        assert_eq!(inv.expire_services(Timestamp::from_secs(101)), vec!["ip:10.0.0.8".to_owned()]);
+        assert_eq!(
+            inv.expire_services(Timestamp::from_secs(101)),
+            vec!["ip:10.0.0.8".to_owned()]
+        );
         assert!(inv.get("ip:10.0.0.8").unwrap().services.is_empty());
     }
 }

@@ -23,9 +23,13 @@ pub enum Imported {
 impl std::fmt::Display for Imported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Imported::Sbom { model, components } => write!(f, "SBOM for {model}: {components} components"),
+            Imported::Sbom { model, components } => {
+                write!(f, "SBOM for {model}: {components} components")
+            }
             Imported::Mds2 { model, answers } => write!(f, "MDS2 for {model}: {answers} answers"),
-            Imported::Vulnerabilities { feed, count } => write!(f, "{count} vulnerabilities ({feed:?})"),
+            Imported::Vulnerabilities { feed, count } => {
+                write!(f, "{count} vulnerabilities ({feed:?})")
+            }
             Imported::Kev { count } => write!(f, "{count} known exploited vulnerabilities"),
         }
     }
@@ -74,28 +78,46 @@ impl Knowledge {
         self.import_as(format, file, bytes)
     }
 
-    pub fn import_as(&mut self, format: Format, file: &Path, bytes: &[u8]) -> Result<Imported, import::Error> {
+    pub fn import_as(
+        &mut self,
+        format: Format,
+        file: &Path,
+        bytes: &[u8],
+    ) -> Result<Imported, import::Error> {
         let imported = match format {
             Format::CycloneDx => {
                 let s = sbom::parse(file, bytes)?;
-                let r = Imported::Sbom { model: s.model.clone(), components: s.components.len() };
+                let r = Imported::Sbom {
+                    model: s.model.clone(),
+                    components: s.components.len(),
+                };
                 self.sboms.insert(normalise(&s.model), s);
                 r
             }
             Format::Mds2 => {
                 let m = mds2::parse(file, bytes)?;
-                let r = Imported::Mds2 { model: m.model.clone(), answers: m.answers.len() };
+                let r = Imported::Mds2 {
+                    model: m.model.clone(),
+                    answers: m.answers.len(),
+                };
                 self.forms.insert(normalise(&m.model), m);
                 r
             }
             Format::Osv | Format::Nvd => {
-                let list = if format == Format::Osv { import::osv::parse(file, bytes)? } else { import::nvd::parse(file, bytes)? };
+                let list = if format == Format::Osv {
+                    import::osv::parse(file, bytes)?
+                } else {
+                    import::nvd::parse(file, bytes)?
+                };
                 let count = list.len();
                 for v in list {
                     self.vulns.insert(v.id.clone(), v);
                 }
                 self.reindex();
-                Imported::Vulnerabilities { feed: format, count }
+                Imported::Vulnerabilities {
+                    feed: format,
+                    count,
+                }
             }
             Format::Kev => {
                 let k = kev::parse(file, bytes)?;
@@ -147,7 +169,12 @@ impl Knowledge {
                 out.extend(s.components.iter().cloned());
             }
             if let Some(fw) = dev.firmware() {
-                out.push(sbom::Component { name: model.to_owned(), version: Some(fw.to_owned()), purl: None, cpe: None });
+                out.push(sbom::Component {
+                    name: model.to_owned(),
+                    version: Some(fw.to_owned()),
+                    purl: None,
+                    cpe: None,
+                });
             }
         }
         out
@@ -158,7 +185,9 @@ impl Knowledge {
     pub fn matches(&self, dev: &Device) -> Vec<Match> {
         let mut found: BTreeMap<String, Match> = BTreeMap::new();
         for c in self.components(dev) {
-            let Some(version) = c.version.as_deref() else { continue };
+            let Some(version) = c.version.as_deref() else {
+                continue;
+            };
             let mut candidates: Vec<&(String, usize)> = component_keys(&c)
                 .iter()
                 .filter_map(|k| self.index.get(k))
@@ -239,7 +268,9 @@ fn target_matches(t: &Target, c: &sbom::Component) -> bool {
             _ => normalise(name) == normalise(&c.name),
         },
         Target::Cpe { vendor, product } => match c.cpe.as_deref().and_then(vuln::cpe_parts) {
-            Some((cv, cp, _)) => normalise(cv) == normalise(vendor) && normalise(cp) == normalise(product),
+            Some((cv, cp, _)) => {
+                normalise(cv) == normalise(vendor) && normalise(cp) == normalise(product)
+            }
             None => {
                 let p = normalise(product);
                 let n = normalise(&c.name);

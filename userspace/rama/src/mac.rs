@@ -80,10 +80,21 @@ mod tests {
         let m: MacAddr = "00-09-5C-12-34-56".parse().unwrap();
         assert_eq!(m.to_string(), "00:09:5c:12:34:56");
         assert_eq!(m.oui(), [0x00, 0x09, 0x5c]);
-        for bad in ["", "00:09:5c:12:34", "00:09:5c:12:34:56:78", "0:09:5c:12:34:56", "zz:09:5c:12:34:56"] {
+        for bad in [
+            "",
+            "00:09:5c:12:34",
+            "00:09:5c:12:34:56:78",
+            "0:09:5c:12:34:56",
+            "zz:09:5c:12:34:56",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
-        assert!("02:00:00:00:00:01".parse::<MacAddr>().unwrap().is_locally_administered());
+        assert!(
+            "02:00:00:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_locally_administered()
+        );
     }
 
     proptest! {

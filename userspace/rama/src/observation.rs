@@ -124,7 +124,12 @@ impl Protocol {
     pub const fn is_risky(self) -> bool {
         matches!(
             self,
-            Protocol::Telnet | Protocol::Smb | Protocol::Rdp | Protocol::Vnc | Protocol::Tftp | Protocol::Modbus
+            Protocol::Telnet
+                | Protocol::Smb
+                | Protocol::Rdp
+                | Protocol::Vnc
+                | Protocol::Tftp
+                | Protocol::Modbus
         )
     }
 }
@@ -179,7 +184,10 @@ pub enum TlsVersion {
 impl TlsVersion {
     /// Deprecated by RFC 7568 (SSLv3) and RFC 8996 (TLS 1.0 and 1.1).
     pub const fn is_obsolete(self) -> bool {
-        matches!(self, TlsVersion::Ssl3 | TlsVersion::Tls10 | TlsVersion::Tls11)
+        matches!(
+            self,
+            TlsVersion::Ssl3 | TlsVersion::Tls10 | TlsVersion::Tls11
+        )
     }
 
     pub const fn as_str(self) -> &'static str {
@@ -212,13 +220,28 @@ mod tests {
             seen: Seen::Service(Service::new(23, Transport::Tcp, Protocol::Telnet)),
         };
         let j = serde_json::to_string(&o).unwrap();
-        assert!(j.contains(r#""kind":"service""#) && j.contains(r#""cleartext":true"#), "{j}");
+        assert!(
+            j.contains(r#""kind":"service""#) && j.contains(r#""cleartext":true"#),
+            "{j}"
+        );
         assert_eq!(serde_json::from_str::<Observation>(&j).unwrap(), o);
         let tls = r#"{"ts":"2023-11-14T22:13:20Z","ip":"10.0.0.1","seen":{"kind":"tls","port":443,"version":"tls1.0"}}"#;
         let o: Observation = serde_json::from_str(tls).unwrap();
-        assert_eq!(o.seen, Seen::Tls { port: 443, version: TlsVersion::Tls10 });
-        let bad = r#"{"ts":"2023-11-14T22:13:20Z","ip":"10.0.0.1","seen":{"kind":"presence"},"extra":1}"#;
-        assert!(serde_json::from_str::<Observation>(bad).unwrap_err().to_string().contains("extra"));
+        assert_eq!(
+            o.seen,
+            Seen::Tls {
+                port: 443,
+                version: TlsVersion::Tls10
+            }
+        );
+        let bad =
+            r#"{"ts":"2023-11-14T22:13:20Z","ip":"10.0.0.1","seen":{"kind":"presence"},"extra":1}"#;
+        assert!(
+            serde_json::from_str::<Observation>(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("extra")
+        );
     }
 
     #[test]

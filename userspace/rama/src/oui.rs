@@ -26,7 +26,9 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Ieee(p) => write!(f, "IEEE registry {}", p.display()),
-            Source::Curated => f.write_str("built-in medical-vendor table (install ieee-data for the full registry)"),
+            Source::Curated => f.write_str(
+                "built-in medical-vendor table (install ieee-data for the full registry)",
+            ),
         }
     }
 }
@@ -61,7 +63,10 @@ const CURATED: &[([u8; 3], &str)] = &[
     ([0x58, 0x46, 0xe1], "Baxter International Inc"),
     ([0x58, 0x42, 0xe4], "Baxter International Inc"),
     ([0x00, 0x13, 0x38], "Fresenius Vial"),
-    ([0xb0, 0x4c, 0x05], "Fresenius Medical Care Deutschland GmbH"),
+    (
+        [0xb0, 0x4c, 0x05],
+        "Fresenius Medical Care Deutschland GmbH",
+    ),
     ([0x00, 0x03, 0xb1], "ICU Medical"),
     ([0x00, 0xb0, 0x94], "Alaris"),
     ([0x00, 0xd0, 0x75], "Alaris Medical Systems"),
@@ -110,7 +115,11 @@ impl Table {
     /// The IEEE registry at its Debian path when installed, the curated table otherwise.
     pub fn load_default() -> Result<Self, Error> {
         let p = Path::new(IEEE_OUI_CSV);
-        if p.exists() { Self::load_ieee(p) } else { Ok(Self::curated()) }
+        if p.exists() {
+            Self::load_ieee(p)
+        } else {
+            Ok(Self::curated())
+        }
     }
 
     pub fn curated() -> Self {
@@ -123,8 +132,13 @@ impl Table {
     /// Reads the IEEE CSV export (`Registry,Assignment,Organization Name,Organization Address`).
     pub fn load_ieee(path: &Path) -> Result<Self, Error> {
         let file = path.to_path_buf();
-        let data = std::fs::read(path).map_err(|source| Error::Io { file: file.clone(), source })?;
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(data.as_slice());
+        let data = std::fs::read(path).map_err(|source| Error::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(data.as_slice());
         let headers = rdr.headers().map_err(|e| Error::Format {
             file: file.clone(),
             line: 1,
@@ -157,7 +171,10 @@ impl Table {
                 vendors.insert(bytes, name.to_owned());
             }
         }
-        Ok(Self { source: Source::Ieee(file), vendors })
+        Ok(Self {
+            source: Source::Ieee(file),
+            vendors,
+        })
     }
 
     pub fn source(&self) -> &Source {
@@ -219,9 +236,16 @@ mod tests {
         let mac: MacAddr = "9c:c8:ae:01:02:03".parse().unwrap();
         assert_eq!(t.manufacturer(mac), Some("Becton, Dickinson and Company"));
 
-        std::fs::write(&p, "Registry,Assignment,Organization Name,Organization Address\nMA-L,XYZ,Foo,Bar\n").unwrap();
+        std::fs::write(
+            &p,
+            "Registry,Assignment,Organization Name,Organization Address\nMA-L,XYZ,Foo,Bar\n",
+        )
+        .unwrap();
         let e = Table::load_ieee(&p).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("Assignment") && e.contains("oui.csv"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("Assignment") && e.contains("oui.csv"),
+            "{e}"
+        );
     }
 
     /// When Debian's registry is installed, the real file must load and agree with the curated
@@ -238,7 +262,10 @@ mod tests {
         let curated = Table::curated();
         for (oui, _) in CURATED {
             let mac = MacAddr([oui[0], oui[1], oui[2], 0, 0, 1]);
-            assert!(t.manufacturer(mac).is_some(), "{mac} missing from the IEEE registry");
+            assert!(
+                t.manufacturer(mac).is_some(),
+                "{mac} missing from the IEEE registry"
+            );
             assert!(curated.manufacturer(mac).is_some());
         }
     }

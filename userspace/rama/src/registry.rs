@@ -136,7 +136,8 @@ pub struct Entry {
 
 impl Entry {
     pub fn criticality(&self) -> Criticality {
-        self.criticality.unwrap_or_else(|| self.class.default_criticality())
+        self.criticality
+            .unwrap_or_else(|| self.class.default_criticality())
     }
 }
 
@@ -177,12 +178,13 @@ impl Registry {
 
     /// Parses registry text; `file` only names the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self, Error> {
-        let invalid = |span: Option<std::ops::Range<usize>>, key: String, message: String| Error::Invalid {
-            file: file.to_path_buf(),
-            line: span.map_or(0, |s| line_of(text, s.start)),
-            key,
-            message,
-        };
+        let invalid =
+            |span: Option<std::ops::Range<usize>>, key: String, message: String| Error::Invalid {
+                file: file.to_path_buf(),
+                line: span.map_or(0, |s| line_of(text, s.start)),
+                key,
+                message,
+            };
         let de = toml::Deserializer::parse(text)
             .map_err(|e| invalid(e.span(), String::new(), e.message().to_owned()))?;
         let reg: Registry = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -210,17 +212,26 @@ impl Registry {
                 return Err(err("name", "must not be empty".into()));
             }
             if e.ip.is_none() && e.mac.is_none() {
-                return Err(err("ip", "a device needs `ip` or `mac` so sensors can find it".into()));
+                return Err(err(
+                    "ip",
+                    "a device needs `ip` or `mac` so sensors can find it".into(),
+                ));
             }
             if let Some(ip) = e.ip
                 && let Some(other) = ips.insert(ip, id)
             {
-                return Err(err("ip", format!("{ip} is already the address of `{other}`")));
+                return Err(err(
+                    "ip",
+                    format!("{ip} is already the address of `{other}`"),
+                ));
             }
             if let Some(mac) = e.mac
                 && let Some(other) = macs.insert(mac, id)
             {
-                return Err(err("mac", format!("{mac} is already the address of `{other}`")));
+                return Err(err(
+                    "mac",
+                    format!("{mac} is already the address of `{other}`"),
+                ));
             }
         }
         Ok(())
@@ -228,7 +239,11 @@ impl Registry {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -266,7 +281,9 @@ ip = "10.30.0.5"
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("protected = true", "protectd = true");
-        let e = Registry::parse(&text, Path::new("/etc/heir/devices.toml")).unwrap_err().to_string();
+        let e = Registry::parse(&text, Path::new("/etc/heir/devices.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/etc/heir/devices.toml"), "{e}");
         assert!(e.contains("protectd"), "{e}");
         assert!(e.contains("device.pump-icu-3"), "{e}");
@@ -276,15 +293,27 @@ ip = "10.30.0.5"
     #[test]
     fn bad_values_and_duplicates_are_refused_with_their_key() {
         let text = GOOD.replace("\"infusion_pump\"", "\"toaster\"");
-        let e = Registry::parse(&text, Path::new("d.toml")).unwrap_err().to_string();
-        assert!(e.contains("device.pump-icu-3.class") && e.contains("toaster"), "{e}");
+        let e = Registry::parse(&text, Path::new("d.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("device.pump-icu-3.class") && e.contains("toaster"),
+            "{e}"
+        );
 
         let text = GOOD.replace("10.30.0.5", "10.20.0.13");
-        let e = Registry::parse(&text, Path::new("d.toml")).unwrap_err().to_string();
-        assert!(e.contains("device.ws-admin.ip") && e.contains("pump-icu-3"), "{e}");
+        let e = Registry::parse(&text, Path::new("d.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("device.ws-admin.ip") && e.contains("pump-icu-3"),
+            "{e}"
+        );
 
         let text = GOOD.replace("\"58:46:e1:20:00:13\"", "\"58:46:e1\"");
-        let e = Registry::parse(&text, Path::new("d.toml")).unwrap_err().to_string();
+        let e = Registry::parse(&text, Path::new("d.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("device.pump-icu-3.mac"), "{e}");
     }
 }

@@ -84,26 +84,60 @@ pub const UNEXPLOITED_FACTOR: f64 = 0.5;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Exposure {
-    Cleartext { port: u16, transport: Transport, protocol: Protocol },
-    Risky { port: u16, transport: Transport, protocol: Protocol },
-    Service { port: u16, transport: Transport, protocol: Protocol },
-    DefaultCredentials { port: u16, protocol: Protocol },
-    ObsoleteTls { port: u16, version: TlsVersion },
+    Cleartext {
+        port: u16,
+        transport: Transport,
+        protocol: Protocol,
+    },
+    Risky {
+        port: u16,
+        transport: Transport,
+        protocol: Protocol,
+    },
+    Service {
+        port: u16,
+        transport: Transport,
+        protocol: Protocol,
+    },
+    DefaultCredentials {
+        port: u16,
+        protocol: Protocol,
+    },
+    ObsoleteTls {
+        port: u16,
+        version: TlsVersion,
+    },
 }
 
 impl Exposure {
     /// The finding a service contributes: whichever of its cleartext, risky or plain-surface
     /// weights is largest.
     pub fn of_service(s: &Service) -> Exposure {
-        let clear = if s.cleartext { cleartext_weight(s.protocol) } else { 0.0 };
+        let clear = if s.cleartext {
+            cleartext_weight(s.protocol)
+        } else {
+            0.0
+        };
         let risky = if s.risky { RISKY_WEIGHT } else { 0.0 };
         let (port, transport, protocol) = (s.port, s.transport, s.protocol);
         if clear > 0.0 && clear >= risky {
-            Exposure::Cleartext { port, transport, protocol }
+            Exposure::Cleartext {
+                port,
+                transport,
+                protocol,
+            }
         } else if risky > 0.0 {
-            Exposure::Risky { port, transport, protocol }
+            Exposure::Risky {
+                port,
+                transport,
+                protocol,
+            }
         } else {
-            Exposure::Service { port, transport, protocol }
+            Exposure::Service {
+                port,
+                transport,
+                protocol,
+            }
         }
     }
 
@@ -120,19 +154,35 @@ impl Exposure {
     /// What an operator does to remove the finding.
     pub fn remedy(&self) -> String {
         match self {
-            Exposure::Cleartext { port, transport, protocol } => {
+            Exposure::Cleartext {
+                port,
+                transport,
+                protocol,
+            } => {
                 format!("disable cleartext {protocol} on {port}/{transport} or move it behind TLS")
             }
-            Exposure::Risky { port, transport, protocol } => {
-                format!("disable {protocol} on {port}/{transport} or restrict it to the management network")
+            Exposure::Risky {
+                port,
+                transport,
+                protocol,
+            } => {
+                format!(
+                    "disable {protocol} on {port}/{transport} or restrict it to the management network"
+                )
             }
-            Exposure::Service { port, transport, protocol } => {
+            Exposure::Service {
+                port,
+                transport,
+                protocol,
+            } => {
                 format!("close {protocol} on {port}/{transport} if the device does not need it")
             }
             Exposure::DefaultCredentials { port, protocol } => {
                 format!("change the vendor default password of {protocol} on port {port}")
             }
-            Exposure::ObsoleteTls { port, version } => format!("disable {version} on port {port} (require TLS 1.2 or later)"),
+            Exposure::ObsoleteTls { port, version } => {
+                format!("disable {version} on port {port} (require TLS 1.2 or later)")
+            }
         }
     }
 }
@@ -151,7 +201,11 @@ pub struct VulnInput {
 impl VulnInput {
     pub fn weight(&self) -> f64 {
         let s = (self.cvss / 10.0).clamp(0.0, 1.0);
-        if self.exploited { s } else { s * UNEXPLOITED_FACTOR }
+        if self.exploited {
+            s
+        } else {
+            s * UNEXPLOITED_FACTOR
+        }
     }
 }
 
@@ -242,7 +296,10 @@ impl Factors {
             exposure: any_of(i.exposures.iter().map(Exposure::weight)),
             vulnerability: any_of(i.vulnerabilities.iter().map(VulnInput::weight)),
             threat: 1.0 - (-i.threat_load.max(0.0)).exp(),
-            resilience: caps.iter().fold(0.0, |acc, c| acc + capability_weight(*c)).min(1.0),
+            resilience: caps
+                .iter()
+                .fold(0.0, |acc, c| acc + capability_weight(*c))
+                .min(1.0),
             criticality: criticality_multiplier(i.criticality),
         }
     }
@@ -253,7 +310,8 @@ impl Factors {
             - (1.0 - EXPOSURE_WEIGHT * self.exposure)
                 * (1.0 - VULNERABILITY_WEIGHT * self.vulnerability)
                 * (1.0 - THREAT_WEIGHT * self.threat);
-        (100.0 * self.criticality * (1.0 - RESILIENCE_CEILING * self.resilience) * likelihood).clamp(0.0, 100.0)
+        (100.0 * self.criticality * (1.0 - RESILIENCE_CEILING * self.resilience) * likelihood)
+            .clamp(0.0, 100.0)
     }
 }
 
@@ -264,7 +322,11 @@ impl Score {
 
     pub fn from_factors(factors: Factors) -> Score {
         let value = round1(factors.raw());
-        Score { value, band: Band::of(value), factors }
+        Score {
+            value,
+            band: Band::of(value),
+            factors,
+        }
     }
 }
 
@@ -310,21 +372,41 @@ impl Explanation {
             round1(x.raw())
         };
         let contributions = vec![
-            Contribution { factor: "exposure".into(), value: f.exposure, points: round1(score.value - with(&|x| x.exposure = 0.0)) },
+            Contribution {
+                factor: "exposure".into(),
+                value: f.exposure,
+                points: round1(score.value - with(&|x| x.exposure = 0.0)),
+            },
             Contribution {
                 factor: "vulnerability".into(),
                 value: f.vulnerability,
                 points: round1(score.value - with(&|x| x.vulnerability = 0.0)),
             },
-            Contribution { factor: "threat".into(), value: f.threat, points: round1(score.value - with(&|x| x.threat = 0.0)) },
-            Contribution { factor: "resilience".into(), value: f.resilience, points: round1(with(&|x| x.resilience = 0.0) - score.value) },
-            Contribution { factor: "criticality".into(), value: f.criticality, points: round1(score.value - with(&|x| x.criticality = 0.7)) },
+            Contribution {
+                factor: "threat".into(),
+                value: f.threat,
+                points: round1(score.value - with(&|x| x.threat = 0.0)),
+            },
+            Contribution {
+                factor: "resilience".into(),
+                value: f.resilience,
+                points: round1(with(&|x| x.resilience = 0.0) - score.value),
+            },
+            Contribution {
+                factor: "criticality".into(),
+                value: f.criticality,
+                points: round1(score.value - with(&|x| x.criticality = 0.7)),
+            },
         ];
         let mut actions = Vec::new();
         let mut consider = |action: String, after: Inputs| {
             let s = Score::of(&after).value;
             if s < score.value {
-                actions.push(Action { action, score_after: s, lowers_by: round1(score.value - s) });
+                actions.push(Action {
+                    action,
+                    score_after: s,
+                    lowers_by: round1(score.value - s),
+                });
             }
         };
         for (k, e) in i.exposures.iter().enumerate() {
@@ -341,22 +423,39 @@ impl Explanation {
             };
             consider(what, after);
         }
-        let missing: Vec<Capability> = Capability::ALL.into_iter().filter(|c| !i.capabilities.contains(c)).collect();
+        let missing: Vec<Capability> = Capability::ALL
+            .into_iter()
+            .filter(|c| !i.capabilities.contains(c))
+            .collect();
         for c in &missing {
             let mut after = i.clone();
             after.capabilities.push(*c);
             let what = match c {
-                Capability::Segmentation => "move the device onto an isolated clinical segment".to_owned(),
+                Capability::Segmentation => {
+                    "move the device onto an isolated clinical segment".to_owned()
+                }
                 other => format!("enable {} (MDS2)", other.as_str().replace('_', " ")),
             };
             consider(what, after);
         }
-        actions.sort_by(|a, b| b.lowers_by.total_cmp(&a.lowers_by).then_with(|| a.action.cmp(&b.action)));
+        actions.sort_by(|a, b| {
+            b.lowers_by
+                .total_cmp(&a.lowers_by)
+                .then_with(|| a.action.cmp(&b.action))
+        });
         Explanation {
             score,
             contributions,
-            exposures: i.exposures.iter().map(|e| (e.clone(), e.weight())).collect(),
-            vulnerabilities: i.vulnerabilities.iter().map(|v| (v.clone(), v.weight())).collect(),
+            exposures: i
+                .exposures
+                .iter()
+                .map(|e| (e.clone(), e.weight()))
+                .collect(),
+            vulnerabilities: i
+                .vulnerabilities
+                .iter()
+                .map(|v| (v.clone(), v.weight()))
+                .collect(),
             capabilities: i.capabilities.clone(),
             missing_capabilities: missing,
             actions,

@@ -77,7 +77,13 @@ impl Threat {
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back(Seen { ts: a.ts, rule: a.rule.clone(), title: a.title.clone(), severity: a.severity, weight: w });
+        self.recent.push_back(Seen {
+            ts: a.ts,
+            rule: a.rule.clone(),
+            title: a.title.clone(),
+            severity: a.severity,
+            weight: w,
+        });
     }
 
     /// Re-bases the load at `now`, forgetting it when it has decayed below [`QUIET`].
@@ -104,7 +110,14 @@ mod tests {
     use heir_model::Category;
 
     fn alert(sev: Severity, t: u64) -> Alert {
-        Alert::new(Timestamp::from_secs(t), "r", "t", Category::PortScan, sev, 1.0)
+        Alert::new(
+            Timestamp::from_secs(t),
+            "r",
+            "t",
+            Category::PortScan,
+            sev,
+            1.0,
+        )
     }
 
     #[test]

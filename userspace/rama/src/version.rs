@@ -14,7 +14,10 @@ enum Seg<'a> {
 
 fn segments(v: &str) -> Vec<Seg<'_>> {
     let v = v.trim();
-    let v = v.strip_prefix(['v', 'V']).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(v);
+    let v = v
+        .strip_prefix(['v', 'V'])
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(v);
     let mut out = Vec::new();
     let bytes = v.as_bytes();
     let mut i = 0;
@@ -25,7 +28,11 @@ fn segments(v: &str) -> Vec<Seg<'_>> {
                 i += 1;
             }
             let digits = v[start..i].trim_start_matches('0');
-            out.push(Seg::Num(digits.parse().unwrap_or(if digits.is_empty() { 0 } else { u64::MAX })));
+            out.push(Seg::Num(digits.parse().unwrap_or(if digits.is_empty() {
+                0
+            } else {
+                u64::MAX
+            })));
         } else if bytes[i].is_ascii_alphabetic() {
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
@@ -45,7 +52,9 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     for i in 0..n {
         let ord = match (sa.get(i), sb.get(i)) {
             (Some(Seg::Num(x)), Some(Seg::Num(y))) => x.cmp(y),
-            (Some(Seg::Alpha(x)), Some(Seg::Alpha(y))) => x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()),
+            (Some(Seg::Alpha(x)), Some(Seg::Alpha(y))) => {
+                x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase())
+            }
             (Some(Seg::Num(_)), Some(Seg::Alpha(_))) => Ordering::Greater,
             (Some(Seg::Alpha(_)), Some(Seg::Num(_))) => Ordering::Less,
             (Some(Seg::Num(_)), None) => Ordering::Greater,
@@ -68,7 +77,9 @@ mod tests {
 
     #[test]
     fn firmware_versions_order_as_people_expect() {
-        let ordered = ["1.0rc1", "1.0", "1.0.1", "1.2", "1.10", "8.00.01", "8.0.2", "v9", "10.0"];
+        let ordered = [
+            "1.0rc1", "1.0", "1.0.1", "1.2", "1.10", "8.00.01", "8.0.2", "v9", "10.0",
+        ];
         for w in ordered.windows(2) {
             assert_eq!(compare(w[0], w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
             assert_eq!(compare(w[1], w[0]), Ordering::Greater);

@@ -68,7 +68,9 @@ pub struct Affected {
 
 impl Affected {
     pub fn covers(&self, v: &str) -> bool {
-        self.versions.iter().any(|x| version::compare(x, v) == Ordering::Equal)
+        self.versions
+            .iter()
+            .any(|x| version::compare(x, v) == Ordering::Equal)
             || self.ranges.iter().any(|r| r.contains(v))
     }
 
@@ -77,7 +79,12 @@ impl Affected {
         self.ranges
             .iter()
             .filter(|r| r.contains(v))
-            .filter_map(|r| r.end.as_ref().filter(|e| !e.inclusive).map(|e| e.version.as_str()))
+            .filter_map(|r| {
+                r.end
+                    .as_ref()
+                    .filter(|e| !e.inclusive)
+                    .map(|e| e.version.as_str())
+            })
             .min_by(|a, b| version::compare(a, b))
     }
 }
@@ -114,16 +121,22 @@ pub struct Range {
 
 impl Range {
     pub fn contains(&self, v: &str) -> bool {
-        let above = self.start.as_ref().is_none_or(|s| match version::compare(v, &s.version) {
-            Ordering::Greater => true,
-            Ordering::Equal => s.inclusive,
-            Ordering::Less => false,
-        });
-        let below = self.end.as_ref().is_none_or(|e| match version::compare(v, &e.version) {
-            Ordering::Less => true,
-            Ordering::Equal => e.inclusive,
-            Ordering::Greater => false,
-        });
+        let above = self
+            .start
+            .as_ref()
+            .is_none_or(|s| match version::compare(v, &s.version) {
+                Ordering::Greater => true,
+                Ordering::Equal => s.inclusive,
+                Ordering::Less => false,
+            });
+        let below = self
+            .end
+            .as_ref()
+            .is_none_or(|e| match version::compare(v, &e.version) {
+                Ordering::Less => true,
+                Ordering::Equal => e.inclusive,
+                Ordering::Greater => false,
+            });
         above && below
     }
 }
@@ -132,7 +145,13 @@ impl Range {
 pub fn normalise(name: &str) -> String {
     name.trim()
         .chars()
-        .map(|c| if c == '_' || c == ' ' { '-' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '_' || c == ' ' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -154,14 +173,25 @@ mod tests {
     use super::*;
 
     fn b(v: &str, inclusive: bool) -> Option<Bound> {
-        Some(Bound { version: v.into(), inclusive })
+        Some(Bound {
+            version: v.into(),
+            inclusive,
+        })
     }
 
     #[test]
     fn ranges_respect_inclusivity() {
-        let r = Range { start: b("1.0", true), end: b("2.0", false) };
-        assert!(r.contains("1.0") && r.contains("1.9.9") && !r.contains("2.0") && !r.contains("0.9"));
-        let r = Range { start: b("1.0", false), end: b("2.0", true) };
+        let r = Range {
+            start: b("1.0", true),
+            end: b("2.0", false),
+        };
+        assert!(
+            r.contains("1.0") && r.contains("1.9.9") && !r.contains("2.0") && !r.contains("0.9")
+        );
+        let r = Range {
+            start: b("1.0", false),
+            end: b("2.0", true),
+        };
         assert!(!r.contains("1.0") && r.contains("2.0"));
         assert!(Range::default().contains("anything"));
     }
@@ -169,7 +199,10 @@ mod tests {
     #[test]
     fn names_purls_and_cpes_normalise() {
         assert_eq!(normalise("Sigma Spectrum"), normalise("sigma_spectrum"));
-        assert_eq!(purl_base("pkg:generic/openssl@1.0.2k?arch=arm"), "pkg:generic/openssl");
+        assert_eq!(
+            purl_base("pkg:generic/openssl@1.0.2k?arch=arm"),
+            "pkg:generic/openssl"
+        );
         assert_eq!(
             cpe_parts("cpe:2.3:o:baxter:sigma_spectrum_firmware:8.00.01:*:*:*:*:*:*:*"),
             Some(("baxter", "sigma_spectrum_firmware", "8.00.01"))

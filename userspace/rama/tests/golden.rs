@@ -13,7 +13,11 @@ fn close(a: f64, b: f64, eps: f64) -> bool {
 #[test]
 fn fleet_scores_match_the_published_worked_examples() {
     let r = common::fleet();
-    let got: Vec<(String, f64, Band)> = r.scores().into_iter().map(|(id, s)| (id, s.value, s.band)).collect();
+    let got: Vec<(String, f64, Band)> = r
+        .scores()
+        .into_iter()
+        .map(|(id, s)| (id, s.value, s.band))
+        .collect();
     let want = [
         ("pump-icu-3", 76.6, Band::Critical),
         ("ws-admin", 51.3, Band::High),
@@ -46,19 +50,52 @@ fn example_1_infusion_pump_factor_by_factor() {
 
     let inputs = r.inputs("pump-icu-3").unwrap();
     assert!(close(inputs.threat_load, 0.605445, 1e-6));
-    let v: Vec<(&str, f64, bool)> = inputs.vulnerabilities.iter().map(|v| (v.id.as_str(), v.cvss, v.exploited)).collect();
+    let v: Vec<(&str, f64, bool)> = inputs
+        .vulnerabilities
+        .iter()
+        .map(|v| (v.id.as_str(), v.cvss, v.exploited))
+        .collect();
     // CVE-2099-1002: CVSS 4.0 base 7.2, clinically adjusted to 9.3 (MSI:S/MSA:S on a
     // life-sustaining pump); KEV-listed. CVE-2099-1001: 8.8, unchanged, not exploited.
-    assert_eq!(v, vec![("CVE-2099-1001", 8.8, false), ("CVE-2099-1002", 9.3, true)]);
+    assert_eq!(
+        v,
+        vec![("CVE-2099-1001", 8.8, false), ("CVE-2099-1002", 9.3, true)]
+    );
 
     let rep = r.explain("pump-icu-3").unwrap();
     let best = &rep.explanation.actions[0];
-    assert_eq!(best.action, "patch CVE-2099-1002 (update to 2.2.0 or later)");
+    assert_eq!(
+        best.action,
+        "patch CVE-2099-1002 (update to 2.2.0 or later)"
+    );
     assert_eq!(best.score_after, 67.0);
-    let points: Vec<(&str, f64)> = rep.explanation.contributions.iter().map(|c| (c.factor.as_str(), c.points)).collect();
+    let next: Vec<(&str, f64)> = rep.explanation.actions[1..4]
+        .iter()
+        .map(|a| (a.action.as_str(), a.score_after))
+        .collect();
+    assert_eq!(
+        next,
+        vec![
+            ("move the device onto an isolated clinical segment", 70.4),
+            ("enable encryption in transit (MDS2)", 71.6),
+            ("enable patching (MDS2)", 72.9),
+        ]
+    );
+    let points: Vec<(&str, f64)> = rep
+        .explanation
+        .contributions
+        .iter()
+        .map(|c| (c.factor.as_str(), c.points))
+        .collect();
     assert_eq!(
         points,
-        vec![("exposure", 9.9), ("vulnerability", 17.8), ("threat", 11.0), ("resilience", 6.2), ("criticality", 23.0)]
+        vec![
+            ("exposure", 9.9),
+            ("vulnerability", 17.8),
+            ("threat", 11.0),
+            ("resilience", 6.2),
+            ("criticality", 23.0)
+        ]
     );
     // The matcher found both, and not the zlib issue fixed before the shipped version.
     let ids: Vec<&str> = rep.matches.iter().map(|m| m.id.as_str()).collect();
@@ -82,7 +119,19 @@ fn example_2_segmented_monitor_and_example_3_attacked_workstation() {
     // The clinical adjustment of the PACS' openssl DoS (AR:H on a moderate device): 7.5 → 9.3.
     let p = r.inputs("pacs-1").unwrap();
     assert_eq!(p.vulnerabilities[0].cvss, 9.3);
-    assert_eq!(r.explain("pacs-1").unwrap().matches[0].vector.as_ref().unwrap().base_score(), 7.5);
+    let pacs = r.explain("pacs-1").unwrap();
+    assert_eq!(pacs.matches[0].vector.as_ref().unwrap().base_score(), 7.5);
+    assert_eq!(
+        pacs.explanation.actions[0].action,
+        "patch CVE-2099-1003 (update to 3.0.7 or later)"
+    );
+    assert_eq!(pacs.explanation.actions[0].score_after, 18.0);
+    let monitor = r.explain("monitor-icu-3").unwrap();
+    assert_eq!(
+        monitor.explanation.actions[0].action,
+        "disable cleartext hl7_mllp on 2575/tcp or move it behind TLS"
+    );
+    assert_eq!(monitor.explanation.actions[0].score_after, 1.6);
 }
 
 #[test]
@@ -95,10 +144,17 @@ fn inventory_merges_sensors_registry_and_oui() {
     assert!(pump.is_protected());
     assert_eq!(pump.services.len(), 2);
     let found = inv.get("mac:00:09:5c:00:00:07").unwrap();
-    assert_eq!(found.manufacturer.as_deref(), Some("Philips Medical Systems"));
+    assert_eq!(
+        found.manufacturer.as_deref(),
+        Some("Philips Medical Systems")
+    );
     assert!(inv.get("pacs-1").unwrap().ae_titles.contains("ARCHIVEPRO"));
     let listing = r.listing();
-    assert!(listing.oui_source.contains("built-in"), "{}", listing.oui_source);
+    assert!(
+        listing.oui_source.contains("built-in"),
+        "{}",
+        listing.oui_source
+    );
     assert_eq!(listing.devices[0].id, "mac:00:09:5c:00:00:07");
 }
 
@@ -116,7 +172,10 @@ fn decay_rescores_only_attacked_devices_and_history_keeps_the_path() {
     }
     assert_eq!(r.history("pacs-1").unwrap().len(), before_pacs);
     let pump = r.history("pump-icu-3").unwrap();
-    assert_eq!(pump.last().unwrap().value, r.score("pump-icu-3").unwrap().value);
+    assert_eq!(
+        pump.last().unwrap().value,
+        r.score("pump-icu-3").unwrap().value
+    );
     assert!(pump.len() >= 3);
     assert!(r.hospital_history().len() >= 2);
     // A month later the alerts have faded completely and ticking stops touching anything.
@@ -129,10 +188,12 @@ fn decay_rescores_only_attacked_devices_and_history_keeps_the_path() {
 #[test]
 fn marking_a_cve_mitigated_in_the_registry_lowers_the_score_as_the_action_promised() {
     let mut r = common::fleet();
-    let text = std::fs::read_to_string(common::fixture("devices.toml")).unwrap().replace(
-        "mac = \"02:00:5e:20:00:13\"",
-        "mac = \"02:00:5e:20:00:13\"\nmitigated = [\"CVE-2099-1002\"]",
-    );
+    let text = std::fs::read_to_string(common::fixture("devices.toml"))
+        .unwrap()
+        .replace(
+            "mac = \"02:00:5e:20:00:13\"",
+            "mac = \"02:00:5e:20:00:13\"\nmitigated = [\"CVE-2099-1002\"]",
+        );
     r.load_registry(&Registry::parse(&text, std::path::Path::new("devices.toml")).unwrap());
     assert_eq!(r.score("pump-icu-3").unwrap().value, 67.0);
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use heir_model::{Alert, Category, Severity};
 use heir_rama::import::mds2::Capability;
-use heir_rama::score::{Exposure, Explanation, Inputs, VulnInput};
-use heir_rama::{Band, Clock, Criticality, Observation, Protocol, Score, Seen, Service, TlsVersion, Transport};
+use heir_rama::score::{Explanation, Exposure, Inputs, VulnInput};
+use heir_rama::{
+    Band, Clock, Criticality, Observation, Protocol, Score, Seen, Service, TlsVersion, Transport,
+};
 use proptest::prelude::*;
 
 fn protocol() -> impl Strategy<Value = Protocol> {
@@ -32,7 +34,13 @@ fn protocol() -> impl Strategy<Value = Protocol> {
 }
 
 fn exposure() -> impl Strategy<Value = Exposure> {
-    let tls = prop::sample::select(vec![TlsVersion::Ssl3, TlsVersion::Tls10, TlsVersion::Tls11, TlsVersion::Tls12, TlsVersion::Tls13]);
+    let tls = prop::sample::select(vec![
+        TlsVersion::Ssl3,
+        TlsVersion::Tls10,
+        TlsVersion::Tls11,
+        TlsVersion::Tls12,
+        TlsVersion::Tls13,
+    ]);
     prop_oneof![
         (any::<u16>(), protocol(), any::<bool>(), any::<bool>()).prop_map(|(port, p, c, r)| {
             let mut s = Service::new(port, Transport::Tcp, p);
@@ -40,7 +48,8 @@ fn exposure() -> impl Strategy<Value = Exposure> {
             s.risky |= r;
             Exposure::of_service(&s)
         }),
-        (any::<u16>(), protocol()).prop_map(|(port, protocol)| Exposure::DefaultCredentials { port, protocol }),
+        (any::<u16>(), protocol())
+            .prop_map(|(port, protocol)| Exposure::DefaultCredentials { port, protocol }),
         (any::<u16>(), tls).prop_map(|(port, version)| Exposure::ObsoleteTls { port, version }),
     ]
 }
@@ -55,7 +64,12 @@ fn vuln() -> impl Strategy<Value = VulnInput> {
 }
 
 fn criticality() -> impl Strategy<Value = Criticality> {
-    prop::sample::select(vec![Criticality::Low, Criticality::Moderate, Criticality::High, Criticality::LifeSustaining])
+    prop::sample::select(vec![
+        Criticality::Low,
+        Criticality::Moderate,
+        Criticality::High,
+        Criticality::LifeSustaining,
+    ])
 }
 
 fn inputs() -> impl Strategy<Value = Inputs> {
@@ -66,13 +80,15 @@ fn inputs() -> impl Strategy<Value = Inputs> {
         0.0f64..20.0,
         prop::sample::subsequence(Capability::ALL.to_vec(), 0..=7),
     )
-        .prop_map(|(criticality, exposures, vulnerabilities, threat_load, capabilities)| Inputs {
-            criticality,
-            exposures,
-            vulnerabilities,
-            threat_load,
-            capabilities,
-        })
+        .prop_map(
+            |(criticality, exposures, vulnerabilities, threat_load, capabilities)| Inputs {
+                criticality,
+                exposures,
+                vulnerabilities,
+                threat_load,
+                capabilities,
+            },
+        )
 }
 
 fn s(i: &Inputs) -> f64 {
@@ -85,7 +101,7 @@ proptest! {
     #[test]
     fn always_within_0_and_100_and_banded(i in inputs()) {
         let sc = Score::of(&i);
-        prop_assert!((0.0..=100.0).contains(&sc.value), "{}", sc.value);
+        prop_assert!((0.0..=97.5).contains(&sc.value), "{}", sc.value);
         prop_assert_eq!(sc.band, Band::of(sc.value));
         for f in [sc.factors.exposure, sc.factors.vulnerability, sc.factors.threat, sc.factors.resilience] {
             prop_assert!((0.0..=1.0).contains(&f));
@@ -151,20 +167,53 @@ proptest! {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Alert { device: usize, severity: Severity, confidence: f32 },
-    Open { device: usize, port: u16, protocol: Protocol },
-    Close { device: usize, port: u16 },
-    Wait { hours: u64 },
+    Alert {
+        device: usize,
+        severity: Severity,
+        confidence: f32,
+    },
+    Open {
+        device: usize,
+        port: u16,
+        protocol: Protocol,
+    },
+    Close {
+        device: usize,
+        port: u16,
+    },
+    Wait {
+        hours: u64,
+    },
 }
 
-const IPS: [&str; 5] = ["10.20.0.13", "10.20.0.23", "10.40.0.10", "10.30.0.5", "10.50.0.7"];
+const IPS: [&str; 5] = [
+    "10.20.0.13",
+    "10.20.0.23",
+    "10.40.0.10",
+    "10.30.0.5",
+    "10.50.0.7",
+];
 
 fn op() -> impl Strategy<Value = Op> {
-    let sev = prop::sample::select(vec![Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical]);
+    let sev = prop::sample::select(vec![
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ]);
     let ports = prop::sample::select(vec![21u16, 23, 80, 104, 445, 2575, 3389, 8080]);
     prop_oneof![
-        (0..5usize, sev, 0.0f32..=1.0).prop_map(|(device, severity, confidence)| Op::Alert { device, severity, confidence }),
-        (0..5usize, ports.clone(), protocol()).prop_map(|(device, port, protocol)| Op::Open { device, port, protocol }),
+        (0..5usize, sev, 0.0f32..=1.0).prop_map(|(device, severity, confidence)| Op::Alert {
+            device,
+            severity,
+            confidence
+        }),
+        (0..5usize, ports.clone(), protocol()).prop_map(|(device, port, protocol)| Op::Open {
+            device,
+            port,
+            protocol
+        }),
         (0..5usize, ports).prop_map(|(device, port)| Op::Close { device, port }),
         (0u64..48).prop_map(|hours| Op::Wait { hours }),
     ]

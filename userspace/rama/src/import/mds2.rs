@@ -108,7 +108,10 @@ fn is_id_header(h: &str) -> bool {
 }
 
 fn is_answer_header(h: &str) -> bool {
-    matches!(norm(h).as_str(), "answer" | "response" | "yes, no, n/a, or see note")
+    matches!(
+        norm(h).as_str(),
+        "answer" | "response" | "yes, no, n/a, or see note"
+    )
 }
 
 /// A CSV line that is the header row of an MDS2 export.
@@ -122,7 +125,10 @@ pub fn load(file: &Path) -> Result<Form, Error> {
 }
 
 pub fn parse(file: &Path, bytes: &[u8]) -> Result<Form, Error> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut header: Option<(usize, usize)> = None;
     let mut answers = BTreeMap::new();
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
@@ -147,7 +153,12 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Form, Error> {
         let raw = rec.get(ans_col).unwrap_or("").trim();
         let row = |col: &str| format!("{id}, {col}");
         if !valid_id(id) {
-            return Err(Error::invalid(file, row("Question ID"), line, format!("`{id}` is not an MDS2 question id (like STCF-1)")));
+            return Err(Error::invalid(
+                file,
+                row("Question ID"),
+                line,
+                format!("`{id}` is not an MDS2 question id (like STCF-1)"),
+            ));
         }
         if id.starts_with("DOC-") {
             texts.insert(id.to_owned(), raw.to_owned());
@@ -161,26 +172,54 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Form, Error> {
             "see note" | "see notes" => Answer::SeeNote,
             "" => Answer::Blank,
             _ => {
-                return Err(Error::invalid(file, row("Answer"), line, format!("`{raw}` is not Yes, No, N/A or See Note")));
+                return Err(Error::invalid(
+                    file,
+                    row("Answer"),
+                    line,
+                    format!("`{raw}` is not Yes, No, N/A or See Note"),
+                ));
             }
         };
         if answers.insert(id.to_owned(), answer).is_some() {
-            return Err(Error::invalid(file, row("Question ID"), line, "question answered twice"));
+            return Err(Error::invalid(
+                file,
+                row("Question ID"),
+                line,
+                "question answered twice",
+            ));
         }
     }
     if header.is_none() {
-        return Err(Error::invalid(file, "(header)", None, "no header row with `Question ID` and `Answer` columns"));
+        return Err(Error::invalid(
+            file,
+            "(header)",
+            None,
+            "no header row with `Question ID` and `Answer` columns",
+        ));
     }
     let model = texts
         .get(MODEL_QUESTION)
         .filter(|m| !m.is_empty())
         .cloned()
-        .ok_or_else(|| Error::invalid(file, MODEL_QUESTION, None, "missing: the device model the form describes"))?;
-    Ok(Form { model, manufacturer: texts.get("DOC-1").filter(|m| !m.is_empty()).cloned(), answers })
+        .ok_or_else(|| {
+            Error::invalid(
+                file,
+                MODEL_QUESTION,
+                None,
+                "missing: the device model the form describes",
+            )
+        })?;
+    Ok(Form {
+        model,
+        manufacturer: texts.get("DOC-1").filter(|m| !m.is_empty()).cloned(),
+        answers,
+    })
 }
 
 fn valid_id(id: &str) -> bool {
-    let Some((sec, num)) = id.split_once('-') else { return false };
+    let Some((sec, num)) = id.split_once('-') else {
+        return false;
+    };
     (3..=4).contains(&sec.len())
         && sec.bytes().all(|b| b.is_ascii_uppercase())
         && !num.is_empty()

@@ -34,7 +34,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn invalid(file: &Path, field: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        file: &Path,
+        field: impl Into<String>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Invalid {
             file: file.to_path_buf(),
             field: field.into(),
@@ -62,7 +67,10 @@ pub enum Format {
 impl Format {
     /// Recognises a file by its content, not its name.
     pub fn detect(file: &Path, bytes: &[u8]) -> Result<Self, Error> {
-        let unknown = |reason: &str| Error::UnknownFormat { file: file.to_path_buf(), reason: reason.to_owned() };
+        let unknown = |reason: &str| Error::UnknownFormat {
+            file: file.to_path_buf(),
+            reason: reason.to_owned(),
+        };
         let text = std::str::from_utf8(bytes).map_err(|_| unknown("not UTF-8 text"))?;
         let head = text.trim_start_matches('\u{feff}').trim_start();
         if head.starts_with('{') || head.starts_with('[') {
@@ -74,12 +82,16 @@ impl Format {
             })?;
             if v.get("bomFormat").is_some() {
                 Ok(Format::CycloneDx)
-            } else if v.get("vulnerabilities").is_some() && v.get("format").is_some_and(|f| f == "NVD_CVE") {
+            } else if v.get("vulnerabilities").is_some()
+                && v.get("format").is_some_and(|f| f == "NVD_CVE")
+            {
                 Ok(Format::Nvd)
             } else if v.is_array() || v.get("id").is_some() {
                 Ok(Format::Osv)
             } else {
-                Err(unknown("JSON that is neither CycloneDX (`bomFormat`), NVD 2.0 (`format: NVD_CVE`) nor OSV (`id`)"))
+                Err(unknown(
+                    "JSON that is neither CycloneDX (`bomFormat`), NVD 2.0 (`format: NVD_CVE`) nor OSV (`id`)",
+                ))
             }
         } else {
             let first = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -88,14 +100,19 @@ impl Format {
             } else if head.lines().take(30).any(mds2::is_header) {
                 Ok(Format::Mds2)
             } else {
-                Err(unknown("CSV that is neither CISA KEV (`cveID` column) nor an MDS2 export (`Question ID` and `Answer` columns)"))
+                Err(unknown(
+                    "CSV that is neither CISA KEV (`cveID` column) nor an MDS2 export (`Question ID` and `Answer` columns)",
+                ))
             }
         }
     }
 }
 
 pub(crate) fn read(file: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(file).map_err(|source| Error::Io { file: file.to_path_buf(), source })
+    std::fs::read(file).map_err(|source| Error::Io {
+        file: file.to_path_buf(),
+        source,
+    })
 }
 
 /// Deserialises JSON, naming the field path and line of the first problem.
@@ -106,6 +123,7 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(file: &Path, bytes: &[u8]) ->
         let inner = e.into_inner();
         Error::invalid(file, field, Some(inner.line()), inner.to_string())
     })?;
-    de.end().map_err(|e| Error::invalid(file, "(document)", Some(e.line()), e.to_string()))?;
+    de.end()
+        .map_err(|e| Error::invalid(file, "(document)", Some(e.line()), e.to_string()))?;
     Ok(v)
 }

@@ -103,17 +103,32 @@ pub fn load(file: &Path) -> Result<Vec<Vulnerability>, Error> {
 pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
     let doc: Doc = super::json(file, bytes)?;
     if doc.format != "NVD_CVE" {
-        return Err(Error::invalid(file, "format", None, format!("`{}` is not `NVD_CVE`", doc.format)));
+        return Err(Error::invalid(
+            file,
+            "format",
+            None,
+            format!("`{}` is not `NVD_CVE`", doc.format),
+        ));
     }
     if !doc.version.starts_with("2.") {
-        return Err(Error::invalid(file, "version", None, format!("NVD format {} is not supported (2.0 is)", doc.version)));
+        return Err(Error::invalid(
+            file,
+            "version",
+            None,
+            format!("NVD format {} is not supported (2.0 is)", doc.version),
+        ));
     }
     let mut out = Vec::with_capacity(doc.vulnerabilities.len());
     for (i, item) in doc.vulnerabilities.into_iter().enumerate() {
         let at = format!("vulnerabilities[{i}].cve");
         let c = item.cve;
         if !c.id.starts_with("CVE-") {
-            return Err(Error::invalid(file, format!("{at}.id"), None, format!("`{}` is not a CVE id", c.id)));
+            return Err(Error::invalid(
+                file,
+                format!("{at}.id"),
+                None,
+                format!("`{}` is not a CVE id", c.id),
+            ));
         }
         let mut cvss = Vec::new();
         for (name, list) in [
@@ -123,9 +138,18 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
             ("cvssMetricV2", &c.metrics.cvss_metric_v2),
         ] {
             for (j, m) in list.iter().enumerate() {
-                let v: clinical::Vector = m.cvss_data.vector_string.parse().map_err(|e: clinical::InvalidVector| {
-                    Error::invalid(file, format!("{at}.metrics.{name}[{j}].cvssData.vectorString"), None, e.to_string())
-                })?;
+                let v: clinical::Vector =
+                    m.cvss_data
+                        .vector_string
+                        .parse()
+                        .map_err(|e: clinical::InvalidVector| {
+                            Error::invalid(
+                                file,
+                                format!("{at}.metrics.{name}[{j}].cvssData.vectorString"),
+                                None,
+                                e.to_string(),
+                            )
+                        })?;
                 cvss.push(v);
             }
         }
@@ -136,16 +160,30 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
                     continue;
                 }
                 for (m, cm) in node.cpe_match.iter().enumerate() {
-                    let here = format!("{at}.configurations[{k}].nodes[{n}].cpeMatch[{m}].criteria");
-                    let Some((vendor, product, version)) = crate::vuln::cpe_parts(&cm.criteria) else {
-                        return Err(Error::invalid(file, here, None, format!("`{}` is not a CPE 2.3 name", cm.criteria)));
+                    let here =
+                        format!("{at}.configurations[{k}].nodes[{n}].cpeMatch[{m}].criteria");
+                    let Some((vendor, product, version)) = crate::vuln::cpe_parts(&cm.criteria)
+                    else {
+                        return Err(Error::invalid(
+                            file,
+                            here,
+                            None,
+                            format!("`{}` is not a CPE 2.3 name", cm.criteria),
+                        ));
                     };
                     if !cm.vulnerable {
                         continue;
                     }
-                    let bound = |v: &Option<String>, inclusive| v.as_ref().map(|v| Bound { version: v.clone(), inclusive });
-                    let start = bound(&cm.version_start_including, true).or(bound(&cm.version_start_excluding, false));
-                    let end = bound(&cm.version_end_including, true).or(bound(&cm.version_end_excluding, false));
+                    let bound = |v: &Option<String>, inclusive| {
+                        v.as_ref().map(|v| Bound {
+                            version: v.clone(),
+                            inclusive,
+                        })
+                    };
+                    let start = bound(&cm.version_start_including, true)
+                        .or(bound(&cm.version_start_excluding, false));
+                    let end = bound(&cm.version_end_including, true)
+                        .or(bound(&cm.version_end_excluding, false));
                     let (ranges, versions) = if start.is_some() || end.is_some() {
                         (vec![Range { start, end }], Vec::new())
                     } else if version == "*" {
@@ -156,14 +194,21 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
                         (Vec::new(), vec![version.replace('\\', "")])
                     };
                     affected.push(Affected {
-                        target: Target::Cpe { vendor: vendor.to_owned(), product: product.to_owned() },
+                        target: Target::Cpe {
+                            vendor: vendor.to_owned(),
+                            product: product.to_owned(),
+                        },
                         ranges,
                         versions,
                     });
                 }
             }
         }
-        let summary = c.descriptions.iter().find(|d| d.lang == "en").map(|d| d.value.clone());
+        let summary = c
+            .descriptions
+            .iter()
+            .find(|d| d.lang == "en")
+            .map(|d| d.value.clone());
         out.push(Vulnerability {
             id: c.id,
             aliases: Vec::new(),

@@ -79,7 +79,11 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
     };
     let mut out = Vec::with_capacity(records.len());
     for (i, rec) in records.into_iter().enumerate() {
-        let at = if many { format!("[{i}]") } else { String::new() };
+        let at = if many {
+            format!("[{i}]")
+        } else {
+            String::new()
+        };
         let r: Record = serde_path_to_error::deserialize(rec).map_err(|e| {
             let path = e.path().to_string();
             Error::invalid(file, join(&at, &path), None, e.into_inner().to_string())
@@ -103,10 +107,14 @@ fn vectors(file: &Path, at: &str, sev: &[Severity]) -> Result<Vec<clinical::Vect
         if !matches!(s.kind.as_str(), "CVSS_V2" | "CVSS_V3" | "CVSS_V4") {
             continue;
         }
-        let v = s
-            .score
-            .parse()
-            .map_err(|e: clinical::InvalidVector| Error::invalid(file, join(at, &format!("severity[{j}].score")), None, e.to_string()))?;
+        let v = s.score.parse().map_err(|e: clinical::InvalidVector| {
+            Error::invalid(
+                file,
+                join(at, &format!("severity[{j}].score")),
+                None,
+                e.to_string(),
+            )
+        })?;
         out.push(v);
     }
     Ok(out)
@@ -114,7 +122,12 @@ fn vectors(file: &Path, at: &str, sev: &[Severity]) -> Result<Vec<clinical::Vect
 
 fn convert(file: &Path, at: &str, r: Record) -> Result<Vulnerability, Error> {
     if r.id.trim().is_empty() {
-        return Err(Error::invalid(file, join(at, "id"), None, "must not be empty"));
+        return Err(Error::invalid(
+            file,
+            join(at, "id"),
+            None,
+            "must not be empty",
+        ));
     }
     let mut cvss = vectors(file, at, &r.severity)?;
     let mut affected = Vec::new();
@@ -122,16 +135,31 @@ fn convert(file: &Path, at: &str, r: Record) -> Result<Vulnerability, Error> {
         let here = join(at, &format!("affected[{k}]"));
         cvss.extend(vectors(file, &here, &a.severity)?);
         let Some(pkg) = &a.package else {
-            return Err(Error::invalid(file, format!("{here}.package"), None, "missing: RAMA matches vulnerabilities by package"));
+            return Err(Error::invalid(
+                file,
+                format!("{here}.package"),
+                None,
+                "missing: RAMA matches vulnerabilities by package",
+            ));
         };
         if pkg.name.trim().is_empty() {
-            return Err(Error::invalid(file, format!("{here}.package.name"), None, "must not be empty"));
+            return Err(Error::invalid(
+                file,
+                format!("{here}.package.name"),
+                None,
+                "must not be empty",
+            ));
         }
         let mut ranges = Vec::new();
         for (m, rr) in a.ranges.iter().enumerate() {
             let rat = format!("{here}.ranges[{m}]");
             if !matches!(rr.kind.as_str(), "SEMVER" | "ECOSYSTEM" | "GIT") {
-                return Err(Error::invalid(file, format!("{rat}.type"), None, format!("`{}` is not SEMVER, ECOSYSTEM or GIT", rr.kind)));
+                return Err(Error::invalid(
+                    file,
+                    format!("{rat}.type"),
+                    None,
+                    format!("`{}` is not SEMVER, ECOSYSTEM or GIT", rr.kind),
+                ));
             }
             if rr.kind == "GIT" {
                 continue; // commit ranges cannot be compared with firmware versions
@@ -142,7 +170,11 @@ fn convert(file: &Path, at: &str, r: Record) -> Result<Vulnerability, Error> {
             continue;
         }
         affected.push(Affected {
-            target: Target::Package { name: pkg.name.clone(), ecosystem: pkg.ecosystem.clone(), purl: pkg.purl.clone() },
+            target: Target::Package {
+                name: pkg.name.clone(),
+                ecosystem: pkg.ecosystem.clone(),
+                purl: pkg.purl.clone(),
+            },
             ranges,
             versions: a.versions.clone(),
         });
@@ -165,16 +197,35 @@ fn events_to_ranges(file: &Path, at: &str, events: &[Event]) -> Result<Vec<Range
         match e {
             Event::Introduced(v) => {
                 if open.is_some() {
-                    return Err(Error::invalid(file, format!("{at}.events[{i}].introduced"), None, "introduced twice without a fix in between"));
+                    return Err(Error::invalid(
+                        file,
+                        format!("{at}.events[{i}].introduced"),
+                        None,
+                        "introduced twice without a fix in between",
+                    ));
                 }
-                open = Some((v != "0").then(|| Bound { version: v.clone(), inclusive: true }));
+                open = Some((v != "0").then(|| Bound {
+                    version: v.clone(),
+                    inclusive: true,
+                }));
             }
             Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => {
                 let Some(start) = open.take() else {
-                    return Err(Error::invalid(file, format!("{at}.events[{i}]"), None, "range end without `introduced` before it"));
+                    return Err(Error::invalid(
+                        file,
+                        format!("{at}.events[{i}]"),
+                        None,
+                        "range end without `introduced` before it",
+                    ));
                 };
                 let inclusive = matches!(e, Event::LastAffected(_));
-                out.push(Range { start, end: Some(Bound { version: v.clone(), inclusive }) });
+                out.push(Range {
+                    start,
+                    end: Some(Bound {
+                        version: v.clone(),
+                        inclusive,
+                    }),
+                });
             }
         }
     }

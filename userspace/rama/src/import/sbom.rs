@@ -90,49 +90,98 @@ pub fn load(file: &Path) -> Result<Sbom, Error> {
 pub fn parse(file: &Path, bytes: &[u8]) -> Result<Sbom, Error> {
     let bom: Bom = super::json(file, bytes)?;
     if bom.bom_format != "CycloneDX" {
-        return Err(Error::invalid(file, "bomFormat", None, format!("`{}` is not `CycloneDX`", bom.bom_format)));
+        return Err(Error::invalid(
+            file,
+            "bomFormat",
+            None,
+            format!("`{}` is not `CycloneDX`", bom.bom_format),
+        ));
     }
-    if !matches!(bom.spec_version.as_str(), "1.2" | "1.3" | "1.4" | "1.5" | "1.6") {
+    if !matches!(
+        bom.spec_version.as_str(),
+        "1.2" | "1.3" | "1.4" | "1.5" | "1.6"
+    ) {
         return Err(Error::invalid(
             file,
             "specVersion",
             None,
-            format!("CycloneDX {} is not supported (1.2 to 1.6 are)", bom.spec_version),
+            format!(
+                "CycloneDX {} is not supported (1.2 to 1.6 are)",
+                bom.spec_version
+            ),
         ));
     }
-    let meta = bom
-        .metadata
-        .and_then(|m| m.component)
-        .ok_or_else(|| Error::invalid(file, "metadata.component", None, "missing: it names the device model the SBOM describes"))?;
+    let meta = bom.metadata.and_then(|m| m.component).ok_or_else(|| {
+        Error::invalid(
+            file,
+            "metadata.component",
+            None,
+            "missing: it names the device model the SBOM describes",
+        )
+    })?;
     check(file, "metadata.component", &meta)?;
     let model = meta.name.trim().to_owned();
     let mut components = Vec::new();
     flatten(file, "components", &bom.components, &mut components)?;
-    flatten(file, "metadata.component.components", &meta.components, &mut components)?;
-    Ok(Sbom { model, model_version: meta.version, components })
+    flatten(
+        file,
+        "metadata.component.components",
+        &meta.components,
+        &mut components,
+    )?;
+    Ok(Sbom {
+        model,
+        model_version: meta.version,
+        components,
+    })
 }
 
 fn check(file: &Path, at: &str, c: &RawComponent) -> Result<(), Error> {
     if !KINDS.contains(&c.kind.as_str()) {
-        return Err(Error::invalid(file, format!("{at}.type"), None, format!("`{}` is not a CycloneDX component type", c.kind)));
+        return Err(Error::invalid(
+            file,
+            format!("{at}.type"),
+            None,
+            format!("`{}` is not a CycloneDX component type", c.kind),
+        ));
     }
     if c.name.trim().is_empty() {
-        return Err(Error::invalid(file, format!("{at}.name"), None, "must not be empty"));
+        return Err(Error::invalid(
+            file,
+            format!("{at}.name"),
+            None,
+            "must not be empty",
+        ));
     }
     if let Some(p) = &c.purl
         && !p.starts_with("pkg:")
     {
-        return Err(Error::invalid(file, format!("{at}.purl"), None, format!("`{p}` is not a package URL (pkg:…)")));
+        return Err(Error::invalid(
+            file,
+            format!("{at}.purl"),
+            None,
+            format!("`{p}` is not a package URL (pkg:…)"),
+        ));
     }
     if let Some(cpe) = &c.cpe
         && crate::vuln::cpe_parts(cpe).is_none()
     {
-        return Err(Error::invalid(file, format!("{at}.cpe"), None, format!("`{cpe}` is not a CPE 2.3 name (cpe:2.3:…)")));
+        return Err(Error::invalid(
+            file,
+            format!("{at}.cpe"),
+            None,
+            format!("`{cpe}` is not a CPE 2.3 name (cpe:2.3:…)"),
+        ));
     }
     Ok(())
 }
 
-fn flatten(file: &Path, at: &str, list: &[RawComponent], out: &mut Vec<Component>) -> Result<(), Error> {
+fn flatten(
+    file: &Path,
+    at: &str,
+    list: &[RawComponent],
+    out: &mut Vec<Component>,
+) -> Result<(), Error> {
     for (i, c) in list.iter().enumerate() {
         let here = format!("{at}[{i}]");
         check(file, &here, c)?;
@@ -140,7 +189,12 @@ fn flatten(file: &Path, at: &str, list: &[RawComponent], out: &mut Vec<Component
             Some(g) if !g.is_empty() && c.purl.is_none() => format!("{g}/{}", c.name),
             _ => c.name.clone(),
         };
-        out.push(Component { name, version: c.version.clone(), purl: c.purl.clone(), cpe: c.cpe.clone() });
+        out.push(Component {
+            name,
+            version: c.version.clone(),
+            purl: c.purl.clone(),
+            cpe: c.cpe.clone(),
+        });
         flatten(file, &format!("{here}.components"), &c.components, out)?;
     }
     Ok(())

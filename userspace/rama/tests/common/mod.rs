@@ -5,10 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use heir_model::{Alert, Category, Severity, Timestamp};
-use heir_rama::{ManualClock, Observation, Protocol, Rama, Registry, Seen, Service, TlsVersion, Transport, oui};
+use heir_rama::{
+    ManualClock, Observation, Protocol, Rama, Registry, Seen, Service, TlsVersion, Transport, oui,
+};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The instant the worked examples are scored at.
@@ -43,27 +47,76 @@ pub fn observations() -> Vec<Observation> {
         seen,
     };
     vec![
-        o("10.20.0.13", Some("02:00:5e:20:00:13"), svc(23, Protocol::Telnet)),
+        o(
+            "10.20.0.13",
+            Some("02:00:5e:20:00:13"),
+            svc(23, Protocol::Telnet),
+        ),
         o("10.20.0.13", None, svc(443, Protocol::Https)),
-        o("10.20.0.13", None, Seen::Tls { port: 443, version: TlsVersion::Tls10 }),
-        o("10.20.0.13", None, Seen::DefaultCredentials { port: 23, protocol: Protocol::Telnet }),
+        o(
+            "10.20.0.13",
+            None,
+            Seen::Tls {
+                port: 443,
+                version: TlsVersion::Tls10,
+            },
+        ),
+        o(
+            "10.20.0.13",
+            None,
+            Seen::DefaultCredentials {
+                port: 23,
+                protocol: Protocol::Telnet,
+            },
+        ),
         o("10.20.0.23", None, svc(2575, Protocol::Hl7Mllp)),
         o("10.20.0.23", None, svc(22, Protocol::Ssh)),
         o("10.40.0.10", None, svc(104, Protocol::Dicom)),
         o("10.40.0.10", None, svc(2762, Protocol::DicomTls)),
-        o("10.40.0.10", None, Seen::Tls { port: 2762, version: TlsVersion::Tls12 }),
-        o("10.40.0.10", None, Seen::DicomAeTitle { title: "ARCHIVEPRO".into() }),
+        o(
+            "10.40.0.10",
+            None,
+            Seen::Tls {
+                port: 2762,
+                version: TlsVersion::Tls12,
+            },
+        ),
+        o(
+            "10.40.0.10",
+            None,
+            Seen::DicomAeTitle {
+                title: "ARCHIVEPRO".into(),
+            },
+        ),
         o("10.40.0.10", None, svc(445, Protocol::Smb)),
         o("10.30.0.5", None, svc(3389, Protocol::Rdp)),
-        o("10.50.0.7", Some("00:09:5c:00:00:07"), svc(80, Protocol::Http)),
+        o(
+            "10.50.0.7",
+            Some("00:09:5c:00:00:07"),
+            svc(80, Protocol::Http),
+        ),
     ]
 }
 
 pub fn alerts() -> Vec<Alert> {
-    let mut brute = Alert::new(hours_before(6), "net.brute_force", "Telnet password guessing", Category::BruteForce, Severity::High, 0.9);
+    let mut brute = Alert::new(
+        hours_before(6),
+        "net.brute_force",
+        "Telnet password guessing",
+        Category::BruteForce,
+        Severity::High,
+        0.9,
+    );
     brute.dst_ip = Some("10.20.0.13".parse().unwrap());
     brute.dst_port = Some(23);
-    let mut ransom = Alert::new(hours_before(1), "host.ransomware", "Mass file encryption", Category::Ransomware, Severity::Critical, 1.0);
+    let mut ransom = Alert::new(
+        hours_before(1),
+        "host.ransomware",
+        "Mass file encryption",
+        Category::Ransomware,
+        Severity::Critical,
+        1.0,
+    );
     ransom.src_ip = Some("10.30.0.5".parse().unwrap());
     vec![brute, ransom]
 }
