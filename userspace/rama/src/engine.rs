@@ -23,7 +23,7 @@ use crate::knowledge::{Imported, Knowledge, Match};
 use crate::observation::{Observation, Protocol, Seen};
 use crate::oui;
 use crate::registry::{Class, Criticality, Registry};
-use crate::score::{Band, Explanation, Exposure, Inputs, Score, UNSCORED_CVSS, VulnInput};
+use crate::score::{Band, Explanation, Exposure, Factors, Inputs, Score, UNSCORED_CVSS, VulnInput};
 use crate::threat::{self, Threat};
 
 /// Cached inputs and score of one device.
@@ -341,21 +341,20 @@ impl<C: Clock> Rama<C> {
         let dev = self.inventory.get(id)?;
         let criticality = dev.criticality();
         let before = self.states.get(id).map(|s| s.score);
-        let st = self.states.entry(id.to_owned()).or_insert_with(|| State {
-            criticality,
-            exposures: Vec::new(),
-            matches: Vec::new(),
-            vulns: Vec::new(),
-            capabilities: Vec::new(),
-            threat: Threat::default(),
-            score: Score::of(&Inputs {
+        if before.is_none() {
+            let empty = Factors::from_parts(criticality, &[], &[], 0.0, &[]);
+            let fresh = State {
                 criticality,
                 exposures: Vec::new(),
-                vulnerabilities: Vec::new(),
-                threat_load: 0.0,
+                matches: Vec::new(),
+                vulns: Vec::new(),
                 capabilities: Vec::new(),
-            }),
-        });
+                threat: Threat::default(),
+                score: Score::from_factors(empty),
+            };
+            self.states.insert(id.to_owned(), fresh);
+        }
+        let st = self.states.get_mut(id)?;
         if exposure || before.is_none() {
             st.exposures = Self::exposures(dev);
         }
@@ -377,7 +376,13 @@ impl<C: Clock> Rama<C> {
                 .collect();
             st.capabilities = Self::capabilities(&self.knowledge, dev);
         }
-        let score = Score::of(&Self::inputs_of(st, now));
+        let score = Score::from_factors(Factors::from_parts(
+            st.criticality,
+            &st.exposures,
+            &st.vulns,
+            st.threat.load(now),
+            &st.capabilities,
+        ));
         st.score = score;
         if let Some(b) = before {
             if b == score {
@@ -387,10 +392,16 @@ impl<C: Clock> Rama<C> {
         }
         self.ranking.insert((key(score.value), id.to_owned()));
         self.bands[band_index(score.band)] += 1;
-        self.history
-            .entry(id.to_owned())
-            .or_default()
-            .record(now, score.value);
+        match self.history.get_mut(id) {
+            Some(h) => {
+                h.record(now, score.value);
+            }
+            None => {
+                let mut h = Series::default();
+                h.record(now, score.value);
+                self.history.insert(id.to_owned(), h);
+            }
+        }
         Some(Update {
             device: id.to_owned(),
             before: before.map(|b| b.value),
@@ -405,8 +416,11 @@ impl<C: Clock> Rama<C> {
     }
 
     fn record_hospital(&mut self, now: Timestamp) {
-        let h = self.hospital().value;
-        self.hospital_history.record(now, h);
+        let mut worst = [0.0; 1 + hospital::RUNNERS_UP];
+        for (slot, (k, _)) in worst.iter_mut().zip(&self.ranking) {
+            *slot = k.0 as f64 / 10.0;
+        }
+        self.hospital_history.record(now, hospital::value(&worst));
     }
 }
 

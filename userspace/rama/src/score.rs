@@ -289,18 +289,39 @@ pub fn round1(x: f64) -> f64 {
 
 impl Factors {
     pub fn of(i: &Inputs) -> Factors {
-        let mut caps = i.capabilities.clone();
-        caps.sort();
-        caps.dedup();
+        Self::from_parts(
+            i.criticality,
+            &i.exposures,
+            &i.vulnerabilities,
+            i.threat_load,
+            &i.capabilities,
+        )
+    }
+
+    /// The factors from borrowed inputs (the engine's hot path: no allocation).
+    pub fn from_parts(
+        criticality: Criticality,
+        exposures: &[Exposure],
+        vulnerabilities: &[VulnInput],
+        threat_load: f64,
+        capabilities: &[Capability],
+    ) -> Factors {
+        // Each capability counts once however often it is listed.
+        let mut seen = 0u32;
+        let mut resilience = 0.0;
+        for c in capabilities {
+            let bit = 1u32 << (*c as u32);
+            if seen & bit == 0 {
+                seen |= bit;
+                resilience += capability_weight(*c);
+            }
+        }
         Factors {
-            exposure: any_of(i.exposures.iter().map(Exposure::weight)),
-            vulnerability: any_of(i.vulnerabilities.iter().map(VulnInput::weight)),
-            threat: 1.0 - (-i.threat_load.max(0.0)).exp(),
-            resilience: caps
-                .iter()
-                .fold(0.0, |acc, c| acc + capability_weight(*c))
-                .min(1.0),
-            criticality: criticality_multiplier(i.criticality),
+            exposure: any_of(exposures.iter().map(Exposure::weight)),
+            vulnerability: any_of(vulnerabilities.iter().map(VulnInput::weight)),
+            threat: 1.0 - (-threat_load.max(0.0)).exp(),
+            resilience: f64::min(resilience, 1.0),
+            criticality: criticality_multiplier(criticality),
         }
     }
 
