@@ -7,7 +7,7 @@
 //! recompute the fleet.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -129,6 +129,76 @@ impl<C: Clock> Rama<C> {
         let done = self.knowledge.import(file)?;
         self.recompute_all();
         Ok(done)
+    }
+
+    /// Everything the engine learnt, for the agent's store: restoring it after a restart keeps
+    /// the inventory, the knowledge base, the decaying threat of each device and the history.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            knowledge: self.knowledge.clone(),
+            devices: self.inventory.sorted().into_iter().cloned().collect(),
+            threats: self
+                .states
+                .iter()
+                .filter(|(_, s)| s.threat != Threat::default())
+                .map(|(id, s)| (id.clone(), s.threat.clone()))
+                .collect(),
+            history: self
+                .history
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            hospital_history: self.hospital_history.clone(),
+        }
+    }
+
+    /// An engine continuing from `snap`, scored as of the clock's now.
+    pub fn restore(clock: C, oui: oui::Table, snap: Snapshot) -> Self {
+        let mut r = Self::new(clock, oui::Table::curated());
+        r.inventory = Inventory::restore(oui, snap.devices);
+        r.set_knowledge(snap.knowledge);
+        let now = r.clock.now();
+        for (id, threat) in snap.threats {
+            if let Some(st) = r.states.get_mut(&id) {
+                st.threat = threat;
+                r.active.insert(id.clone());
+                r.refresh(&id, now, false, false);
+            }
+        }
+        // The history continues the stored one; rebuilding above is not history.
+        r.history = snap.history.into_iter().collect();
+        r.hospital_history = snap.hospital_history;
+        for (id, st) in &r.states {
+            r.history
+                .entry(id.clone())
+                .or_default()
+                .record(now, st.score.value);
+        }
+        r.record_hospital(now);
+        r
+    }
+
+    /// Services not seen since `cutoff` are forgotten and their devices rescored.
+    pub fn expire_services(&mut self, cutoff: Timestamp) -> Vec<Update> {
+        let now = self.clock.now();
+        let changed = self.inventory.expire_services(cutoff);
+        let out: Vec<Update> = changed
+            .iter()
+            .filter_map(|id| self.refresh(id, now, true, false))
+            .collect();
+        self.record_hospital(now);
+        out
+    }
+
+    /// The operator changed the default password on `port`: drop the finding and rescore.
+    pub fn clear_default_credentials(&mut self, id: &str, port: u16) -> Option<Update> {
+        if !self.inventory.clear_default_credentials(id, port) {
+            return None;
+        }
+        let now = self.clock.now();
+        let u = self.refresh(id, now, true, false);
+        self.record_hospital(now);
+        u
     }
 
     /// Replaces the knowledge base (e.g. loaded from the agent's store) and rescores the fleet.
@@ -424,7 +494,17 @@ impl<C: Clock> Rama<C> {
     }
 }
 
-/// A stored snapshot of the inventory listing for `heir devices`.
+/// What [`Rama::snapshot`] saves and [`Rama::restore`] continues from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub knowledge: Knowledge,
+    pub devices: Vec<Device>,
+    pub threats: BTreeMap<DeviceId, Threat>,
+    pub history: BTreeMap<DeviceId, Series>,
+    pub hospital_history: Series,
+}
+
+/// The inventory listing `heir devices` prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Listing {
     pub oui_source: String,

@@ -29,7 +29,8 @@ pub struct Device {
     pub mac: Option<MacAddr>,
     /// From the registry when stated, else from the MAC OUI.
     pub manufacturer: Option<String>,
-    /// Keyed by (port, transport).
+    /// Keyed by (port, transport); serialised as a list.
+    #[serde(with = "service_list")]
     pub services: BTreeMap<(u16, Transport), ServiceRecord>,
     /// Negotiated TLS version per port (the oldest seen: an attacker can force it).
     pub tls: BTreeMap<u16, TlsVersion>,
@@ -97,6 +98,27 @@ impl Device {
     }
 }
 
+mod service_list {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<(u16, Transport), ServiceRecord>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(u16, Transport), ServiceRecord>, D::Error> {
+        let v = Vec::<ServiceRecord>::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|r| ((r.service.port, r.service.transport), r))
+            .collect())
+    }
+}
+
 /// What an observation changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -124,6 +146,21 @@ impl Inventory {
             by_mac: HashMap::new(),
             oui,
         }
+    }
+
+    /// An inventory holding `devices` as previously stored (see [`crate::engine::Snapshot`]).
+    pub fn restore(oui: oui::Table, devices: Vec<Device>) -> Self {
+        let mut inv = Self::new(oui);
+        for d in devices {
+            if let Some(ip) = d.ip {
+                inv.by_ip.insert(ip, d.id.clone());
+            }
+            if let Some(mac) = d.mac {
+                inv.by_mac.insert(mac, d.id.clone());
+            }
+            inv.devices.insert(d.id.clone(), d);
+        }
+        inv
     }
 
     pub fn oui_source(&self) -> &oui::Source {

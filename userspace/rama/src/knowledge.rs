@@ -28,7 +28,8 @@ impl std::fmt::Display for Imported {
             }
             Imported::Mds2 { model, answers } => write!(f, "MDS2 for {model}: {answers} answers"),
             Imported::Vulnerabilities { feed, count } => {
-                write!(f, "{count} vulnerabilities ({feed:?})")
+                let feed = if *feed == Format::Nvd { "NVD" } else { "OSV" };
+                write!(f, "{count} vulnerabilities ({feed})")
             }
             Imported::Kev { count } => write!(f, "{count} known exploited vulnerabilities"),
         }

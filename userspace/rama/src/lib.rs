@@ -23,12 +23,13 @@ pub mod observation;
 pub mod oui;
 pub mod registry;
 pub mod score;
+pub mod text;
 pub mod threat;
 pub mod version;
 pub mod vuln;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Listing, Rama, Report, Update};
+pub use engine::{Listing, Rama, Report, Snapshot, Update};
 pub use hospital::Hospital;
 pub use inventory::{Device, DeviceId, Inventory};
 pub use knowledge::{Imported, Knowledge, Match};

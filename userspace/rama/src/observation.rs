@@ -251,4 +251,11 @@ mod tests {
         assert!(Protocol::Rdp.is_risky() && !Protocol::Rdp.is_cleartext());
         assert!(TlsVersion::Tls11.is_obsolete() && !TlsVersion::Tls12.is_obsolete());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_json_never_panics(text in "\\PC{0,200}") {
+            let _ = serde_json::from_str::<Observation>(&text);
+        }
+    }
 }

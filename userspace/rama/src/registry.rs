@@ -249,6 +249,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::arbitrary::Arbitrary;
 
     const GOOD: &str = r#"
 [device.pump-icu-3]
@@ -315,5 +316,27 @@ ip = "10.30.0.5"
             .unwrap_err()
             .to_string();
         assert!(e.contains("device.pump-icu-3.mac"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics_and_errors_name_the_file(
+            edits in proptest::collection::vec((proptest::sample::Index::arbitrary(), 0x20u8..0x7f), 1..6),
+        ) {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            for (at, b) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            let text = String::from_utf8(bytes).unwrap();
+            if let Err(e) = Registry::parse(&text, Path::new("fuzzed.toml")) {
+                proptest::prop_assert!(e.to_string().starts_with("fuzzed.toml"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let _ = Registry::parse(&text, Path::new("any.toml"));
+        }
     }
 }

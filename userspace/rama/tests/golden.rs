@@ -197,3 +197,84 @@ fn marking_a_cve_mitigated_in_the_registry_lowers_the_score_as_the_action_promis
     r.load_registry(&Registry::parse(&text, std::path::Path::new("devices.toml")).unwrap());
     assert_eq!(r.score("pump-icu-3").unwrap().value, 67.0);
 }
+
+#[test]
+fn text_renderings_show_what_the_cli_prints() {
+    let r = common::fleet();
+    let d = heir_rama::text::devices(&r.listing());
+    assert!(d.starts_with("manufacturers from: built-in"), "{d}");
+    let pump = d.lines().find(|l| l.starts_with("pump-icu-3")).unwrap();
+    for part in [
+        "infusion_pump",
+        "life_sustaining",
+        "10.20.0.13",
+        "Acme Medical",
+        "23/tcp telnet (cleartext)",
+        "443/tcp https TLS 1.0",
+        "default password on 23",
+        "protected",
+    ] {
+        assert!(pump.contains(part), "{part} missing from {pump}");
+    }
+    assert!(d.contains("AE ARCHIVEPRO"), "{d}");
+
+    let s = heir_rama::text::scores(&r.hospital(), &r.scores());
+    assert!(
+        s.starts_with(
+            "hospital RAMA 78.1 critical (5 devices: 1 critical, 1 high, 1 medium, 2 low)"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("pump-icu-3                76.6 critical"),
+        "{s}"
+    );
+
+    let e = heir_rama::text::report(&r.explain("pump-icu-3").unwrap());
+    assert!(e.contains("RAMA 76.6 critical"), "{e}");
+    assert!(
+        e.contains("CVE-2099-1002 in Infusia 300 2.1.4: CVSS 9.3 adjusted, exploited (KEV)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("-9.6   →  67.0  patch CVE-2099-1002 (update to 2.2.0 or later)"),
+        "{e}"
+    );
+    assert!(e.contains("Telnet password guessing"), "{e}");
+}
+
+#[test]
+fn a_snapshot_restores_scores_threat_and_history() {
+    let r = common::fleet();
+    let snap = serde_json::to_string(&r.snapshot()).unwrap();
+    let back: heir_rama::Snapshot = serde_json::from_str(&snap).unwrap();
+    let clock = heir_rama::ManualClock::new(common::now());
+    let restored = heir_rama::Rama::restore(clock.clone(), heir_rama::oui::Table::curated(), back);
+    assert_eq!(restored.scores(), r.scores());
+    assert_eq!(restored.hospital(), r.hospital());
+    assert_eq!(restored.history("pump-icu-3"), r.history("pump-icu-3"));
+    assert_eq!(
+        restored.explain("pump-icu-3").unwrap().recent_alerts.len(),
+        1
+    );
+    // The restored threat keeps decaying.
+    let mut restored = restored;
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(restored.tick().len(), 2);
+}
+
+#[test]
+fn operator_fixes_lower_the_score() {
+    let mut r = common::fleet();
+    let before = r.score("pump-icu-3").unwrap().value;
+    let u = r.clear_default_credentials("pump-icu-3", 23).unwrap();
+    assert!(u.score.value < before);
+    assert!(r.clear_default_credentials("pump-icu-3", 23).is_none());
+    // Nothing re-announced the services within the last hour: they expire.
+    let updates = r.expire_services(common::hours_before(1));
+    assert_eq!(updates.len(), 5);
+    assert!(r.inventory().devices().all(|d| d.services.is_empty()));
+}
