@@ -49,6 +49,9 @@ pub struct Vector {
     text: String,
     version: Version,
     base: f64,
+    /// Adjusted score per criticality (indexed by `Criticality as usize`), computed once: the
+    /// engine asks for it on every rescoring.
+    clinical: [f64; 4],
 }
 
 impl TryFrom<String> for Vector {
@@ -87,11 +90,21 @@ impl FromStr for Vector {
             ));
         };
         let base = score_text(&text, version).map_err(invalid)?;
-        Ok(Self {
+        let mut v = Self {
             text,
             version,
             base,
-        })
+            clinical: [base; 4],
+        };
+        for c in [
+            Criticality::Low,
+            Criticality::Moderate,
+            Criticality::High,
+            Criticality::LifeSustaining,
+        ] {
+            v.clinical[c as usize] = v.compute_clinical(c);
+        }
+        Ok(v)
     }
 }
 
@@ -180,6 +193,10 @@ impl Vector {
     /// The score with the clinical-impact adjustment for a device of `criticality`; never below
     /// the base score.
     pub fn clinical_score(&self, criticality: Criticality) -> f64 {
+        self.clinical[criticality as usize]
+    }
+
+    fn compute_clinical(&self, criticality: Criticality) -> f64 {
         let adjusted = self
             .clinical_vector(criticality)
             .and_then(|v| environmental_text(&v, self.version));

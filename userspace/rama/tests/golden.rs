@@ -278,3 +278,47 @@ fn operator_fixes_lower_the_score() {
     assert_eq!(updates.len(), 5);
     assert!(r.inventory().devices().all(|d| d.services.is_empty()));
 }
+
+#[test]
+fn alerts_find_their_device_and_default_password_alerts_become_findings() {
+    use heir_model::{Alert, Category, Severity};
+    let mut r = common::fleet();
+    let before = r.score("monitor-icu-3").unwrap().value;
+    let mut a = Alert::new(
+        common::now(),
+        "net.default_credentials",
+        "Default password accepted",
+        Category::DefaultCredentials,
+        Severity::High,
+        1.0,
+    );
+    a.dst_ip = Some("10.20.0.23".parse().unwrap());
+    a.dst_port = Some(2575);
+    let u = r.alert(&a).unwrap();
+    assert_eq!(u.device, "monitor-icu-3");
+    assert!(u.score.value > before);
+    let dev = r.inventory().get("monitor-icu-3").unwrap();
+    assert!(dev.default_credentials.contains_key(&2575));
+
+    // By the `device` field, and not at all for an address heir has never seen.
+    let mut b = Alert::new(
+        common::now(),
+        "r",
+        "t",
+        Category::Anomaly,
+        Severity::Low,
+        1.0,
+    );
+    b.device = Some("pacs-1".into());
+    assert_eq!(r.alert(&b).unwrap().device, "pacs-1");
+    let mut c = Alert::new(
+        common::now(),
+        "r",
+        "t",
+        Category::Anomaly,
+        Severity::Low,
+        1.0,
+    );
+    c.dst_ip = Some("192.0.2.1".parse().unwrap());
+    assert!(r.alert(&c).is_none());
+}
