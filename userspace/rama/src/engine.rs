@@ -112,6 +112,7 @@ impl<C: Clock> Rama<C> {
         for (old, new) in self.inventory.apply_registry(reg) {
             if let Some(st) = self.states.remove(&old) {
                 self.unrank(&old, &st.score);
+                self.rank(&new, &st.score);
                 self.states.insert(new.clone(), st);
             }
             if let Some(h) = self.history.remove(&old) {
@@ -460,8 +461,7 @@ impl<C: Clock> Rama<C> {
             }
             self.unrank(id, &b);
         }
-        self.ranking.insert((key(score.value), id.to_owned()));
-        self.bands[band_index(score.band)] += 1;
+        self.rank(id, &score);
         match self.history.get_mut(id) {
             Some(h) => {
                 h.record(now, score.value);
@@ -477,6 +477,12 @@ impl<C: Clock> Rama<C> {
             before: before.map(|b| b.value),
             score,
         })
+    }
+
+    fn rank(&mut self, id: &str, s: &Score) {
+        if self.ranking.insert((key(s.value), id.to_owned())) {
+            self.bands[band_index(s.band)] += 1;
+        }
     }
 
     fn unrank(&mut self, id: &str, s: &Score) {

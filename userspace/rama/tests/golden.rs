@@ -322,3 +322,28 @@ fn alerts_find_their_device_and_default_password_alerts_become_findings() {
     c.dst_ip = Some("192.0.2.1".parse().unwrap());
     assert!(r.alert(&c).is_none());
 }
+
+#[test]
+fn devices_discovered_before_the_registry_keep_their_findings_and_rank() {
+    let mut r = heir_rama::Rama::new(
+        heir_rama::ManualClock::new(common::now()),
+        heir_rama::oui::Table::curated(),
+    );
+    for f in common::KNOWLEDGE {
+        r.import(&common::fixture(f)).unwrap();
+    }
+    for o in common::observations() {
+        r.observe(&o);
+    }
+    for a in common::alerts() {
+        r.alert(&a).unwrap();
+    }
+    assert_eq!(r.scores().len(), 5);
+    assert!(r.score("ip:10.30.0.5").is_some());
+    r.load_registry(&Registry::load(&common::fixture("devices.toml")).unwrap());
+    // Same fleet, same scores as when the registry came first.
+    let want = common::fleet().scores();
+    assert_eq!(r.scores(), want);
+    assert_eq!(r.hospital(), common::fleet().hospital());
+    assert!(r.history("ws-admin").is_some() && r.history("ip:10.30.0.5").is_none());
+}
