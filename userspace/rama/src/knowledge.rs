@@ -1,0 +1,282 @@
+//! What heir knows offline about device models and vulnerabilities, and how it matches them to
+//! devices.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clinical;
+use crate::import::{self, Format, kev, mds2, sbom};
+use crate::inventory::Device;
+use crate::vuln::{self, Target, Vulnerability, normalise, purl_base};
+
+/// What one import added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    Sbom { model: String, components: usize },
+    Mds2 { model: String, answers: usize },
+    Vulnerabilities { feed: Format, count: usize },
+    Kev { count: usize },
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Imported::Sbom { model, components } => {
+                write!(f, "SBOM for {model}: {components} components")
+            }
+            Imported::Mds2 { model, answers } => write!(f, "MDS2 for {model}: {answers} answers"),
+            Imported::Vulnerabilities { feed, count } => {
+                let feed = if *feed == Format::Nvd { "NVD" } else { "OSV" };
+                write!(f, "{count} vulnerabilities ({feed})")
+            }
+            Imported::Kev { count } => write!(f, "{count} known exploited vulnerabilities"),
+        }
+    }
+}
+
+/// A vulnerability found on a device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    /// The CVE id when there is one.
+    pub id: String,
+    /// The component (or firmware) and version that matched.
+    pub component: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<clinical::Vector>,
+    /// Listed in CISA KEV (or marked exploited by the feed).
+    pub exploited: bool,
+    /// KEV says ransomware campaigns use it.
+    pub ransomware: bool,
+    /// The lowest version that fixes it, when the feed says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_in: Option<String>,
+}
+
+/// The knowledge base. Serialisable so the agent can keep it in its store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Knowledge {
+    sboms: BTreeMap<String, sbom::Sbom>,
+    forms: BTreeMap<String, mds2::Form>,
+    vulns: BTreeMap<String, Vulnerability>,
+    kev: BTreeMap<String, kev::Entry>,
+    /// Match key → (vulnerability id, affected index). Rebuilt after each import.
+    #[serde(skip)]
+    index: HashMap<String, Vec<(String, usize)>>,
+}
+
+impl Knowledge {
+    /// Imports one file, recognised by content. All or nothing: on error nothing changes.
+    pub fn import(&mut self, file: &Path) -> Result<Imported, import::Error> {
+        let bytes = import::read(file)?;
+        self.import_bytes(file, &bytes)
+    }
+
+    pub fn import_bytes(&mut self, file: &Path, bytes: &[u8]) -> Result<Imported, import::Error> {
+        let format = Format::detect(file, bytes)?;
+        self.import_as(format, file, bytes)
+    }
+
+    pub fn import_as(
+        &mut self,
+        format: Format,
+        file: &Path,
+        bytes: &[u8],
+    ) -> Result<Imported, import::Error> {
+        let imported = match format {
+            Format::CycloneDx => {
+                let s = sbom::parse(file, bytes)?;
+                let r = Imported::Sbom {
+                    model: s.model.clone(),
+                    components: s.components.len(),
+                };
+                self.sboms.insert(normalise(&s.model), s);
+                r
+            }
+            Format::Mds2 => {
+                let m = mds2::parse(file, bytes)?;
+                let r = Imported::Mds2 {
+                    model: m.model.clone(),
+                    answers: m.answers.len(),
+                };
+                self.forms.insert(normalise(&m.model), m);
+                r
+            }
+            Format::Osv | Format::Nvd => {
+                let list = if format == Format::Osv {
+                    import::osv::parse(file, bytes)?
+                } else {
+                    import::nvd::parse(file, bytes)?
+                };
+                let count = list.len();
+                for v in list {
+                    self.vulns.insert(v.id.clone(), v);
+                }
+                self.reindex();
+                Imported::Vulnerabilities {
+                    feed: format,
+                    count,
+                }
+            }
+            Format::Kev => {
+                let k = kev::parse(file, bytes)?;
+                let count = k.len();
+                self.kev.extend(k);
+                Imported::Kev { count }
+            }
+        };
+        Ok(imported)
+    }
+
+    /// Rebuilds the lookup index (after deserialising a stored knowledge base).
+    pub fn reindex(&mut self) {
+        self.index.clear();
+        for (id, v) in &self.vulns {
+            for (i, a) in v.affected.iter().enumerate() {
+                for key in target_keys(&a.target) {
+                    self.index.entry(key).or_default().push((id.clone(), i));
+                }
+            }
+        }
+    }
+
+    pub fn sbom(&self, model: &str) -> Option<&sbom::Sbom> {
+        self.sboms.get(&normalise(model))
+    }
+
+    pub fn mds2(&self, model: &str) -> Option<&mds2::Form> {
+        self.forms.get(&normalise(model))
+    }
+
+    pub fn vulnerability(&self, id: &str) -> Option<&Vulnerability> {
+        self.vulns.get(id)
+    }
+
+    pub fn vulnerability_count(&self) -> usize {
+        self.vulns.len()
+    }
+
+    pub fn kev(&self, cve: &str) -> Option<&kev::Entry> {
+        self.kev.get(cve)
+    }
+
+    /// The device's components: its model's SBOM plus its firmware as a component of its own.
+    pub fn components(&self, dev: &Device) -> Vec<sbom::Component> {
+        let mut out = Vec::new();
+        if let Some(model) = dev.model() {
+            if let Some(s) = self.sbom(model) {
+                out.extend(s.components.iter().cloned());
+            }
+            if let Some(fw) = dev.firmware() {
+                out.push(sbom::Component {
+                    name: model.to_owned(),
+                    version: Some(fw.to_owned()),
+                    purl: None,
+                    cpe: None,
+                });
+            }
+        }
+        out
+    }
+
+    /// Known vulnerabilities of the device's components and firmware, minus those the registry
+    /// marks mitigated; one entry per vulnerability (feeds agreeing on a CVE count once).
+    pub fn matches(&self, dev: &Device) -> Vec<Match> {
+        let mut found: BTreeMap<String, Match> = BTreeMap::new();
+        for c in self.components(dev) {
+            let Some(version) = c.version.as_deref() else {
+                continue;
+            };
+            let mut candidates: Vec<&(String, usize)> = component_keys(&c)
+                .iter()
+                .filter_map(|k| self.index.get(k))
+                .flatten()
+                .collect();
+            candidates.sort();
+            candidates.dedup();
+            for (id, ai) in candidates {
+                let v = &self.vulns[id];
+                let a = &v.affected[*ai];
+                if !target_matches(&a.target, &c) || !a.covers(version) {
+                    continue;
+                }
+                if v.ids().any(|i| dev.is_mitigated(i)) {
+                    continue;
+                }
+                let kev = v.ids().find_map(|i| self.kev.get(i));
+                let m = Match {
+                    id: v.canonical_id().to_owned(),
+                    component: c.name.clone(),
+                    version: version.to_owned(),
+                    vector: v.preferred_vector().cloned(),
+                    exploited: v.exploited || kev.is_some(),
+                    ransomware: kev.is_some_and(|k| k.ransomware),
+                    fixed_in: a.fixed_after(version).map(str::to_owned),
+                };
+                found
+                    .entry(m.id.clone())
+                    .and_modify(|prev| {
+                        prev.exploited |= m.exploited;
+                        prev.ransomware |= m.ransomware;
+                        if prev.vector.is_none() {
+                            prev.vector.clone_from(&m.vector);
+                        }
+                    })
+                    .or_insert(m);
+            }
+        }
+        found.into_values().collect()
+    }
+}
+
+fn target_keys(t: &Target) -> Vec<String> {
+    match t {
+        Target::Package { name, purl, .. } => {
+            let mut k = vec![format!("name:{}", normalise(name))];
+            if let Some(p) = purl {
+                k.push(format!("purl:{}", purl_base(p)));
+            }
+            k
+        }
+        Target::Cpe { product, .. } => {
+            let p = normalise(product);
+            let mut k = vec![format!("name:{p}")];
+            if let Some(stem) = p.strip_suffix("-firmware") {
+                k.push(format!("name:{stem}"));
+            }
+            k
+        }
+    }
+}
+
+fn component_keys(c: &sbom::Component) -> Vec<String> {
+    let mut k = vec![format!("name:{}", normalise(&c.name))];
+    if let Some(p) = &c.purl {
+        k.push(format!("purl:{}", purl_base(p)));
+    }
+    if let Some((_, product, _)) = c.cpe.as_deref().and_then(vuln::cpe_parts) {
+        k.push(format!("name:{}", normalise(product)));
+    }
+    k
+}
+
+fn target_matches(t: &Target, c: &sbom::Component) -> bool {
+    match t {
+        Target::Package { name, purl, .. } => match (purl, &c.purl) {
+            (Some(a), Some(b)) => purl_base(a) == purl_base(b),
+            _ => normalise(name) == normalise(&c.name),
+        },
+        Target::Cpe { vendor, product } => match c.cpe.as_deref().and_then(vuln::cpe_parts) {
+            Some((cv, cp, _)) => {
+                normalise(cv) == normalise(vendor) && normalise(cp) == normalise(product)
+            }
+            None => {
+                let p = normalise(product);
+                let n = normalise(&c.name);
+                p == n || p.strip_suffix("-firmware") == Some(n.as_str())
+            }
+        },
+    }
+}
