@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-/// Debian packages: LLVM 22 for bpf-linker, and the real tools the tests drive.
-const APT_PACKAGES: &[&str] = &["llvm-22-dev", "iproute2", "procps"];
+/// Debian packages: LLVM 22 for bpf-linker, the IEEE OUI table for device manufacturers, and
+/// the real tools the tests drive.
+const APT_PACKAGES: &[&str] = &["llvm-22-dev", "iproute2", "procps", "ieee-data"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 fn main() -> Result<()> {
@@ -184,13 +185,25 @@ fn test(rest: &[String]) -> Result<()> {
         );
     }
     run(Command::new("cargo")
-        .args(["test", "--workspace", "--locked"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "heir-probes",
+            "--locked",
+        ])
         .args(rest))
 }
 
 fn bench(rest: &[String]) -> Result<()> {
     run(Command::new("cargo")
-        .args(["bench", "--workspace", "--locked"])
+        .args([
+            "bench",
+            "--workspace",
+            "--exclude",
+            "heir-probes",
+            "--locked",
+        ])
         .args(rest))?;
     run(Command::new("cargo").args([
         "build",

@@ -177,10 +177,10 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         rx,
         |_| {},
         move |a| {
-            if let Some(out) = alerts_out.as_mut() {
-                if let Err(e) = out.write(a) {
-                    tracing::error!("writing alert: {e}");
-                }
+            if let Some(out) = alerts_out.as_mut()
+                && let Err(e) = out.write(a)
+            {
+                tracing::error!("writing alert: {e}");
             }
         },
     ));
