@@ -1,0 +1,170 @@
+//! The `heir` binary as users and their scripts run it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HEIR: &str = env!("CARGO_BIN_EXE_heir");
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn monitor_json_shows_real_activity() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir monitor` needs root (CI runs the tests as root)"
+    );
+    let mut monitor = Reap(
+        Command::new(HEIR)
+            .args(["monitor", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = monitor.0.stderr.take().unwrap();
+    let mut err_lines = BufReader::new(stderr).lines();
+    let first = err_lines.next().unwrap().unwrap();
+    assert!(first.contains("probes attached"), "{first}");
+    std::thread::spawn(move || for _ in err_lines {});
+
+    let cat = Command::new("cat")
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cat.id();
+    cat.wait_with_output().unwrap();
+
+    let out = monitor.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut saw_exec, mut saw_open) = (false, false);
+    while !(saw_exec && saw_open) {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("monitor printed the cat's exec and open within 10 s");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("every stdout line is JSON");
+        if v["pid"] != pid {
+            continue;
+        }
+        match v["kind"].as_str() {
+            Some("exec") => {
+                assert_eq!(v["argv"], serde_json::json!(["cat", "/etc/shadow"]));
+                assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+                saw_exec = true;
+            }
+            Some("open") if v["path"] == "/etc/shadow" => {
+                assert_eq!(v["comm"], "cat");
+                assert_eq!(v["uid"], 0);
+                saw_open = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn agent_prints_ready_once_attached() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Reap(
+        Command::new(HEIR)
+            .args(["agent", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    assert!(dir.path().exists());
+}
+
+#[test]
+fn a_normal_user_gets_one_clear_sentence() {
+    assert!(
+        is_root(),
+        "NOT RUN: this test switches to an unprivileged user, which needs root"
+    );
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            HEIR,
+            "monitor",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs root"), "{err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one sentence, no backtrace: {err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_config_keys_are_named_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("heir.toml");
+    std::fs::write(&cfg, "[sensor]\nring_bytes = 4096\nwatch_paths = []\n").unwrap();
+    let out = Command::new(HEIR)
+        .arg("agent")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("watch_paths") && err.contains("line 3"),
+        "{err}"
+    );
+    assert!(err.contains("heir.toml"), "{err}");
+}
+
+#[test]
+fn replay_reports_bad_lines_by_number_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let good = r#"{"ts":"2026-01-01T00:00:00Z","pid":5,"tid":5,"ppid":1,"uid":0,"euid":0,"gid":0,"comm":"cat","kind":"open","path":"/etc/shadow","flags":0,"ret":3}"#;
+    std::fs::write(&file, format!("{good}\n{{\"kind\": \"open\"\n{good}\n")).unwrap();
+    let out = Command::new(HEIR)
+        .arg("replay")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("events.jsonl:2:"), "{err}");
+    assert!(err.contains("2 events"), "{err}");
+}
