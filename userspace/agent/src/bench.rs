@@ -139,6 +139,8 @@ fn child(exe: &Path, w: Workload, scratch: &Path) -> anyhow::Result<f64> {
 /// A sensor with a reader draining it on its own thread, as the agent would.
 struct Running {
     stop: Arc<AtomicBool>,
+    /// While set, the reader leaves the ring alone (to measure how fast it drains a full one).
+    hold: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<sensor::Counters>>>,
 }
@@ -146,8 +148,9 @@ struct Running {
 impl Running {
     fn start(config: sensor::Config) -> anyhow::Result<Running> {
         let stop = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
-        let (s, r) = (stop.clone(), received.clone());
+        let (s, r, h) = (stop.clone(), received.clone(), hold.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || -> anyhow::Result<sensor::Counters> {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -165,6 +168,10 @@ impl Running {
                 let _ = tx.send(Ok(()));
                 let clock = BootClock::now();
                 while !s.load(Ordering::Relaxed) {
+                    if h.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    }
                     let mut n = 0;
                     reader
                         .read_batch(|b| {
@@ -181,6 +188,7 @@ impl Running {
         match rx.recv()? {
             Ok(()) => Ok(Running {
                 stop,
+                hold,
                 received,
                 thread: Some(thread),
             }),
@@ -315,14 +323,44 @@ pub fn throughput(exe: &Path, seconds: u64) -> anyhow::Result<()> {
             open.emitted
         );
     }
+    // Drain rate: fill the ring while the reader holds off, then time how fast it empties.
+    let s = Running::start(config)?;
+    s.hold.store(true, Ordering::Relaxed);
+    let path = scratch.join("fill");
+    let fill = 150_000u64;
+    let out = Command::new(exe)
+        .args(["bench", "loop", "open-close"])
+        .arg(&path)
+        .arg("--count")
+        .arg(fill.to_string())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "fill loop failed");
+    let t = Instant::now();
+    s.hold.store(false, Ordering::Relaxed);
+    while s.received.load(Ordering::Relaxed) < fill && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let drained = t.elapsed();
+    let (c, received) = s.stop()?;
+    println!(
+        "reader drain rate from a full ring: {:.0} events/s ({received} events in {:.1} ms, {} lost while filling)",
+        received as f64 / drained.as_secs_f64(),
+        drained.as_secs_f64() * 1e3,
+        c.get(heir_abi::Kind::Open).lost
+    );
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 
 /// The `heir bench loop` child: runs a workload (for a count or a time) and prints ns/op.
-pub fn loop_child(w: Workload, path: PathBuf, until_ms: Option<u64>) -> anyhow::Result<()> {
+pub fn loop_child(
+    w: Workload,
+    path: PathBuf,
+    until_ms: Option<u64>,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
     let ns = match until_ms {
-        None => run_loop(w, w.iterations(), &path)?,
+        None => run_loop(w, count.unwrap_or_else(|| w.iterations()), &path)?,
         Some(ms) => {
             let end = Instant::now() + Duration::from_millis(ms);
             let mut total = 0.0;

@@ -67,6 +67,8 @@ enum Bench {
         path: PathBuf,
         #[arg(long)]
         until_ms: Option<u64>,
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 
@@ -413,10 +415,11 @@ fn bench(b: Bench) -> Result<()> {
             workload,
             path,
             until_ms,
+            count,
         } => {
             let w = heir_agent::bench::Workload::parse(&workload)
                 .with_context(|| format!("unknown workload `{workload}`"))?;
-            heir_agent::bench::loop_child(w, path, until_ms)
+            heir_agent::bench::loop_child(w, path, until_ms, count)
         }
     }
 }
