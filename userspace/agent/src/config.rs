@@ -11,6 +11,9 @@ use crate::sensor;
 pub struct Config {
     /// Where the agent keeps its state.
     pub data_dir: PathBuf,
+    /// The operator's device registry (TOML); default: `devices.toml` in the data directory,
+    /// when present.
+    pub registry: Option<PathBuf>,
     /// The kernel sensor.
     pub sensor: sensor::Config,
 }
@@ -19,6 +22,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("/var/lib/heir"),
+            registry: None,
             sensor: sensor::Config::default(),
         }
     }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use heir_agent::Config;
 use heir_agent::pipeline::{self, JsonLines, Stages, Stats};
 use heir_agent::proctable::{Lookup, ProcessTable};
+use heir_agent::risk::Risk;
 use heir_agent::sensor::{Counters, Sensor};
 use heir_model::Event;
 use tokio::sync::mpsc;
@@ -43,9 +44,68 @@ enum Command {
     },
     /// Feed recorded events (JSON lines) through the same pipeline; alerts go to stdout.
     Replay { file: PathBuf },
+    /// The device inventory: registry devices and what the sensors discovered.
+    Devices {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// RAMA risk scores, per device and for the hospital, explained factor by factor.
+    Rama {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+        /// Only this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// Show every factor and the actions that would lower the score most.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Vulnerability and device knowledge, imported offline.
+    #[command(subcommand)]
+    Vuln(Vuln),
     /// Measure the sensor on this machine (needs root).
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(clap::Args)]
+struct StateArgs {
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where the agent keeps its state (default /var/lib/heir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Device registry (default: devices.toml in the data directory).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn open(&self) -> Result<(Config, Risk)> {
+        let mut config = load_config(self.config.as_ref())?;
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        let given = self.registry.as_deref().or(config.registry.as_deref());
+        let registry = heir_agent::risk::registry_path(&config.data_dir, given);
+        let risk = Risk::open(&config.data_dir, registry.as_deref())?;
+        Ok((config, risk))
+    }
+}
+
+#[derive(Subcommand)]
+enum Vuln {
+    /// Import an OSV JSON, NVD CVE JSON 2.0, CISA KEV CSV, CycloneDX SBOM or MDS2 CSV file.
+    /// All or nothing: a malformed file imports nothing and names the field at fault.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +180,14 @@ fn main() {
             } => monitor(json, config, every).await,
             Command::Replay { file } => replay(file).await,
             Command::Bench(b) => bench(b),
+            Command::Devices { state, json } => devices(state, json),
+            Command::Rama {
+                state,
+                json,
+                device,
+                explain,
+            } => rama(state, json, device, explain),
+            Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
         }
     });
     if let Err(e) = result {
@@ -165,6 +233,11 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         Some(p) => Some(JsonLines::append(p).with_context(|| format!("opening {}", p.display()))?),
         None => None,
     };
+    let registry = heir_agent::risk::registry_path(&config.data_dir, config.registry.as_deref());
+    let risk = Arc::new(std::sync::Mutex::new(Risk::open(
+        &config.data_dir,
+        registry.as_deref(),
+    )?));
     let mut sensor = start_sensor(&config)?;
     let reader = sensor.reader()?;
     let stats = Arc::new(Stats::default());
@@ -175,6 +248,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         detect: Vec::new(),
         stats: stats.clone(),
     };
+    let scoring = risk.clone();
     let pipeline = tokio::spawn(stages.run(
         rx,
         |_| {},
@@ -184,15 +258,24 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
             {
                 tracing::error!("writing alert: {e}");
             }
+            scoring.lock().expect("risk lock").rama.alert(a);
         },
     ));
     println!("ready");
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(if live { 1 } else { 60 }));
     let mut last = (Counters::default(), Instant::now());
+    let mut save = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
+            _ = save.tick() => {
+                let mut r = risk.lock().expect("risk lock");
+                r.rama.tick();
+                if let Err(e) = r.save() {
+                    tracing::error!("{e}");
+                }
+            }
             _ = tick.tick() => {
                 let c = sensor.counters()?;
                 if live {
@@ -207,6 +290,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     }
     source.abort();
     pipeline.abort();
+    risk.lock().expect("risk lock").save()?;
     Ok(())
 }
 
@@ -422,4 +506,59 @@ fn bench(b: Bench) -> Result<()> {
             heir_agent::bench::loop_child(w, path, until_ms, count)
         }
     }
+}
+
+fn devices(state: StateArgs, json: bool) -> Result<()> {
+    let (_, risk) = state.open()?;
+    let listing = risk.rama.listing();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+    } else {
+        print!("{}", heir_rama::text::devices(&listing));
+    }
+    Ok(())
+}
+
+fn rama(state: StateArgs, json: bool, device: Option<String>, explain: bool) -> Result<()> {
+    let (_, risk) = state.open()?;
+    let r = &risk.rama;
+    match device {
+        Some(id) => {
+            let report = r
+                .explain(&id)
+                .with_context(|| format!("no device `{id}` in the inventory"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", heir_rama::text::report(&report));
+            }
+        }
+        None => {
+            let scores = r.scores();
+            if json {
+                let v = serde_json::json!({ "hospital": r.hospital(), "devices": scores });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", heir_rama::text::scores(&r.hospital(), &scores));
+                if explain {
+                    for (id, _) in &scores {
+                        if let Some(report) = r.explain(id.as_str()) {
+                            print!("\n{}", heir_rama::text::report(&report));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn vuln_import(file: PathBuf, state: StateArgs) -> Result<()> {
+    let (config, mut risk) = state.open()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let imported = risk.rama.import(&file)?;
+    risk.save()?;
+    println!("{}: {imported}", file.display());
+    Ok(())
 }

@@ -168,3 +168,56 @@ fn replay_reports_bad_lines_by_number_and_keeps_the_rest() {
     assert!(err.contains("events.jsonl:2:"), "{err}");
     assert!(err.contains("2 events"), "{err}");
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rama/tests/fixtures");
+
+#[test]
+fn imported_knowledge_raises_a_device_score_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = |cmd: &mut Command| {
+        cmd.arg("--data-dir")
+            .arg(dir.path())
+            .arg("--registry")
+            .arg(format!("{FIXTURES}/devices.toml"));
+    };
+    let score = || {
+        let mut c = Command::new(HEIR);
+        c.args(["rama", "--json", "--device", "pump-icu-3"]);
+        state(&mut c);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["explanation"]["score"]["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{v}"))
+    };
+    let before = score();
+    for f in ["nvd.json", "kev.csv", "infusia-300.cdx.json"] {
+        let mut c = Command::new(HEIR);
+        c.args(["vuln", "import"]).arg(format!("{FIXTURES}/{f}"));
+        state(&mut c);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = score();
+    assert!(after > before, "score {before} → {after}");
+
+    let bad = dir.path().join("broken-osv.json");
+    std::fs::write(&bad, r#"{"id": "OSV-1", "affected": "not a list"}"#).unwrap();
+    let mut c = Command::new(HEIR);
+    c.args(["vuln", "import"]).arg(&bad);
+    state(&mut c);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken-osv.json"), "{err}");
+    assert_eq!(score(), after, "a failed import changes nothing");
+}
