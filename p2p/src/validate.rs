@@ -160,6 +160,12 @@ impl Validator {
         &self.counts
     }
 
+    /// Counts a refusal decided outside [`Validator::validate`] (e.g. a backfill request
+    /// from a non-member), so status shows every refusal.
+    pub fn count(&mut self, reason: Reason) {
+        *self.counts.entry(reason).or_default() += 1;
+    }
+
     pub fn accepted(&self) -> u64 {
         self.accepted
     }

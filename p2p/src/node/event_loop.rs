@@ -300,6 +300,7 @@ impl EventLoop {
             });
         if let Err(reason) = check {
             tracing::info!(%peer, %reason, "backfill refused");
+            self.validator.count(Reason::NotMember);
             self.emit(Event::Rejected { peer, reason: Reason::NotMember, detail: format!("backfill request: {reason}") });
             self.block(peer);
             return BackfillResponse::Refused(reason);
