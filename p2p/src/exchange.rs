@@ -431,3 +431,101 @@ pub fn import(text: &str) -> Result<Vec<Item>, Error> {
     }
     Err(Error::UnknownFormat)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::knowledge::Report;
+
+    fn entry(observable: Observable) -> Entry {
+        let mut i = Indicator::new(observable, Category::Ransomware, Severity::Critical, Timestamp::from_secs(1_700_000_000));
+        i.valid_until = Some(Timestamp::from_secs(1_700_600_000));
+        i.confidence = 90;
+        i.tlp = Tlp::Green;
+        i.rule = "proc.ransomware".into();
+        i.attack = Some("T1486".into());
+        i.cves = vec!["CVE-2023-1234".into()];
+        Entry {
+            indicator: i,
+            reports: vec![Report { hospital: "A".into(), confidence: 0.9, at: Timestamp::from_secs(1_700_000_000) }],
+            sightings: 2,
+            false_positive: BTreeSet::new(),
+            withdrawn: false,
+            confidence: 0.9,
+            first_seen: Timestamp::from_secs(1_700_000_000),
+            last_seen: Timestamp::from_secs(1_700_000_100),
+        }
+    }
+
+    fn entries() -> Vec<Entry> {
+        vec![
+            entry(Observable::Ip("203.0.113.5".parse().unwrap())),
+            entry(Observable::Domain("locker.example.net".into())),
+            entry(Observable::Sha256([0xab; 32])),
+            entry(Observable::Url("https://drop.example.net/x".into())),
+        ]
+    }
+
+    fn vuln() -> Vulnerability {
+        Vulnerability {
+            cve: "CVE-2024-0001".into(),
+            product: Product { vendor: "Acme".into(), model: "Infuse".into(), firmware: Some("1.0".into()) },
+            description: "hard-coded credentials".into(),
+            tlp: Tlp::Green,
+        }
+    }
+
+    #[test]
+    fn stix_round_trip() {
+        let now = Timestamp::from_secs(1_700_000_200);
+        let text = to_stix(&entries(), &[vuln()], now);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "bundle");
+        assert_eq!(v["objects"][0]["spec_version"], "2.1");
+        assert_eq!(v["objects"][0]["pattern"], "[ipv4-addr:value = '203.0.113.5']");
+        assert_eq!(v["objects"][0]["object_marking_refs"][0], Tlp::Green.stix_marking_id());
+        let items = import(&text).unwrap();
+        let inds: Vec<&Indicator> = items.iter().filter_map(|i| if let Item::Indicator(i) = i { Some(i) } else { None }).collect();
+        assert_eq!(inds.len(), 4);
+        for (got, want) in inds.iter().zip(entries()) {
+            assert_eq!(**got, want.indicator);
+        }
+        assert!(items.contains(&Item::Vulnerability(vuln())));
+    }
+
+    #[test]
+    fn misp_round_trip() {
+        let text = to_misp(&entries(), &[vuln()], Timestamp::from_secs(1_700_000_200));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["Event"]["Attribute"][0]["type"], "ip-src");
+        let items = import(&text).unwrap();
+        let inds: Vec<&Indicator> = items.iter().filter_map(|i| if let Item::Indicator(i) = i { Some(i) } else { None }).collect();
+        assert_eq!(inds.len(), 4);
+        for (got, want) in inds.iter().zip(entries()) {
+            assert_eq!(got.observable, want.indicator.observable);
+            assert_eq!(got.category, Category::Ransomware);
+            assert_eq!(got.severity, Severity::Critical);
+            assert_eq!(got.tlp, Tlp::Green);
+            assert_eq!(got.attack.as_deref(), Some("T1486"));
+            assert_eq!(got.confidence, 90);
+        }
+        assert!(items.iter().any(|i| matches!(i, Item::Vulnerability(v) if v.cve == "CVE-2024-0001")));
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        assert!(matches!(import("{"), Err(Error::Json(_))));
+        assert_eq!(import("{\"a\": 1}"), Err(Error::UnknownFormat));
+        let bad = r#"{"type":"bundle","id":"bundle--1","objects":[{"type":"marking-definition"},{"type":"indicator","spec_version":"2.1","id":"indicator--1","created":"x","modified":"x","pattern":"[process:name = 'x']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}]}"#;
+        let e = import(bad).unwrap_err().to_string();
+        assert!(e.starts_with("objects[1]") && e.contains("subset"), "{e}");
+        let bad_ts = bad.replace("[process:name = 'x']", "[domain-name:value = 'a.example']").replace("2024-01-01T00:00:00Z", "yesterday");
+        let e = import(&bad_ts).unwrap_err().to_string();
+        assert!(e.contains("objects[1].valid_from"), "{e}");
+        let misp = r#"{"Event":{"uuid":"u","info":"i","date":"d","timestamp":"1","Attribute":[{"uuid":"a","type":"ip-dst","category":"c","value":"not-an-ip","timestamp":"1"}]}}"#;
+        let e = import(misp).unwrap_err().to_string();
+        assert!(e.contains("Event.Attribute[0]") && e.contains("not-an-ip"), "{e}");
+    }
+}

@@ -356,3 +356,89 @@ impl Log {
             .map_err(|source| Error::Io { path: self.path.clone(), source })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use heir_model::Severity;
+
+    use super::*;
+    use crate::identity::Identity;
+    use crate::indicator::{Observable, Retraction};
+    use crate::membership::{ConsortiumKey, Terms};
+    use crate::tlp::Tlp;
+    use crate::wire::Envelope;
+
+    fn accepted(ck: &ConsortiumKey, hospital: &str, item: Item) -> Accepted {
+        let id = Identity::generate();
+        let cred = ck.issue(
+            &id.join_request(),
+            Terms { hospital: hospital.into(), groups: vec![], serial: 1, issued: Timestamp::from_secs(0), expires: Timestamp::from_secs(u64::MAX / 2_000_000_000) },
+        );
+        let env = Envelope::clear(&id, &cred, Timestamp::from_secs(100), item.clone());
+        Accepted { bytes: env.encode(), envelope: env, item: Some(item), hospital: hospital.into(), author: id.peer_id() }
+    }
+
+    fn ind(conf: u8) -> Indicator {
+        let mut i = Indicator::new(Observable::Domain("c2.example.org".into()), Category::C2Beacon, Severity::High, Timestamp::from_secs(100));
+        i.confidence = conf;
+        i
+    }
+
+    #[test]
+    fn corroboration_retraction_and_false_positives() {
+        let ck = ConsortiumKey::generate();
+        let mut kb = KnowledgeBase::new(100);
+        let id = ind(60).id;
+        assert_eq!(kb.insert(&accepted(&ck, "A", Item::Indicator(ind(60))), Timestamp::from_secs(1)), Change::NewIndicator(id));
+        let one = kb.get(&id).unwrap().confidence;
+        let Change::Corroborated { hospitals, confidence, .. } = kb.insert(&accepted(&ck, "B", Item::Indicator(ind(60))), Timestamp::from_secs(2)) else {
+            panic!("expected corroboration")
+        };
+        assert_eq!(hospitals, 2);
+        assert!(confidence > one);
+        kb.insert(&accepted(&ck, "C", Item::Indicator(ind(60))), Timestamp::from_secs(3));
+        let policy = trust::Config { act_min_hospitals: 3, act_min_confidence: 0.9, ..trust::Config::default() };
+        assert!(kb.get(&id).unwrap().actionable(&policy, Timestamp::from_secs(200)));
+        let before = kb.reputation().get("A");
+        kb.insert(&accepted(&ck, "D", Item::Retraction(Retraction { indicator: id, reason: RetractionReason::FalsePositive, tlp: Tlp::Green })), Timestamp::from_secs(4));
+        assert!(kb.reputation().get("A") < before, "false positive lowers the publishers' reputation");
+        assert!(!kb.get(&id).unwrap().actionable(&policy, Timestamp::from_secs(200)));
+        assert_eq!(kb.since(Timestamp::from_secs(2), 10).len(), 3);
+        assert_eq!(kb.by_category()[&Category::C2Beacon], 1);
+    }
+
+    #[test]
+    fn log_round_trips_and_survives_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("knowledge.log");
+        let (mut log, recs, damage) = Log::open(&path).unwrap();
+        assert!(recs.is_empty() && damage.is_none());
+        for n in 0..3u8 {
+            log.append(&Record { received: Timestamp::from_secs(u64::from(n)), bytes: vec![n; 10 + usize::from(n)] }).unwrap();
+        }
+        drop(log);
+        let (_, recs, damage) = Log::open(&path).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert!(damage.is_none());
+        assert_eq!(recs[2].bytes, vec![2; 12]);
+        // Corrupt the last record: the first two are kept and the damage named with its offset.
+        let mut data = std::fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        std::fs::write(&path, &data).unwrap();
+        let (mut log, recs, damage) = Log::open(&path).unwrap();
+        assert_eq!(recs.len(), 2);
+        let msg = damage.unwrap().to_string();
+        assert!(msg.contains("knowledge.log") && msg.contains("offset") && msg.contains("checksum"), "{msg}");
+        assert!(path.with_extension("damaged").exists());
+        log.append(&Record { received: Timestamp::from_secs(9), bytes: vec![9; 4] }).unwrap();
+        drop(log);
+        let (_, recs, damage) = Log::open(&path).unwrap();
+        assert_eq!(recs.len(), 3, "appends after a repair are readable");
+        assert!(damage.is_none());
+        std::fs::write(&path, b"something else").unwrap();
+        let (_, recs, damage) = Log::open(&path).unwrap();
+        assert!(recs.is_empty());
+        assert!(damage.unwrap().to_string().contains("bad header"));
+    }
+}

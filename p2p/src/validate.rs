@@ -293,3 +293,182 @@ impl Validator {
         self.clock.now()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use heir_model::{Category, Severity};
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::group::GroupKey;
+    use crate::identity::Identity;
+    use crate::indicator::Indicator;
+    use crate::membership::{ConsortiumKey, Credential, Terms};
+
+    const T0: u64 = 1_800_000_000;
+
+    struct World {
+        ck: ConsortiumKey,
+        clock: ManualClock,
+        v: Validator,
+        keys: Keyring,
+    }
+
+    fn world(config: trust::Config) -> World {
+        let ck = ConsortiumKey::generate();
+        let clock = ManualClock::new(Timestamp::from_secs(T0));
+        let v = Validator::new(ck.public(), Revocations::empty(ck.public()), &config, Arc::new(clock.clone()));
+        let mut keys = Keyring::default();
+        keys.insert(GroupKey::generate("icu", 1));
+        World { ck, clock, v, keys }
+    }
+
+    fn member(ck: &ConsortiumKey, serial: u64, groups: &[&str]) -> (Identity, Credential) {
+        let id = Identity::generate();
+        let c = ck.issue(
+            &id.join_request(),
+            Terms {
+                hospital: format!("H-{serial}"),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                serial,
+                issued: Timestamp::from_secs(T0 - 10_000),
+                expires: Timestamp::from_secs(T0 + 3600),
+            },
+        );
+        (id, c)
+    }
+
+    fn item(n: u8) -> Item {
+        let mut i = Indicator::new(Observable::Ip(format!("198.51.100.{n}").parse().unwrap()), Category::PortScan, Severity::Medium, Timestamp::from_secs(T0));
+        i.confidence = 70;
+        Item::Indicator(i)
+    }
+
+    fn gossip(id: &Identity) -> Origin {
+        Origin::Gossip { author: Some(id.peer_id()), propagation: id.peer_id() }
+    }
+
+    #[test]
+    fn accepts_a_member_and_refuses_the_rest() {
+        let mut w = world(trust::Config::default());
+        let now = w.clock.now();
+        let (id, cred) = member(&w.ck, 1, &[]);
+        let ok = Envelope::clear(&id, &cred, now, item(1)).encode();
+        let acc = w.v.validate(&ok, gossip(&id), &w.keys).unwrap();
+        assert_eq!(acc.hospital, "H-1");
+        assert_eq!(acc.item, Some(item(1)));
+
+        // Non-member: credential from another consortium.
+        let other = ConsortiumKey::generate();
+        let (rid, rcred) = member(&other, 1, &[]);
+        let e = w.v.validate(&Envelope::clear(&rid, &rcred, now, item(2)).encode(), gossip(&rid), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::NotMember);
+        assert_eq!(e.acceptance(true), MessageAcceptance::Reject);
+
+        // Impersonation: gossip author differs from the credential's member.
+        let (mid, _) = member(&w.ck, 2, &[]);
+        let e = w.v.validate(&Envelope::clear(&mid, &cred, now, item(3)).encode(), gossip(&mid), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Forged);
+        // Right author, wrong signing key.
+        let e = w.v.validate(&Envelope::clear(&mid, &cred, now, item(3)).encode(), gossip(&id), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Forged);
+
+        // Replay of the accepted message, by the author and by a relay.
+        let e = w.v.validate(&ok, gossip(&id), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Replay);
+        assert_eq!(e.acceptance(true), MessageAcceptance::Reject);
+        assert_eq!(e.acceptance(false), MessageAcceptance::Ignore);
+
+        // Malformed bytes and trailing garbage.
+        assert_eq!(w.v.validate(b"\x01\x02", gossip(&id), &w.keys).unwrap_err().reason(), Reason::Malformed);
+        let mut long = Envelope::clear(&id, &cred, now, item(4)).encode();
+        long.push(0);
+        assert_eq!(w.v.validate(&long, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Malformed);
+
+        // Stale and future-dated.
+        let old = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 - 1000), item(5)).encode();
+        assert_eq!(w.v.validate(&old, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Stale);
+        let future = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 + 1000), item(6)).encode();
+        assert_eq!(w.v.validate(&future, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Stale);
+
+        assert_eq!(w.v.accepted(), 1);
+        assert_eq!(w.v.rejections()[&Reason::Forged], 2);
+    }
+
+    #[test]
+    fn expiry_and_revocation_follow_the_clock_and_the_list() {
+        let mut w = world(trust::Config::default());
+        let (id, cred) = member(&w.ck, 7, &[]);
+        let msg = |n| Envelope::clear(&id, &cred, w.clock.now(), item(n)).encode();
+        let m = msg(1);
+        assert!(w.v.validate(&m, gossip(&id), &w.keys).is_ok());
+        w.v.update_revocations(w.ck.revoke(1, [7].into())).unwrap();
+        let m = Envelope::clear(&id, &cred, w.clock.now(), item(2)).encode();
+        assert_eq!(w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Revoked);
+        w.v.update_revocations(w.ck.revoke(2, [].into())).unwrap();
+        w.clock.advance(Duration::from_secs(3600));
+        let m = Envelope::clear(&id, &cred, w.clock.now(), item(3)).encode();
+        assert_eq!(w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Expired);
+    }
+
+    #[test]
+    fn rate_limit_is_per_author_and_refills() {
+        let mut w = world(trust::Config { burst: 2, per_minute: 60, ..trust::Config::default() });
+        let (a, ca) = member(&w.ck, 1, &[]);
+        let (b, cb) = member(&w.ck, 2, &[]);
+        let now = w.clock.now();
+        for n in 0..2 {
+            assert!(w.v.validate(&Envelope::clear(&a, &ca, now, item(n)).encode(), gossip(&a), &w.keys).is_ok());
+        }
+        let e = w.v.validate(&Envelope::clear(&a, &ca, now, item(9)).encode(), gossip(&a), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::RateLimited);
+        assert!(w.v.validate(&Envelope::clear(&b, &cb, now, item(9)).encode(), gossip(&b), &w.keys).is_ok());
+        w.clock.advance(Duration::from_secs(1));
+        let now = w.clock.now();
+        assert!(w.v.validate(&Envelope::clear(&a, &ca, now, item(10)).encode(), gossip(&a), &w.keys).is_ok());
+    }
+
+    #[test]
+    fn tlp_and_groups_are_enforced_on_receipt() {
+        let mut w = world(trust::Config::default());
+        let now = w.clock.now();
+        let (id, cred) = member(&w.ck, 1, &["icu"]);
+        let (out, out_cred) = member(&w.ck, 2, &[]);
+        let mut amber = item(1);
+        if let Item::Indicator(i) = &mut amber {
+            i.tlp = Tlp::Amber;
+        }
+        // AMBER in clear is a sender's breach.
+        let e = w.v.validate(&Envelope::clear(&id, &cred, now, amber.clone()).encode(), gossip(&id), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Policy);
+        // Sealed for the group: opens with the group key.
+        let key = w.keys.current("icu").unwrap().clone();
+        let sealed = Envelope::sealed(&id, &cred, now, &amber, &key).encode();
+        assert_eq!(w.v.validate(&sealed, gossip(&id), &w.keys).unwrap().item, Some(amber.clone()));
+        // A node without the key relays it unread.
+        let mut w2 = world(trust::Config::default());
+        w2.v = Validator::new(w.ck.public(), Revocations::empty(w.ck.public()), &trust::Config::default(), Arc::new(w.clock.clone()));
+        assert_eq!(w2.v.validate(&sealed, gossip(&id), &Keyring::default()).unwrap().item, None);
+        // An author outside the group may not seal for it.
+        let e = w.v.validate(&Envelope::sealed(&out, &out_cred, now, &amber, &key).encode(), gossip(&out), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Policy);
+        // Internal address in a clear indicator.
+        let leak = Item::Indicator(Indicator::new(Observable::Ip("10.0.0.1".parse().unwrap()), Category::PortScan, Severity::Low, now));
+        let e = w.v.validate(&Envelope::clear(&id, &cred, now, leak).encode(), gossip(&id), &w.keys).unwrap_err();
+        assert_eq!(e.reason(), Reason::Policy);
+    }
+
+    #[test]
+    fn backfill_skips_known_and_accepts_old() {
+        let mut w = world(trust::Config::default());
+        let (id, cred) = member(&w.ck, 1, &[]);
+        let from = Identity::generate().peer_id();
+        let old = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 - 2000), item(1)).encode();
+        assert!(w.v.validate(&old, Origin::Backfill { from }, &w.keys).is_ok(), "old is fine in a backfill");
+        assert_eq!(w.v.validate(&old, Origin::Backfill { from }, &w.keys).unwrap_err(), Rejection::Duplicate);
+        assert_eq!(Rejection::Duplicate.acceptance(true), MessageAcceptance::Ignore);
+    }
+}
