@@ -17,7 +17,9 @@ use crate::tlp::Tlp;
 pub enum Error {
     #[error("not JSON: {0}")]
     Json(String),
-    #[error("neither a STIX 2.1 bundle (\"type\": \"bundle\") nor a MISP event ({{\"Event\": ...}})")]
+    #[error(
+        "neither a STIX 2.1 bundle (\"type\": \"bundle\") nor a MISP event ({{\"Event\": ...}})"
+    )]
     UnknownFormat,
     #[error("{at}: {reason}")]
     Object { at: String, reason: String },
@@ -116,7 +118,9 @@ struct StixVulnerability {
 }
 
 fn tlp_of(refs: &[String]) -> Tlp {
-    refs.iter().find_map(|r| Tlp::from_stix_marking_id(r)).unwrap_or(Tlp::Amber)
+    refs.iter()
+        .find_map(|r| Tlp::from_stix_marking_id(r))
+        .unwrap_or(Tlp::Amber)
 }
 
 /// The indicators (and what the consortium said about them) as a STIX 2.1 bundle.
@@ -127,9 +131,15 @@ pub fn to_stix(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
         let mut refs: Vec<ExternalReference> = i
             .attack
             .iter()
-            .map(|a| ExternalReference { source_name: "mitre-attack".into(), external_id: Some(a.clone()) })
+            .map(|a| ExternalReference {
+                source_name: "mitre-attack".into(),
+                external_id: Some(a.clone()),
+            })
             .collect();
-        refs.extend(i.cves.iter().map(|c| ExternalReference { source_name: "cve".into(), external_id: Some(c.clone()) }));
+        refs.extend(i.cves.iter().map(|c| ExternalReference {
+            source_name: "cve".into(),
+            external_id: Some(c.clone()),
+        }));
         let id = i.id.stix("indicator");
         let si = StixIndicator {
             kind: "indicator".into(),
@@ -169,7 +179,11 @@ pub fn to_stix(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
         }
     }
     for v in vulnerabilities {
-        let id = crate::indicator::IndicatorId::derive(&Observable::Product(v.product.clone()), Category::Anomaly).stix("vulnerability");
+        let id = crate::indicator::IndicatorId::derive(
+            &Observable::Product(v.product.clone()),
+            Category::Anomaly,
+        )
+        .stix("vulnerability");
         let sv = StixVulnerability {
             kind: "vulnerability".into(),
             spec_version: "2.1".into(),
@@ -178,37 +192,71 @@ pub fn to_stix(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
             modified: ts(now),
             name: v.cve.clone(),
             description: v.description.clone(),
-            external_references: vec![ExternalReference { source_name: "cve".into(), external_id: Some(v.cve.clone()) }],
+            external_references: vec![ExternalReference {
+                source_name: "cve".into(),
+                external_id: Some(v.cve.clone()),
+            }],
             object_marking_refs: vec![v.tlp.stix_marking_id().into()],
             x_heir_product: Some(v.product.clone()),
         };
         objects.push(serde_json::to_value(sv).expect("serialises"));
     }
-    let bundle = Bundle { kind: "bundle".into(), id: format!("bundle--{}", random_uuid()), objects };
+    let bundle = Bundle {
+        kind: "bundle".into(),
+        id: format!("bundle--{}", random_uuid()),
+        objects,
+    };
     serde_json::to_string_pretty(&bundle).expect("serialises")
 }
 
 fn parse_ts(at: &str, field: &str, s: &str) -> Result<Timestamp, Error> {
-    Timestamp::parse_rfc3339(s).map_err(|e| Error::Object { at: format!("{at}.{field}"), reason: format!("`{s}`: {e}") })
+    Timestamp::parse_rfc3339(s).map_err(|e| Error::Object {
+        at: format!("{at}.{field}"),
+        reason: format!("`{s}`: {e}"),
+    })
 }
 
 fn from_stix(bundle: Bundle) -> Result<Vec<Item>, Error> {
     let mut items = Vec::new();
     for (n, obj) in bundle.objects.into_iter().enumerate() {
         let at = format!("objects[{n}]");
-        let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
-        let bad = |reason: String| Error::Object { at: at.clone(), reason };
+        let kind = obj
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let bad = |reason: String| Error::Object {
+            at: at.clone(),
+            reason,
+        };
         match kind.as_str() {
             "indicator" => {
-                let si: StixIndicator = serde_json::from_value(obj).map_err(|e| bad(e.to_string()))?;
+                let si: StixIndicator =
+                    serde_json::from_value(obj).map_err(|e| bad(e.to_string()))?;
                 if si.pattern_type != "stix" {
-                    return Err(bad(format!("pattern_type `{}` is not supported (only stix)", si.pattern_type)));
+                    return Err(bad(format!(
+                        "pattern_type `{}` is not supported (only stix)",
+                        si.pattern_type
+                    )));
                 }
-                let observable = Observable::from_stix_pattern(&si.pattern)
-                    .ok_or_else(|| bad(format!("pattern `{}` is outside the supported subset", si.pattern)))?;
+                let observable = Observable::from_stix_pattern(&si.pattern).ok_or_else(|| {
+                    bad(format!(
+                        "pattern `{}` is outside the supported subset",
+                        si.pattern
+                    ))
+                })?;
                 let category = si.x_heir_category.unwrap_or(Category::KnownIndicator);
-                let mut ind = Indicator::new(observable, category, si.x_heir_severity.unwrap_or(Severity::Medium), parse_ts(&at, "valid_from", &si.valid_from)?);
-                ind.valid_until = si.valid_until.as_deref().map(|v| parse_ts(&at, "valid_until", v)).transpose()?;
+                let mut ind = Indicator::new(
+                    observable,
+                    category,
+                    si.x_heir_severity.unwrap_or(Severity::Medium),
+                    parse_ts(&at, "valid_from", &si.valid_from)?,
+                );
+                ind.valid_until = si
+                    .valid_until
+                    .as_deref()
+                    .map(|v| parse_ts(&at, "valid_until", v))
+                    .transpose()?;
                 ind.confidence = si.confidence.unwrap_or(50).min(100);
                 ind.tlp = tlp_of(&si.object_marking_refs);
                 ind.rule = si.x_heir_rule.unwrap_or_default();
@@ -224,9 +272,19 @@ fn from_stix(bundle: Bundle) -> Result<Vec<Item>, Error> {
                 items.push(item);
             }
             "vulnerability" => {
-                let sv: StixVulnerability = serde_json::from_value(obj).map_err(|e| bad(e.to_string()))?;
-                let product = sv.x_heir_product.unwrap_or(Product { vendor: String::new(), model: String::new(), firmware: None });
-                let item = Item::Vulnerability(Vulnerability { cve: sv.name, product, description: sv.description, tlp: tlp_of(&sv.object_marking_refs) });
+                let sv: StixVulnerability =
+                    serde_json::from_value(obj).map_err(|e| bad(e.to_string()))?;
+                let product = sv.x_heir_product.unwrap_or(Product {
+                    vendor: String::new(),
+                    model: String::new(),
+                    firmware: None,
+                });
+                let item = Item::Vulnerability(Vulnerability {
+                    cve: sv.name,
+                    product,
+                    description: sv.description,
+                    tlp: tlp_of(&sv.object_marking_refs),
+                });
                 item.check().map_err(|e| bad(e.to_string()))?;
                 items.push(item);
             }
@@ -304,13 +362,26 @@ pub fn to_misp(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
         let i = &e.indicator;
         tlp_max = tlp_max.max(i.tlp);
         let mut tags = vec![
-            MispTag { name: i.tlp.misp_tag() },
-            MispTag { name: format!("heir:category=\"{}\"", i.category) },
-            MispTag { name: format!("heir:severity=\"{}\"", i.severity) },
-            MispTag { name: format!("heir:confidence=\"{}\"", (e.confidence * 100.0).round() as u8) },
+            MispTag {
+                name: i.tlp.misp_tag(),
+            },
+            MispTag {
+                name: format!("heir:category=\"{}\"", i.category),
+            },
+            MispTag {
+                name: format!("heir:severity=\"{}\"", i.severity),
+            },
+            MispTag {
+                name: format!(
+                    "heir:confidence=\"{}\"",
+                    (e.confidence * 100.0).round() as u8
+                ),
+            },
         ];
         if let Some(a) = &i.attack {
-            tags.push(MispTag { name: format!("mitre-attack:technique=\"{a}\"") });
+            tags.push(MispTag {
+                name: format!("mitre-attack:technique=\"{a}\""),
+            });
         }
         match misp_type(&i.observable) {
             Some((kind, category, value)) => attributes.push(MispAttribute {
@@ -349,7 +420,9 @@ pub fn to_misp(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
             to_ids: false,
             timestamp: secs.clone(),
             comment: format!("{} {}", v.product.vendor, v.product.model),
-            tags: vec![MispTag { name: v.tlp.misp_tag() }],
+            tags: vec![MispTag {
+                name: v.tlp.misp_tag(),
+            }],
         });
     }
     let event = MispEvent {
@@ -360,45 +433,78 @@ pub fn to_misp(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
         threat_level_id: "2".into(),
         analysis: "2".into(),
         distribution: "0".into(),
-        tags: vec![MispTag { name: tlp_max.misp_tag() }],
+        tags: vec![MispTag {
+            name: tlp_max.misp_tag(),
+        }],
         attributes,
     };
     serde_json::to_string_pretty(&MispFeed { event }).expect("serialises")
 }
 
 fn tag_value<'a>(tags: &'a [MispTag], key: &str) -> Option<&'a str> {
-    tags.iter().find_map(|t| t.name.strip_prefix(key)?.strip_prefix("=\"")?.strip_suffix('"'))
+    tags.iter().find_map(|t| {
+        t.name
+            .strip_prefix(key)?
+            .strip_prefix("=\"")?
+            .strip_suffix('"')
+    })
 }
 
 fn from_misp(feed: MispFeed) -> Result<Vec<Item>, Error> {
-    let event_tlp = feed.event.tags.iter().find_map(|t| t.name.parse::<Tlp>().ok());
+    let event_tlp = feed
+        .event
+        .tags
+        .iter()
+        .find_map(|t| t.name.parse::<Tlp>().ok());
     let mut items = Vec::new();
     for (n, a) in feed.event.attributes.into_iter().enumerate() {
         let at = format!("Event.Attribute[{n}]");
-        let bad = |reason: String| Error::Object { at: at.clone(), reason };
+        let bad = |reason: String| Error::Object {
+            at: at.clone(),
+            reason,
+        };
         let observable = match a.kind.as_str() {
-            "ip-src" | "ip-dst" => Observable::Ip(a.value.parse().map_err(|_| bad(format!("`{}` is not an IP address", a.value)))?),
+            "ip-src" | "ip-dst" => Observable::Ip(
+                a.value
+                    .parse()
+                    .map_err(|_| bad(format!("`{}` is not an IP address", a.value)))?,
+            ),
             "domain" | "hostname" => Observable::Domain(a.value.clone()),
             "url" => Observable::Url(a.value.clone()),
             "sha256" => {
                 let mut h = [0u8; 32];
-                hex::decode_to_slice(&a.value, &mut h).map_err(|_| bad(format!("`{}` is not a SHA-256 hash", a.value)))?;
+                hex::decode_to_slice(&a.value, &mut h)
+                    .map_err(|_| bad(format!("`{}` is not a SHA-256 hash", a.value)))?;
                 Observable::Sha256(h)
             }
             "vulnerability" => {
                 let (vendor, model) = a.comment.split_once(' ').unwrap_or((&a.comment, ""));
                 items.push(Item::Vulnerability(Vulnerability {
                     cve: a.value.clone(),
-                    product: Product { vendor: vendor.into(), model: model.into(), firmware: None },
+                    product: Product {
+                        vendor: vendor.into(),
+                        model: model.into(),
+                        firmware: None,
+                    },
                     description: String::new(),
-                    tlp: a.tags.iter().find_map(|t| t.name.parse().ok()).or(event_tlp).unwrap_or(Tlp::Amber),
+                    tlp: a
+                        .tags
+                        .iter()
+                        .find_map(|t| t.name.parse().ok())
+                        .or(event_tlp)
+                        .unwrap_or(Tlp::Amber),
                 }));
                 continue;
             }
             _ => continue,
         };
-        let secs: u64 = a.timestamp.parse().map_err(|_| bad(format!("timestamp `{}` is not Unix seconds", a.timestamp)))?;
-        let category = tag_value(&a.tags, "heir:category").and_then(|c| c.parse().ok()).unwrap_or(Category::KnownIndicator);
+        let secs: u64 = a
+            .timestamp
+            .parse()
+            .map_err(|_| bad(format!("timestamp `{}` is not Unix seconds", a.timestamp)))?;
+        let category = tag_value(&a.tags, "heir:category")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(Category::KnownIndicator);
         let severity = match tag_value(&a.tags, "heir:severity") {
             Some("info") => Severity::Info,
             Some("low") => Severity::Low,
@@ -407,8 +513,16 @@ fn from_misp(feed: MispFeed) -> Result<Vec<Item>, Error> {
             _ => Severity::Medium,
         };
         let mut ind = Indicator::new(observable, category, severity, Timestamp::from_secs(secs));
-        ind.tlp = a.tags.iter().find_map(|t| t.name.parse().ok()).or(event_tlp).unwrap_or(Tlp::Amber);
-        ind.confidence = tag_value(&a.tags, "heir:confidence").and_then(|c| c.parse().ok()).unwrap_or(50).min(100);
+        ind.tlp = a
+            .tags
+            .iter()
+            .find_map(|t| t.name.parse().ok())
+            .or(event_tlp)
+            .unwrap_or(Tlp::Amber);
+        ind.confidence = tag_value(&a.tags, "heir:confidence")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(50)
+            .min(100);
         ind.attack = tag_value(&a.tags, "mitre-attack:technique").map(str::to_owned);
         ind.rule = a.comment;
         let item = Item::Indicator(ind);
@@ -420,13 +534,20 @@ fn from_misp(feed: MispFeed) -> Result<Vec<Item>, Error> {
 
 /// Reads a STIX 2.1 bundle or a MISP event, whichever `text` is.
 pub fn import(text: &str) -> Result<Vec<Item>, Error> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
     if v.get("type").and_then(|t| t.as_str()) == Some("bundle") {
-        let b: Bundle = serde_json::from_value(v).map_err(|e| Error::Object { at: "bundle".into(), reason: e.to_string() })?;
+        let b: Bundle = serde_json::from_value(v).map_err(|e| Error::Object {
+            at: "bundle".into(),
+            reason: e.to_string(),
+        })?;
         return from_stix(b);
     }
     if v.get("Event").is_some() {
-        let f: MispFeed = serde_json::from_value(v).map_err(|e| Error::Object { at: "Event".into(), reason: e.to_string() })?;
+        let f: MispFeed = serde_json::from_value(v).map_err(|e| Error::Object {
+            at: "Event".into(),
+            reason: e.to_string(),
+        })?;
         return from_misp(f);
     }
     Err(Error::UnknownFormat)
@@ -440,7 +561,12 @@ mod tests {
     use crate::knowledge::Report;
 
     fn entry(observable: Observable) -> Entry {
-        let mut i = Indicator::new(observable, Category::Ransomware, Severity::Critical, Timestamp::from_secs(1_700_000_000));
+        let mut i = Indicator::new(
+            observable,
+            Category::Ransomware,
+            Severity::Critical,
+            Timestamp::from_secs(1_700_000_000),
+        );
         i.valid_until = Some(Timestamp::from_secs(1_700_600_000));
         i.confidence = 90;
         i.tlp = Tlp::Green;
@@ -449,7 +575,11 @@ mod tests {
         i.cves = vec!["CVE-2023-1234".into()];
         Entry {
             indicator: i,
-            reports: vec![Report { hospital: "A".into(), confidence: 0.9, at: Timestamp::from_secs(1_700_000_000) }],
+            reports: vec![Report {
+                hospital: "A".into(),
+                confidence: 0.9,
+                at: Timestamp::from_secs(1_700_000_000),
+            }],
             sightings: 2,
             false_positive: BTreeSet::new(),
             withdrawn: false,
@@ -471,7 +601,11 @@ mod tests {
     fn vuln() -> Vulnerability {
         Vulnerability {
             cve: "CVE-2024-0001".into(),
-            product: Product { vendor: "Acme".into(), model: "Infuse".into(), firmware: Some("1.0".into()) },
+            product: Product {
+                vendor: "Acme".into(),
+                model: "Infuse".into(),
+                firmware: Some("1.0".into()),
+            },
             description: "hard-coded credentials".into(),
             tlp: Tlp::Green,
         }
@@ -484,10 +618,25 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["type"], "bundle");
         assert_eq!(v["objects"][0]["spec_version"], "2.1");
-        assert_eq!(v["objects"][0]["pattern"], "[ipv4-addr:value = '203.0.113.5']");
-        assert_eq!(v["objects"][0]["object_marking_refs"][0], Tlp::Green.stix_marking_id());
+        assert_eq!(
+            v["objects"][0]["pattern"],
+            "[ipv4-addr:value = '203.0.113.5']"
+        );
+        assert_eq!(
+            v["objects"][0]["object_marking_refs"][0],
+            Tlp::Green.stix_marking_id()
+        );
         let items = import(&text).unwrap();
-        let inds: Vec<&Indicator> = items.iter().filter_map(|i| if let Item::Indicator(i) = i { Some(i) } else { None }).collect();
+        let inds: Vec<&Indicator> = items
+            .iter()
+            .filter_map(|i| {
+                if let Item::Indicator(i) = i {
+                    Some(i)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(inds.len(), 4);
         for (got, want) in inds.iter().zip(entries()) {
             assert_eq!(**got, want.indicator);
@@ -501,7 +650,16 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["Event"]["Attribute"][0]["type"], "ip-src");
         let items = import(&text).unwrap();
-        let inds: Vec<&Indicator> = items.iter().filter_map(|i| if let Item::Indicator(i) = i { Some(i) } else { None }).collect();
+        let inds: Vec<&Indicator> = items
+            .iter()
+            .filter_map(|i| {
+                if let Item::Indicator(i) = i {
+                    Some(i)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(inds.len(), 4);
         for (got, want) in inds.iter().zip(entries()) {
             assert_eq!(got.observable, want.indicator.observable);
@@ -511,7 +669,11 @@ mod tests {
             assert_eq!(got.attack.as_deref(), Some("T1486"));
             assert_eq!(got.confidence, 90);
         }
-        assert!(items.iter().any(|i| matches!(i, Item::Vulnerability(v) if v.cve == "CVE-2024-0001")));
+        assert!(
+            items
+                .iter()
+                .any(|i| matches!(i, Item::Vulnerability(v) if v.cve == "CVE-2024-0001"))
+        );
     }
 
     #[test]
@@ -521,11 +683,16 @@ mod tests {
         let bad = r#"{"type":"bundle","id":"bundle--1","objects":[{"type":"marking-definition"},{"type":"indicator","spec_version":"2.1","id":"indicator--1","created":"x","modified":"x","pattern":"[process:name = 'x']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}]}"#;
         let e = import(bad).unwrap_err().to_string();
         assert!(e.starts_with("objects[1]") && e.contains("subset"), "{e}");
-        let bad_ts = bad.replace("[process:name = 'x']", "[domain-name:value = 'a.example']").replace("2024-01-01T00:00:00Z", "yesterday");
+        let bad_ts = bad
+            .replace("[process:name = 'x']", "[domain-name:value = 'a.example']")
+            .replace("2024-01-01T00:00:00Z", "yesterday");
         let e = import(&bad_ts).unwrap_err().to_string();
         assert!(e.contains("objects[1].valid_from"), "{e}");
         let misp = r#"{"Event":{"uuid":"u","info":"i","date":"d","timestamp":"1","Attribute":[{"uuid":"a","type":"ip-dst","category":"c","value":"not-an-ip","timestamp":"1"}]}}"#;
         let e = import(misp).unwrap_err().to_string();
-        assert!(e.contains("Event.Attribute[0]") && e.contains("not-an-ip"), "{e}");
+        assert!(
+            e.contains("Event.Attribute[0]") && e.contains("not-an-ip"),
+            "{e}"
+        );
     }
 }

@@ -28,7 +28,9 @@ pub enum Error {
     NotInGroup(String),
     #[error("sealed payload for group `{group}` epoch {epoch} failed authentication")]
     Authentication { group: String, epoch: u32 },
-    #[error("wrapped key for group `{group}` epoch {epoch} failed authentication (not addressed to this node?)")]
+    #[error(
+        "wrapped key for group `{group}` epoch {epoch} failed authentication (not addressed to this node?)"
+    )]
     Unwrap { group: String, epoch: u32 },
 }
 
@@ -80,13 +82,21 @@ fn aad(group: &str, epoch: u32, extra: &[u8]) -> Vec<u8> {
 
 impl GroupKey {
     pub fn generate(group: impl Into<String>, epoch: u32) -> Self {
-        Self { group: group.into(), epoch, secret: rand::random() }
+        Self {
+            group: group.into(),
+            epoch,
+            secret: rand::random(),
+        }
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
-        let hk = Hkdf::<Sha256>::new(Some(&aad(&self.group, self.epoch, b"heir-mesh group")), &self.secret);
+        let hk = Hkdf::<Sha256>::new(
+            Some(&aad(&self.group, self.epoch, b"heir-mesh group")),
+            &self.secret,
+        );
         let mut key = Zeroizing::new([0u8; 32]);
-        hk.expand(b"heir-mesh payload key v1", key.as_mut()).expect("32 bytes is a valid HKDF length");
+        hk.expand(b"heir-mesh payload key v1", key.as_mut())
+            .expect("32 bytes is a valid HKDF length");
         ChaCha20Poly1305::new(&(*key).into())
     }
 
@@ -95,28 +105,50 @@ impl GroupKey {
         let nonce: [u8; 12] = rand::random();
         let ciphertext = self
             .cipher()
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad(&self.group, self.epoch, context) })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad(&self.group, self.epoch, context),
+                },
+            )
             .expect("ChaCha20-Poly1305 encryption does not fail for in-memory buffers");
-        Sealed { group: self.group.clone(), epoch: self.epoch, nonce, ciphertext }
+        Sealed {
+            group: self.group.clone(),
+            epoch: self.epoch,
+            nonce,
+            ciphertext,
+        }
     }
 
     pub fn open(&self, sealed: &Sealed, context: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         self.cipher()
             .decrypt(
                 &Nonce::from(sealed.nonce),
-                Payload { msg: &sealed.ciphertext, aad: &aad(&sealed.group, sealed.epoch, context) },
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: &aad(&sealed.group, sealed.epoch, context),
+                },
             )
             .map(Zeroizing::new)
-            .map_err(|_| Error::Authentication { group: sealed.group.clone(), epoch: sealed.epoch })
+            .map_err(|_| Error::Authentication {
+                group: sealed.group.clone(),
+                epoch: sealed.epoch,
+            })
     }
 
-    fn wrapping_cipher(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u8; 32]) -> ChaCha20Poly1305 {
+    fn wrapping_cipher(
+        shared: &[u8; 32],
+        ephemeral: &[u8; 32],
+        recipient: &[u8; 32],
+    ) -> ChaCha20Poly1305 {
         let mut salt = [0u8; 64];
         salt[..32].copy_from_slice(ephemeral);
         salt[32..].copy_from_slice(recipient);
         let hk = Hkdf::<Sha256>::new(Some(&salt), shared);
         let mut key = Zeroizing::new([0u8; 32]);
-        hk.expand(b"heir-mesh key wrap v1", key.as_mut()).expect("valid HKDF length");
+        hk.expand(b"heir-mesh key wrap v1", key.as_mut())
+            .expect("valid HKDF length");
         ChaCha20Poly1305::new(&(*key).into())
     }
 
@@ -127,25 +159,48 @@ impl GroupKey {
         let shared = eph.diffie_hellman(&PublicKey::from(*recipient));
         let nonce: [u8; 12] = rand::random();
         let ciphertext = Self::wrapping_cipher(shared.as_bytes(), &eph_pub, recipient)
-            .encrypt(&Nonce::from(nonce), Payload { msg: &self.secret, aad: &aad(&self.group, self.epoch, b"wrap") })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &self.secret,
+                    aad: &aad(&self.group, self.epoch, b"wrap"),
+                },
+            )
             .expect("encryption does not fail");
-        WrappedKey { group: self.group.clone(), epoch: self.epoch, recipient: *recipient, ephemeral: eph_pub, nonce, ciphertext }
+        WrappedKey {
+            group: self.group.clone(),
+            epoch: self.epoch,
+            recipient: *recipient,
+            ephemeral: eph_pub,
+            nonce,
+            ciphertext,
+        }
     }
 
     pub fn unwrap(wrapped: &WrappedKey, agreement: &StaticSecret) -> Result<GroupKey, Error> {
-        let err = || Error::Unwrap { group: wrapped.group.clone(), epoch: wrapped.epoch };
+        let err = || Error::Unwrap {
+            group: wrapped.group.clone(),
+            epoch: wrapped.epoch,
+        };
         let ours = PublicKey::from(agreement).to_bytes();
         let shared = agreement.diffie_hellman(&PublicKey::from(wrapped.ephemeral));
         let plain = Zeroizing::new(
             Self::wrapping_cipher(shared.as_bytes(), &wrapped.ephemeral, &ours)
                 .decrypt(
                     &Nonce::from(wrapped.nonce),
-                    Payload { msg: &wrapped.ciphertext, aad: &aad(&wrapped.group, wrapped.epoch, b"wrap") },
+                    Payload {
+                        msg: &wrapped.ciphertext,
+                        aad: &aad(&wrapped.group, wrapped.epoch, b"wrap"),
+                    },
                 )
                 .map_err(|_| err())?,
         );
         let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| err())?;
-        Ok(GroupKey { group: wrapped.group.clone(), epoch: wrapped.epoch, secret })
+        Ok(GroupKey {
+            group: wrapped.group.clone(),
+            epoch: wrapped.epoch,
+            secret,
+        })
     }
 }
 
@@ -186,13 +241,20 @@ impl Keyring {
         self.groups
             .get(group)
             .and_then(|e| e.get(&epoch))
-            .ok_or_else(|| Error::UnknownKey { group: group.to_owned(), epoch })
+            .ok_or_else(|| Error::UnknownKey {
+                group: group.to_owned(),
+                epoch,
+            })
     }
 
     /// Starts a new epoch for `group` (creating the group if new) and returns its key, to be
     /// wrapped for every member of the group.
     pub fn rotate(&mut self, group: &str) -> GroupKey {
-        let next = self.groups.get(group).and_then(|e| e.keys().next_back()).map_or(1, |e| e + 1);
+        let next = self
+            .groups
+            .get(group)
+            .and_then(|e| e.keys().next_back())
+            .map_or(1, |e| e + 1);
         let key = GroupKey::generate(group, next);
         self.insert(key.clone());
         key
@@ -219,7 +281,10 @@ mod tests {
         assert!(k.open(&s, b"other header").is_err());
         let mut t = s.clone();
         t.ciphertext[0] ^= 1;
-        assert!(matches!(k.open(&t, b"hdr"), Err(Error::Authentication { .. })));
+        assert!(matches!(
+            k.open(&t, b"hdr"),
+            Err(Error::Authentication { .. })
+        ));
         let other = GroupKey::generate("icu", 1);
         assert!(other.open(&s, b"hdr").is_err());
     }
@@ -232,7 +297,10 @@ mod tests {
         let w = k.wrap_for(&PublicKey::from(&alice).to_bytes());
         let got = GroupKey::unwrap(&w, &alice).unwrap();
         assert_eq!(got.secret, k.secret);
-        assert!(matches!(GroupKey::unwrap(&w, &bob), Err(Error::Unwrap { .. })));
+        assert!(matches!(
+            GroupKey::unwrap(&w, &bob),
+            Err(Error::Unwrap { .. })
+        ));
     }
 
     #[test]
@@ -244,9 +312,15 @@ mod tests {
             ring.rotate("icu");
         }
         assert_eq!(ring.current("icu").unwrap().epoch, RETAINED_EPOCHS as u32);
-        assert!(ring.open(&sealed_old, b"").is_ok(), "old epoch still opens while retained");
+        assert!(
+            ring.open(&sealed_old, b"").is_ok(),
+            "old epoch still opens while retained"
+        );
         ring.rotate("icu");
-        assert!(matches!(ring.open(&sealed_old, b""), Err(Error::UnknownKey { .. })));
+        assert!(matches!(
+            ring.open(&sealed_old, b""),
+            Err(Error::UnknownKey { .. })
+        ));
         assert!(matches!(ring.current("lab"), Err(Error::NotInGroup(_))));
     }
 }

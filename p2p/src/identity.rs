@@ -23,7 +23,10 @@ impl Identity {
     }
 
     pub fn from_secrets(signing: &[u8; 32], agreement: &[u8; 32]) -> Self {
-        Self { signing: SigningKey::from_bytes(signing), agreement: StaticSecret::from(*agreement) }
+        Self {
+            signing: SigningKey::from_bytes(signing),
+            agreement: StaticSecret::from(*agreement),
+        }
     }
 
     pub fn signing_secret(&self) -> Zeroizing<[u8; 32]> {
@@ -34,7 +37,7 @@ impl Identity {
         Zeroizing::new(self.agreement.to_bytes())
     }
 
-    pub(crate) fn agreement(&self) -> &StaticSecret {
+    pub fn agreement(&self) -> &StaticSecret {
         &self.agreement
     }
 

@@ -39,7 +39,14 @@ impl IndicatorId {
         b[6] = (b[6] & 0x0f) | 0x40; // version 4 layout, as STIX ids are UUIDs
         b[8] = (b[8] & 0x3f) | 0x80;
         let h = hex::encode(b);
-        format!("{kind}--{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{kind}--{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -113,7 +120,10 @@ impl Observable {
             let (lhs, rhs) = part.split_once('=')?;
             let rhs = rhs.trim();
             let v = rhs.strip_prefix('\'')?.strip_suffix('\'')?;
-            fields.push((lhs.trim().to_owned(), v.replace("\\'", "'").replace("\\\\", "\\")));
+            fields.push((
+                lhs.trim().to_owned(),
+                v.replace("\\'", "'").replace("\\\\", "\\"),
+            ));
         }
         let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
         if fields.len() == 1 {
@@ -184,7 +194,12 @@ pub struct Indicator {
 }
 
 impl Indicator {
-    pub fn new(observable: Observable, category: Category, severity: Severity, valid_from: Timestamp) -> Self {
+    pub fn new(
+        observable: Observable,
+        category: Category,
+        severity: Severity,
+        valid_from: Timestamp,
+    ) -> Self {
         Self {
             id: IndicatorId::derive(&observable, category),
             observable,
@@ -316,12 +331,18 @@ impl Item {
     /// Schema limits every received item must meet before it is stored.
     pub fn check(&self) -> Result<(), Invalid> {
         fn text(name: &'static str, s: &str) -> Result<(), Invalid> {
-            if s.len() > MAX_TEXT { Err(Invalid::TextTooLong(name)) } else { Ok(()) }
+            if s.len() > MAX_TEXT {
+                Err(Invalid::TextTooLong(name))
+            } else {
+                Ok(())
+            }
         }
         fn product(p: &Product) -> Result<(), Invalid> {
             text("vendor", &p.vendor)?;
             text("model", &p.model)?;
-            p.firmware.as_deref().map_or(Ok(()), |f| text("firmware", f))
+            p.firmware
+                .as_deref()
+                .map_or(Ok(()), |f| text("firmware", f))
         }
         match self {
             Item::Indicator(i) => {
@@ -386,36 +407,69 @@ mod tests {
             Observable::Domain("evil.example".into()),
             Observable::Url("http://evil.example/a'b".into()),
             Observable::Sha256([7; 32]),
-            Observable::Product(Product { vendor: "Acme".into(), model: "Pump 3".into(), firmware: Some("1.2".into()) }),
+            Observable::Product(Product {
+                vendor: "Acme".into(),
+                model: "Pump 3".into(),
+                firmware: Some("1.2".into()),
+            }),
         ];
         for o in obs {
             let p = o.stix_pattern();
             assert_eq!(Observable::from_stix_pattern(&p), Some(o), "{p}");
         }
         assert_eq!(Observable::from_stix_pattern("[process:name = 'x']"), None);
-        assert_eq!(Observable::from_stix_pattern("ipv4-addr:value = '1.2.3.4'"), None);
+        assert_eq!(
+            Observable::from_stix_pattern("ipv4-addr:value = '1.2.3.4'"),
+            None
+        );
     }
 
     #[test]
     fn ids_depend_on_content_only() {
         let o = Observable::Domain("c2.example".into());
-        let a = Indicator::new(o.clone(), Category::C2Beacon, Severity::High, Timestamp::from_secs(1));
-        let b = Indicator::new(o, Category::C2Beacon, Severity::Low, Timestamp::from_secs(99));
+        let a = Indicator::new(
+            o.clone(),
+            Category::C2Beacon,
+            Severity::High,
+            Timestamp::from_secs(1),
+        );
+        let b = Indicator::new(
+            o,
+            Category::C2Beacon,
+            Severity::Low,
+            Timestamp::from_secs(99),
+        );
         assert_eq!(a.id, b.id);
-        let c = Indicator::new(Observable::Domain("c2.example".into()), Category::Exfiltration, Severity::High, Timestamp::from_secs(1));
+        let c = Indicator::new(
+            Observable::Domain("c2.example".into()),
+            Category::Exfiltration,
+            Severity::High,
+            Timestamp::from_secs(1),
+        );
         assert_ne!(a.id, c.id);
         assert!(a.id.stix("indicator").starts_with("indicator--"));
     }
 
     #[test]
     fn check_enforces_limits() {
-        let mut i = Indicator::new(Observable::Domain("x.example".into()), Category::C2Beacon, Severity::High, Timestamp::from_secs(10));
+        let mut i = Indicator::new(
+            Observable::Domain("x.example".into()),
+            Category::C2Beacon,
+            Severity::High,
+            Timestamp::from_secs(10),
+        );
         assert_eq!(Item::Indicator(i.clone()).check(), Ok(()));
         i.confidence = 101;
-        assert_eq!(Item::Indicator(i.clone()).check(), Err(Invalid::Confidence(101)));
+        assert_eq!(
+            Item::Indicator(i.clone()).check(),
+            Err(Invalid::Confidence(101))
+        );
         i.confidence = 50;
         i.rule = "r".repeat(MAX_TEXT + 1);
-        assert_eq!(Item::Indicator(i.clone()).check(), Err(Invalid::TextTooLong("rule")));
+        assert_eq!(
+            Item::Indicator(i.clone()).check(),
+            Err(Invalid::TextTooLong("rule"))
+        );
         i.rule.clear();
         i.category = Category::Ransomware;
         assert_eq!(Item::Indicator(i).check(), Err(Invalid::IdMismatch));

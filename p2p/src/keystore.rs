@@ -21,13 +21,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use heir_model::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::group::{GroupKey, Keyring};
 use crate::identity::Identity;
-use crate::membership::{self, ConsortiumId, ConsortiumKey, Credential, Invite, JoinRequest, Revocations, Terms};
+use crate::membership::{
+    self, ConsortiumId, ConsortiumKey, Credential, Invite, JoinRequest, Revocations, Terms,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,11 +39,15 @@ pub enum Error {
     InsecurePermissions { path: PathBuf, mode: u32 },
     #[error("{path}: corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("{0}: this node holds no consortium key (only the node that ran `heir mesh init` can invite)")]
+    #[error(
+        "{0}: this node holds no consortium key (only the node that ran `heir mesh init` can invite)"
+    )]
     NoConsortiumKey(PathBuf),
     #[error("{0}: a consortium already exists here")]
     AlreadyInitialised(PathBuf),
-    #[error("{0}: this node has not joined a consortium (run `heir mesh init` or `heir mesh join`)")]
+    #[error(
+        "{0}: this node has not joined a consortium (run `heir mesh init` or `heir mesh join`)"
+    )]
     NotJoined(PathBuf),
     #[error("invite: {0}")]
     Invite(#[from] membership::Error),
@@ -59,10 +65,20 @@ pub struct Membership {
 
 /// Writes `bytes` to `path` with mode 0600, atomically (temporary file, fsync, rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let io = |source| Error::Io { path: path.to_owned(), source };
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-    f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
 }
@@ -76,8 +92,16 @@ impl Keystore {
     /// Opens the directory, creating it with mode 0700 if needed.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            Error::Io {
+                path: dir.clone(),
+                source,
+            }
+        })?;
         Ok(Self { dir })
     }
 
@@ -100,12 +124,21 @@ impl Keystore {
         if mode & 0o077 != 0 {
             return Err(Error::InsecurePermissions { path, mode });
         }
-        fs::read(&path).map(|b| Some(Zeroizing::new(b))).map_err(|source| Error::Io { path, source })
+        fs::read(&path)
+            .map(|b| Some(Zeroizing::new(b)))
+            .map_err(|source| Error::Io { path, source })
     }
 
     fn read_record<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
-        let Some(bytes) = self.read_secret(name)? else { return Ok(None) };
-        postcard::from_bytes(&bytes).map(Some).map_err(|e| Error::Corrupt { path: self.path(name), reason: e.to_string() })
+        let Some(bytes) = self.read_secret(name)? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                path: self.path(name),
+                reason: e.to_string(),
+            })
     }
 
     fn write_record<T: Serialize>(&self, name: &str, value: &T) -> Result<(), Error> {
@@ -116,7 +149,10 @@ impl Keystore {
     fn fixed<const N: usize>(&self, name: &str, bytes: &[u8]) -> Result<Zeroizing<[u8; N]>, Error> {
         let mut out = Zeroizing::new([0u8; N]);
         if bytes.len() != N {
-            return Err(Error::Corrupt { path: self.path(name), reason: format!("expected {N} bytes, found {}", bytes.len()) });
+            return Err(Error::Corrupt {
+                path: self.path(name),
+                reason: format!("expected {N} bytes, found {}", bytes.len()),
+            });
         }
         out.copy_from_slice(bytes);
         Ok(out)
@@ -153,12 +189,15 @@ impl Keystore {
 
     pub fn consortium_key(&self) -> Result<ConsortiumKey, Error> {
         const NAME: &str = "consortium.key";
-        let b = self.read_secret(NAME)?.ok_or_else(|| Error::NoConsortiumKey(self.path(NAME)))?;
+        let b = self
+            .read_secret(NAME)?
+            .ok_or_else(|| Error::NoConsortiumKey(self.path(NAME)))?;
         Ok(ConsortiumKey::from_bytes(&*self.fixed::<32>(NAME, &b)?))
     }
 
     pub fn membership(&self) -> Result<Membership, Error> {
-        self.read_record("membership")?.ok_or_else(|| Error::NotJoined(self.path("membership")))
+        self.read_record("membership")?
+            .ok_or_else(|| Error::NotJoined(self.path("membership")))
     }
 
     pub fn keyring(&self) -> Result<Keyring, Error> {
@@ -171,7 +210,9 @@ impl Keystore {
 
     pub fn revocations(&self) -> Result<Revocations, Error> {
         let m = self.membership()?;
-        Ok(self.read_record("revocations")?.unwrap_or_else(|| Revocations::empty(m.consortium)))
+        Ok(self
+            .read_record("revocations")?
+            .unwrap_or_else(|| Revocations::empty(m.consortium)))
     }
 
     pub fn save_revocations(&self, r: &Revocations) -> Result<(), Error> {
@@ -180,25 +221,44 @@ impl Keystore {
 
     /// `heir mesh init`: creates a consortium with this node as its first member, in
     /// `groups`, valid for `validity`.
-    pub fn init(&self, hospital: &str, groups: &[String], validity: Duration, now: Timestamp) -> Result<Membership, Error> {
+    pub fn init(
+        &self,
+        hospital: &str,
+        groups: &[String],
+        validity: Duration,
+        now: Timestamp,
+    ) -> Result<Membership, Error> {
         if self.path("consortium.key").exists() || self.path("membership").exists() {
             return Err(Error::AlreadyInitialised(self.dir.clone()));
         }
         let id = self.identity()?;
         let ck = ConsortiumKey::generate();
         write_private(&self.path("consortium.key"), &*ck.to_bytes())?;
-        let credential = ck.issue(&id.join_request(), self.terms(hospital, groups, validity, now)?);
+        let credential = ck.issue(
+            &id.join_request(),
+            self.terms(hospital, groups, validity, now)?,
+        );
         let mut ring = self.keyring()?;
         for g in groups {
             ring.rotate(g);
         }
         self.save_keyring(&ring)?;
-        let m = Membership { credential, consortium: ck.public(), bootstrap: Vec::new() };
+        let m = Membership {
+            credential,
+            consortium: ck.public(),
+            bootstrap: Vec::new(),
+        };
         self.write_record("membership", &m)?;
         Ok(m)
     }
 
-    fn terms(&self, hospital: &str, groups: &[String], validity: Duration, now: Timestamp) -> Result<Terms, Error> {
+    fn terms(
+        &self,
+        hospital: &str,
+        groups: &[String],
+        validity: Duration,
+        now: Timestamp,
+    ) -> Result<Terms, Error> {
         let serial = match self.read_record::<u64>("serial")? {
             Some(s) => s + 1,
             None => 1,
@@ -231,7 +291,12 @@ impl Keystore {
         for g in groups {
             group_keys.push(ring.current(g)?.wrap_for(&request.agreement));
         }
-        Ok(Invite { credential, consortium: ck.public(), bootstrap, group_keys })
+        Ok(Invite {
+            credential,
+            consortium: ck.public(),
+            bootstrap,
+            group_keys,
+        })
     }
 
     /// `heir mesh join`: checks the invite is genuine and for this node, then stores it.
@@ -243,7 +308,11 @@ impl Keystore {
             ring.insert(GroupKey::unwrap(w, id.agreement())?);
         }
         self.save_keyring(&ring)?;
-        let m = Membership { credential: invite.credential.clone(), consortium: invite.consortium, bootstrap: invite.bootstrap.clone() };
+        let m = Membership {
+            credential: invite.credential.clone(),
+            consortium: invite.consortium,
+            bootstrap: invite.bootstrap.clone(),
+        };
         self.write_record("membership", &m)?;
         Ok(m)
     }
@@ -266,36 +335,77 @@ mod tests {
         let admin = Keystore::open(tmp.path().join("admin")).unwrap();
         let now = Timestamp::from_secs(1_000_000);
         let m = admin.init("H-1", &["icu".into()], 365 * DAY, now).unwrap();
-        assert!(matches!(admin.init("H-1", &[], DAY, now), Err(Error::AlreadyInitialised(_))));
-        let mode = fs::metadata(admin.path("consortium.key")).unwrap().permissions().mode() & 0o777;
+        assert!(matches!(
+            admin.init("H-1", &[], DAY, now),
+            Err(Error::AlreadyInitialised(_))
+        ));
+        let mode = fs::metadata(admin.path("consortium.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let dmode = fs::metadata(admin.dir()).unwrap().permissions().mode() & 0o777;
         assert_eq!(dmode, 0o700);
 
         let newbie = Keystore::open(tmp.path().join("new")).unwrap();
         let req = newbie.identity().unwrap().join_request();
-        let inv = admin.invite(&req, "H-2", &["icu".into()], 30 * DAY, vec!["/ip4/127.0.0.1/tcp/1".into()], now).unwrap();
+        let inv = admin
+            .invite(
+                &req,
+                "H-2",
+                &["icu".into()],
+                30 * DAY,
+                vec!["/ip4/127.0.0.1/tcp/1".into()],
+                now,
+            )
+            .unwrap();
         assert_eq!(inv.credential.serial, 2);
-        let joined = newbie.join(&Invite::decode(&inv.encode()).unwrap(), now).unwrap();
+        let joined = newbie
+            .join(&Invite::decode(&inv.encode()).unwrap(), now)
+            .unwrap();
         assert_eq!(joined.consortium, m.consortium);
         let a = admin.keyring().unwrap();
         let b = newbie.keyring().unwrap();
         let sealed = a.current("icu").unwrap().seal(b"x", b"");
         assert_eq!(&**b.open(&sealed, b"").unwrap(), b"x");
-        assert!(matches!(newbie.consortium_key(), Err(Error::NoConsortiumKey(_))));
+        assert!(matches!(
+            newbie.consortium_key(),
+            Err(Error::NoConsortiumKey(_))
+        ));
 
         // Identity is stable across opens.
-        assert_eq!(newbie.identity().unwrap().peer_id(), Keystore::open(newbie.dir()).unwrap().identity().unwrap().peer_id());
+        assert_eq!(
+            newbie.identity().unwrap().peer_id(),
+            Keystore::open(newbie.dir())
+                .unwrap()
+                .identity()
+                .unwrap()
+                .peer_id()
+        );
 
         // Someone else's invite is refused.
         let other = Keystore::open(tmp.path().join("other")).unwrap();
-        assert!(matches!(other.join(&inv, now), Err(Error::Invite(membership::Error::NotForUs { .. }))));
+        assert!(matches!(
+            other.join(&inv, now),
+            Err(Error::Invite(membership::Error::NotForUs { .. }))
+        ));
 
-        fs::set_permissions(newbie.path("identity.key"), fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(newbie.identity(), Err(Error::InsecurePermissions { .. })));
+        fs::set_permissions(
+            newbie.path("identity.key"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(matches!(
+            newbie.identity(),
+            Err(Error::InsecurePermissions { .. })
+        ));
         fs::write(admin.path("membership"), b"\xff\xff").unwrap();
         fs::set_permissions(admin.path("membership"), fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(admin.membership(), Err(Error::Corrupt { .. })));
-        assert!(matches!(Keystore::open(tmp.path().join("x")).unwrap().membership(), Err(Error::NotJoined(_))));
+        assert!(matches!(
+            Keystore::open(tmp.path().join("x")).unwrap().membership(),
+            Err(Error::NotJoined(_))
+        ));
     }
 }

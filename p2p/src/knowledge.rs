@@ -21,8 +21,15 @@ use crate::validate::Accepted;
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}: damaged record at byte offset {offset}: {reason}; {kept} earlier records kept")]
-    Damaged { path: PathBuf, offset: u64, reason: String, kept: usize },
+    #[error(
+        "{path}: damaged record at byte offset {offset}: {reason}; {kept} earlier records kept"
+    )]
+    Damaged {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+        kept: usize,
+    },
 }
 
 /// One hospital's report of an indicator.
@@ -51,7 +58,11 @@ pub struct Entry {
 impl Entry {
     /// Distinct hospitals that reported or sighted it.
     pub fn hospitals(&self) -> usize {
-        self.reports.iter().map(|r| r.hospital.as_str()).collect::<HashSet<_>>().len()
+        self.reports
+            .iter()
+            .map(|r| r.hospital.as_str())
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// Whether the responder may act on it without asking: corroborated enough, not
@@ -70,7 +81,11 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     NewIndicator(IndicatorId),
-    Corroborated { id: IndicatorId, hospitals: usize, confidence: f64 },
+    Corroborated {
+        id: IndicatorId,
+        hospitals: usize,
+        confidence: f64,
+    },
     Retracted(IndicatorId),
     Vulnerability(String),
     Aggregate,
@@ -99,7 +114,10 @@ pub struct KnowledgeBase {
 
 impl KnowledgeBase {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), ..Self::default() }
+        Self {
+            capacity: capacity.max(1),
+            ..Self::default()
+        }
     }
 
     pub fn insert(&mut self, acc: &Accepted, received: Timestamp) -> Change {
@@ -107,18 +125,27 @@ impl KnowledgeBase {
         if !self.log_ids.insert(key) {
             return Change::Nothing;
         }
-        self.log.push_back(Record { received, bytes: acc.bytes.clone() });
+        self.log.push_back(Record {
+            received,
+            bytes: acc.bytes.clone(),
+        });
         while self.log.len() > self.capacity {
             if let Some(old) = self.log.pop_front() {
                 self.log_ids.remove(blake3::hash(&old.bytes).as_bytes());
             }
         }
-        let Some(item) = &acc.item else { return Change::Opaque };
+        let Some(item) = &acc.item else {
+            return Change::Opaque;
+        };
         let hospital = acc.hospital.clone();
         let at = acc.envelope.issued;
         match item {
             Item::Indicator(ind) => {
-                let report = Report { hospital: hospital.clone(), confidence: f64::from(ind.confidence) / 100.0, at };
+                let report = Report {
+                    hospital: hospital.clone(),
+                    confidence: f64::from(ind.confidence) / 100.0,
+                    at,
+                };
                 self.add_report(ind.id, Some(ind), report)
             }
             Item::Sighting(s) => {
@@ -130,12 +157,19 @@ impl KnowledgeBase {
                 if let Some(e) = self.entries.get_mut(&s.indicator) {
                     e.sightings += u64::from(s.count);
                 }
-                let report = Report { hospital, confidence: f64::from(confidence) / 100.0, at: s.last_seen };
+                let report = Report {
+                    hospital,
+                    confidence: f64::from(confidence) / 100.0,
+                    at: s.last_seen,
+                };
                 self.add_report(s.indicator, None, report)
             }
             Item::Retraction(r) => {
-                let Some(e) = self.entries.get_mut(&r.indicator) else { return Change::Nothing };
-                let publishers: Vec<String> = e.reports.iter().map(|r| r.hospital.clone()).collect();
+                let Some(e) = self.entries.get_mut(&r.indicator) else {
+                    return Change::Nothing;
+                };
+                let publishers: Vec<String> =
+                    e.reports.iter().map(|r| r.hospital.clone()).collect();
                 let own = publishers.contains(&hospital);
                 match (r.reason, own) {
                     (RetractionReason::Withdrawn, true) => {
@@ -158,13 +192,20 @@ impl KnowledgeBase {
                 Change::Retracted(r.indicator)
             }
             Item::Vulnerability(v) => {
-                let e = self.vulnerabilities.entry(v.cve.clone()).or_insert_with(|| (v.clone(), BTreeSet::new()));
+                let e = self
+                    .vulnerabilities
+                    .entry(v.cve.clone())
+                    .or_insert_with(|| (v.clone(), BTreeSet::new()));
                 e.1.insert(hospital);
                 Change::Vulnerability(v.cve.clone())
             }
             Item::Aggregate(a) => {
                 // One release per hospital, metric and period: a newer one replaces it.
-                self.aggregates.retain(|(h, old)| !(h == &hospital && old.metric == a.metric && old.period_start == a.period_start));
+                self.aggregates.retain(|(h, old)| {
+                    !(h == &hospital
+                        && old.metric == a.metric
+                        && old.period_start == a.period_start)
+                });
                 self.aggregates.push((hospital, a.clone()));
                 Change::Aggregate
             }
@@ -174,7 +215,9 @@ impl KnowledgeBase {
     fn add_report(&mut self, id: IndicatorId, ind: Option<&Indicator>, report: Report) -> Change {
         let is_new = !self.entries.contains_key(&id);
         if is_new {
-            let Some(ind) = ind else { return Change::Nothing };
+            let Some(ind) = ind else {
+                return Change::Nothing;
+            };
             self.entries.insert(
                 id,
                 Entry {
@@ -192,7 +235,12 @@ impl KnowledgeBase {
         let e = self.entries.get_mut(&id).expect("inserted above");
         let newcomer = !e.reports.iter().any(|r| r.hospital == report.hospital);
         if newcomer && !is_new {
-            for h in e.reports.iter().map(|r| r.hospital.clone()).collect::<HashSet<_>>() {
+            for h in e
+                .reports
+                .iter()
+                .map(|r| r.hospital.clone())
+                .collect::<HashSet<_>>()
+            {
                 self.reputation.corroborated(&h);
             }
         }
@@ -208,12 +256,25 @@ impl KnowledgeBase {
         e.reports.push(report);
         self.recompute(id);
         let e = &self.entries[&id];
-        if is_new { Change::NewIndicator(id) } else { Change::Corroborated { id, hospitals: e.hospitals(), confidence: e.confidence } }
+        if is_new {
+            Change::NewIndicator(id)
+        } else {
+            Change::Corroborated {
+                id,
+                hospitals: e.hospitals(),
+                confidence: e.confidence,
+            }
+        }
     }
 
     fn recompute(&mut self, id: IndicatorId) {
         if let Some(e) = self.entries.get_mut(&id) {
-            e.confidence = trust::corroborate(e.reports.iter().map(|r| (r.hospital.as_str(), r.confidence)), &self.reputation);
+            e.confidence = trust::corroborate(
+                e.reports
+                    .iter()
+                    .map(|r| (r.hospital.as_str(), r.confidence)),
+                &self.reputation,
+            );
         }
     }
 
@@ -252,7 +313,12 @@ impl KnowledgeBase {
     /// Envelopes received at or after `since`, oldest first, at most `limit`: what a peer that
     /// was away asks for.
     pub fn since(&self, since: Timestamp, limit: usize) -> Vec<Vec<u8>> {
-        self.log.iter().filter(|r| r.received >= since).take(limit).map(|r| r.bytes.clone()).collect()
+        self.log
+            .iter()
+            .filter(|r| r.received >= since)
+            .take(limit)
+            .map(|r| r.bytes.clone())
+            .collect()
     }
 
     pub fn latest_received(&self) -> Option<Timestamp> {
@@ -282,7 +348,10 @@ impl Log {
     /// Opens (or creates) the log and returns the records it holds. A damaged tail is moved
     /// aside to `<file>.damaged` and reported; the good records are rewritten and kept.
     pub fn open(path: &Path) -> Result<(Self, Vec<Record>, Option<Error>), Error> {
-        let io = |source| Error::Io { path: path.to_owned(), source };
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
         let mut data = Vec::new();
         match File::open(path) {
             Ok(mut f) => {
@@ -299,12 +368,25 @@ impl Log {
             for r in &records {
                 fresh.extend(Self::frame(r));
             }
-            crate::keystore::write_private(path, &fresh).map_err(|e| Error::Io { path: path.to_owned(), source: io::Error::other(e.to_string()) })?;
+            crate::keystore::write_private(path, &fresh).map_err(|e| Error::Io {
+                path: path.to_owned(),
+                source: io::Error::other(e.to_string()),
+            })?;
         } else if data.is_empty() {
-            crate::keystore::write_private(path, MAGIC).map_err(|e| Error::Io { path: path.to_owned(), source: io::Error::other(e.to_string()) })?;
+            crate::keystore::write_private(path, MAGIC).map_err(|e| Error::Io {
+                path: path.to_owned(),
+                source: io::Error::other(e.to_string()),
+            })?;
         }
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        Ok((Self { path: path.to_owned(), file }, records, damage))
+        Ok((
+            Self {
+                path: path.to_owned(),
+                file,
+            },
+            records,
+            damage,
+        ))
     }
 
     fn frame(r: &Record) -> Vec<u8> {
@@ -328,22 +410,38 @@ impl Log {
             kept,
         };
         if !data.starts_with(MAGIC) {
-            return (records, Some(damaged(0, "not a heir knowledge-base log (bad header)", 0)));
+            return (
+                records,
+                Some(damaged(0, "not a heir knowledge-base log (bad header)", 0)),
+            );
         }
         let mut at = MAGIC.len();
         while at < data.len() {
             let Some(head) = data.get(at..at + 28) else {
-                return (records.clone(), Some(damaged(at, "truncated record header", records.len())));
+                return (
+                    records.clone(),
+                    Some(damaged(at, "truncated record header", records.len())),
+                );
             };
             let len = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes")) as usize;
-            let received = Timestamp::from_nanos(u64::from_le_bytes(head[4..12].try_into().expect("8 bytes")));
+            let received =
+                Timestamp::from_nanos(u64::from_le_bytes(head[4..12].try_into().expect("8 bytes")));
             let Some(body) = data.get(at + 28..at + 28 + len) else {
-                return (records.clone(), Some(damaged(at, "truncated record", records.len())));
+                return (
+                    records.clone(),
+                    Some(damaged(at, "truncated record", records.len())),
+                );
             };
             if blake3::hash(body).as_bytes()[..16] != head[12..28] {
-                return (records.clone(), Some(damaged(at, "checksum mismatch", records.len())));
+                return (
+                    records.clone(),
+                    Some(damaged(at, "checksum mismatch", records.len())),
+                );
             }
-            records.push(Record { received, bytes: body.to_vec() });
+            records.push(Record {
+                received,
+                bytes: body.to_vec(),
+            });
             at += 28 + len;
         }
         (records, None)
@@ -353,7 +451,10 @@ impl Log {
         self.file
             .write_all(&Self::frame(r))
             .and_then(|()| self.file.flush())
-            .map_err(|source| Error::Io { path: self.path.clone(), source })
+            .map_err(|source| Error::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -372,14 +473,31 @@ mod tests {
         let id = Identity::generate();
         let cred = ck.issue(
             &id.join_request(),
-            Terms { hospital: hospital.into(), groups: vec![], serial: 1, issued: Timestamp::from_secs(0), expires: Timestamp::from_secs(u64::MAX / 2_000_000_000) },
+            Terms {
+                hospital: hospital.into(),
+                groups: vec![],
+                serial: 1,
+                issued: Timestamp::from_secs(0),
+                expires: Timestamp::from_secs(u64::MAX / 2_000_000_000),
+            },
         );
         let env = Envelope::clear(&id, &cred, Timestamp::from_secs(100), item.clone());
-        Accepted { bytes: env.encode(), envelope: env, item: Some(item), hospital: hospital.into(), author: id.peer_id() }
+        Accepted {
+            bytes: env.encode(),
+            envelope: env,
+            item: Some(item),
+            hospital: hospital.into(),
+            author: id.peer_id(),
+        }
     }
 
     fn ind(conf: u8) -> Indicator {
-        let mut i = Indicator::new(Observable::Domain("c2.example.org".into()), Category::C2Beacon, Severity::High, Timestamp::from_secs(100));
+        let mut i = Indicator::new(
+            Observable::Domain("c2.example.org".into()),
+            Category::C2Beacon,
+            Severity::High,
+            Timestamp::from_secs(100),
+        );
         i.confidence = conf;
         i
     }
@@ -389,20 +507,63 @@ mod tests {
         let ck = ConsortiumKey::generate();
         let mut kb = KnowledgeBase::new(100);
         let id = ind(60).id;
-        assert_eq!(kb.insert(&accepted(&ck, "A", Item::Indicator(ind(60))), Timestamp::from_secs(1)), Change::NewIndicator(id));
+        assert_eq!(
+            kb.insert(
+                &accepted(&ck, "A", Item::Indicator(ind(60))),
+                Timestamp::from_secs(1)
+            ),
+            Change::NewIndicator(id)
+        );
         let one = kb.get(&id).unwrap().confidence;
-        let Change::Corroborated { hospitals, confidence, .. } = kb.insert(&accepted(&ck, "B", Item::Indicator(ind(60))), Timestamp::from_secs(2)) else {
+        let Change::Corroborated {
+            hospitals,
+            confidence,
+            ..
+        } = kb.insert(
+            &accepted(&ck, "B", Item::Indicator(ind(60))),
+            Timestamp::from_secs(2),
+        )
+        else {
             panic!("expected corroboration")
         };
         assert_eq!(hospitals, 2);
         assert!(confidence > one);
-        kb.insert(&accepted(&ck, "C", Item::Indicator(ind(60))), Timestamp::from_secs(3));
-        let policy = trust::Config { act_min_hospitals: 3, act_min_confidence: 0.9, ..trust::Config::default() };
-        assert!(kb.get(&id).unwrap().actionable(&policy, Timestamp::from_secs(200)));
+        kb.insert(
+            &accepted(&ck, "C", Item::Indicator(ind(60))),
+            Timestamp::from_secs(3),
+        );
+        let policy = trust::Config {
+            act_min_hospitals: 3,
+            act_min_confidence: 0.9,
+            ..trust::Config::default()
+        };
+        assert!(
+            kb.get(&id)
+                .unwrap()
+                .actionable(&policy, Timestamp::from_secs(200))
+        );
         let before = kb.reputation().get("A");
-        kb.insert(&accepted(&ck, "D", Item::Retraction(Retraction { indicator: id, reason: RetractionReason::FalsePositive, tlp: Tlp::Green })), Timestamp::from_secs(4));
-        assert!(kb.reputation().get("A") < before, "false positive lowers the publishers' reputation");
-        assert!(!kb.get(&id).unwrap().actionable(&policy, Timestamp::from_secs(200)));
+        kb.insert(
+            &accepted(
+                &ck,
+                "D",
+                Item::Retraction(Retraction {
+                    indicator: id,
+                    reason: RetractionReason::FalsePositive,
+                    tlp: Tlp::Green,
+                }),
+            ),
+            Timestamp::from_secs(4),
+        );
+        assert!(
+            kb.reputation().get("A") < before,
+            "false positive lowers the publishers' reputation"
+        );
+        assert!(
+            !kb.get(&id)
+                .unwrap()
+                .actionable(&policy, Timestamp::from_secs(200))
+        );
         assert_eq!(kb.since(Timestamp::from_secs(2), 10).len(), 3);
         assert_eq!(kb.by_category()[&Category::C2Beacon], 1);
     }
@@ -414,7 +575,11 @@ mod tests {
         let (mut log, recs, damage) = Log::open(&path).unwrap();
         assert!(recs.is_empty() && damage.is_none());
         for n in 0..3u8 {
-            log.append(&Record { received: Timestamp::from_secs(u64::from(n)), bytes: vec![n; 10 + usize::from(n)] }).unwrap();
+            log.append(&Record {
+                received: Timestamp::from_secs(u64::from(n)),
+                bytes: vec![n; 10 + usize::from(n)],
+            })
+            .unwrap();
         }
         drop(log);
         let (_, recs, damage) = Log::open(&path).unwrap();
@@ -429,9 +594,16 @@ mod tests {
         let (mut log, recs, damage) = Log::open(&path).unwrap();
         assert_eq!(recs.len(), 2);
         let msg = damage.unwrap().to_string();
-        assert!(msg.contains("knowledge.log") && msg.contains("offset") && msg.contains("checksum"), "{msg}");
+        assert!(
+            msg.contains("knowledge.log") && msg.contains("offset") && msg.contains("checksum"),
+            "{msg}"
+        );
         assert!(path.with_extension("damaged").exists());
-        log.append(&Record { received: Timestamp::from_secs(9), bytes: vec![9; 4] }).unwrap();
+        log.append(&Record {
+            received: Timestamp::from_secs(9),
+            bytes: vec![9; 4],
+        })
+        .unwrap();
         drop(log);
         let (_, recs, damage) = Log::open(&path).unwrap();
         assert_eq!(recs.len(), 3, "appends after a repair are readable");

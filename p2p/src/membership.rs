@@ -83,7 +83,12 @@ impl ConsortiumKey {
 
     /// Signs a revocation list; `version` must grow with every new list.
     pub fn revoke(&self, version: u64, serials: BTreeSet<u64>) -> Revocations {
-        let mut r = Revocations { consortium: self.public().0, version, serials, signature: Vec::new() };
+        let mut r = Revocations {
+            consortium: self.public().0,
+            version,
+            serials,
+            signature: Vec::new(),
+        };
         r.signature = self.0.sign(&r.signed_bytes()).to_bytes().to_vec();
         r
     }
@@ -139,7 +144,10 @@ impl JoinRequest {
 
     /// Text form to copy between hospitals (`heir mesh join-request` output).
     pub fn encode(&self) -> String {
-        format!("{JOIN_PREFIX}{}", hex::encode(postcard::to_allocvec(self).expect("fixed-size record")))
+        format!(
+            "{JOIN_PREFIX}{}",
+            hex::encode(postcard::to_allocvec(self).expect("fixed-size record"))
+        )
     }
 
     pub fn decode(s: &str) -> Result<Self, Error> {
@@ -188,21 +196,37 @@ impl Credential {
         }
         let key = VerifyingKey::from_bytes(&consortium.0).map_err(|_| Error::BadSignature)?;
         let sig = Signature::from_slice(&self.signature).map_err(|_| Error::BadSignature)?;
-        key.verify(&self.signed_bytes(), &sig).map_err(|_| Error::BadSignature)
+        key.verify(&self.signed_bytes(), &sig)
+            .map_err(|_| Error::BadSignature)
     }
 
     /// Signature, validity window and revocation, at time `now`.
-    pub fn verify(&self, consortium: &ConsortiumId, revoked: &Revocations, now: Timestamp) -> Result<(), Error> {
+    pub fn verify(
+        &self,
+        consortium: &ConsortiumId,
+        revoked: &Revocations,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         self.verify_signature(consortium)?;
         self.check_time_and_revocation(revoked, now)
     }
 
-    pub(crate) fn check_time_and_revocation(&self, revoked: &Revocations, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn check_time_and_revocation(
+        &self,
+        revoked: &Revocations,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         if now < self.issued {
-            return Err(Error::NotYetValid { serial: self.serial, not_before: self.issued });
+            return Err(Error::NotYetValid {
+                serial: self.serial,
+                not_before: self.issued,
+            });
         }
         if now >= self.expires {
-            return Err(Error::Expired { serial: self.serial, expires: self.expires });
+            return Err(Error::Expired {
+                serial: self.serial,
+                expires: self.expires,
+            });
         }
         if revoked.serials.contains(&self.serial) {
             return Err(Error::Revoked(self.serial));
@@ -220,7 +244,8 @@ impl Credential {
 }
 
 pub(crate) fn peer_id_of(member: &[u8; 32]) -> Result<PeerId, Error> {
-    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(member).map_err(|_| Error::BadMemberKey)?;
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(member)
+        .map_err(|_| Error::BadMemberKey)?;
     Ok(libp2p::identity::PublicKey::from(pk).to_peer_id())
 }
 
@@ -236,32 +261,47 @@ pub struct Revocations {
 impl Revocations {
     /// The empty list a consortium starts with; needs no signature since it revokes nothing.
     pub fn empty(consortium: ConsortiumId) -> Self {
-        Self { consortium: consortium.0, version: 0, serials: BTreeSet::new(), signature: Vec::new() }
+        Self {
+            consortium: consortium.0,
+            version: 0,
+            serials: BTreeSet::new(),
+            signature: Vec::new(),
+        }
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
         let mut out = REVOCATION_CONTEXT.to_vec();
-        out.extend(postcard::to_allocvec(&(&self.consortium, self.version, &self.serials)).expect("serialises"));
+        out.extend(
+            postcard::to_allocvec(&(&self.consortium, self.version, &self.serials))
+                .expect("serialises"),
+        );
         out
     }
 
     pub fn verify(&self, consortium: &ConsortiumId) -> Result<(), Error> {
         if self.consortium != consortium.0 {
-            return Err(Error::WrongConsortium { expected: consortium.to_string(), found: hex::encode(self.consortium) });
+            return Err(Error::WrongConsortium {
+                expected: consortium.to_string(),
+                found: hex::encode(self.consortium),
+            });
         }
         if self.version == 0 && self.serials.is_empty() {
             return Ok(());
         }
         let key = VerifyingKey::from_bytes(&consortium.0).map_err(|_| Error::BadSignature)?;
         let sig = Signature::from_slice(&self.signature).map_err(|_| Error::BadSignature)?;
-        key.verify(&self.signed_bytes(), &sig).map_err(|_| Error::BadSignature)
+        key.verify(&self.signed_bytes(), &sig)
+            .map_err(|_| Error::BadSignature)
     }
 
     /// Replaces `self` with `newer` if it verifies and is newer.
     pub fn update(&mut self, newer: Revocations, consortium: &ConsortiumId) -> Result<bool, Error> {
         newer.verify(consortium)?;
         if newer.version < self.version {
-            return Err(Error::StaleRevocations { current: self.version, found: newer.version });
+            return Err(Error::StaleRevocations {
+                current: self.version,
+                found: newer.version,
+            });
         }
         let changed = newer.version > self.version;
         if changed {
@@ -283,7 +323,10 @@ pub struct Invite {
 
 impl Invite {
     pub fn encode(&self) -> String {
-        format!("{INVITE_PREFIX}{}", hex::encode(postcard::to_allocvec(self).expect("invite serialises")))
+        format!(
+            "{INVITE_PREFIX}{}",
+            hex::encode(postcard::to_allocvec(self).expect("invite serialises"))
+        )
     }
 
     pub fn decode(s: &str) -> Result<Self, Error> {
@@ -292,21 +335,35 @@ impl Invite {
 
     /// Checks the invite is genuine, current, and addressed to the node holding `member`.
     pub fn check(&self, member: &[u8; 32], now: Timestamp) -> Result<(), Error> {
-        self.credential.verify(&self.consortium, &Revocations::empty(self.consortium), now)?;
+        self.credential
+            .verify(&self.consortium, &Revocations::empty(self.consortium), now)?;
         if &self.credential.member != member {
-            return Err(Error::NotForUs { invited: self.credential.peer_id()?, ours: peer_id_of(member)? });
+            return Err(Error::NotForUs {
+                invited: self.credential.peer_id()?,
+                ours: peer_id_of(member)?,
+            });
         }
         Ok(())
     }
 }
 
-fn decode_text<T: serde::de::DeserializeOwned>(s: &str, prefix: &str, what: &'static str) -> Result<T, Error> {
+fn decode_text<T: serde::de::DeserializeOwned>(
+    s: &str,
+    prefix: &str,
+    what: &'static str,
+) -> Result<T, Error> {
     let body = s.trim().strip_prefix(prefix).ok_or_else(|| Error::Decode {
         what,
         reason: format!("expected it to start with `{prefix}`"),
     })?;
-    let bytes = hex::decode(body).map_err(|e| Error::Decode { what, reason: e.to_string() })?;
-    postcard::from_bytes(&bytes).map_err(|e| Error::Decode { what, reason: e.to_string() })
+    let bytes = hex::decode(body).map_err(|e| Error::Decode {
+        what,
+        reason: e.to_string(),
+    })?;
+    postcard::from_bytes(&bytes).map_err(|e| Error::Decode {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -330,16 +387,34 @@ mod tests {
         let id = Identity::generate();
         let cred = ck.issue(&id.join_request(), terms(7));
         let none = Revocations::empty(ck.public());
-        assert_eq!(cred.verify(&ck.public(), &none, Timestamp::from_secs(150)), Ok(()));
-        assert!(matches!(cred.verify(&ck.public(), &none, Timestamp::from_secs(200)), Err(Error::Expired { .. })));
-        assert!(matches!(cred.verify(&ck.public(), &none, Timestamp::from_secs(50)), Err(Error::NotYetValid { .. })));
+        assert_eq!(
+            cred.verify(&ck.public(), &none, Timestamp::from_secs(150)),
+            Ok(())
+        );
+        assert!(matches!(
+            cred.verify(&ck.public(), &none, Timestamp::from_secs(200)),
+            Err(Error::Expired { .. })
+        ));
+        assert!(matches!(
+            cred.verify(&ck.public(), &none, Timestamp::from_secs(50)),
+            Err(Error::NotYetValid { .. })
+        ));
         let revoked = ck.revoke(1, [7].into());
-        assert_eq!(cred.verify(&ck.public(), &revoked, Timestamp::from_secs(150)), Err(Error::Revoked(7)));
+        assert_eq!(
+            cred.verify(&ck.public(), &revoked, Timestamp::from_secs(150)),
+            Err(Error::Revoked(7))
+        );
         let other = ConsortiumKey::generate();
-        assert!(matches!(cred.verify(&other.public(), &none, Timestamp::from_secs(150)), Err(Error::WrongConsortium { .. })));
+        assert!(matches!(
+            cred.verify(&other.public(), &none, Timestamp::from_secs(150)),
+            Err(Error::WrongConsortium { .. })
+        ));
         let mut tampered = cred.clone();
         tampered.expires = Timestamp::from_secs(10_000);
-        assert_eq!(tampered.verify(&ck.public(), &none, Timestamp::from_secs(150)), Err(Error::BadSignature));
+        assert_eq!(
+            tampered.verify(&ck.public(), &none, Timestamp::from_secs(150)),
+            Err(Error::BadSignature)
+        );
         assert_eq!(cred.peer_id().unwrap(), id.peer_id());
     }
 
@@ -347,8 +422,14 @@ mod tests {
     fn revocations_only_move_forward_and_must_be_signed() {
         let ck = ConsortiumKey::generate();
         let mut current = Revocations::empty(ck.public());
-        assert_eq!(current.update(ck.revoke(2, [1].into()), &ck.public()), Ok(true));
-        assert!(matches!(current.update(ck.revoke(1, [].into()), &ck.public()), Err(Error::StaleRevocations { .. })));
+        assert_eq!(
+            current.update(ck.revoke(2, [1].into()), &ck.public()),
+            Ok(true)
+        );
+        assert!(matches!(
+            current.update(ck.revoke(1, [].into()), &ck.public()),
+            Err(Error::StaleRevocations { .. })
+        ));
         let forged = ConsortiumKey::generate().revoke(3, [9].into());
         assert!(current.update(forged, &ck.public()).is_err());
         assert_eq!(current.version, 2);
@@ -367,11 +448,23 @@ mod tests {
         let text = inv.encode();
         let back = Invite::decode(&text).unwrap();
         assert_eq!(back, inv);
-        assert_eq!(back.check(&id.join_request().member, Timestamp::from_secs(150)), Ok(()));
+        assert_eq!(
+            back.check(&id.join_request().member, Timestamp::from_secs(150)),
+            Ok(())
+        );
         let other = Identity::generate();
-        assert!(matches!(back.check(&other.join_request().member, Timestamp::from_secs(150)), Err(Error::NotForUs { .. })));
-        assert!(matches!(Invite::decode("heir-invite1:zz"), Err(Error::Decode { what: "invite", .. })));
-        assert!(matches!(Invite::decode("nonsense"), Err(Error::Decode { .. })));
+        assert!(matches!(
+            back.check(&other.join_request().member, Timestamp::from_secs(150)),
+            Err(Error::NotForUs { .. })
+        ));
+        assert!(matches!(
+            Invite::decode("heir-invite1:zz"),
+            Err(Error::Decode { what: "invite", .. })
+        ));
+        assert!(matches!(
+            Invite::decode("nonsense"),
+            Err(Error::Decode { .. })
+        ));
         let jr = id.join_request();
         assert_eq!(JoinRequest::decode(&jr.encode()).unwrap(), jr);
     }

@@ -55,7 +55,9 @@ pub fn report(kb: &KnowledgeBase, own_rama: Option<f64>, now: Timestamp) -> Repo
     let mut corroborated = 0;
     for e in kb.entries() {
         let ind = &e.indicator;
-        *by_category.entry(ind.category.slug().to_owned()).or_default() += 1;
+        *by_category
+            .entry(ind.category.slug().to_owned())
+            .or_default() += 1;
         let product = match &ind.observable {
             Observable::Product(p) => Some(p),
             _ => ind.target.as_ref(),
@@ -64,7 +66,12 @@ pub fn report(kb: &KnowledgeBase, own_rama: Option<f64>, now: Timestamp) -> Repo
             *by_vendor.entry(p.vendor.clone()).or_default() += 1;
             products
                 .entry((p.vendor.clone(), p.model.clone()))
-                .or_insert_with(|| ProductCount { vendor: p.vendor.clone(), model: p.model.clone(), indicators: 0, vulnerabilities: 0 })
+                .or_insert_with(|| ProductCount {
+                    vendor: p.vendor.clone(),
+                    model: p.model.clone(),
+                    indicators: 0,
+                    vulnerabilities: 0,
+                })
                 .indicators += 1;
         }
         let day = e.first_seen.as_nanos() / DAY_NS;
@@ -78,15 +85,29 @@ pub fn report(kb: &KnowledgeBase, own_rama: Option<f64>, now: Timestamp) -> Repo
     for (v, _) in kb.vulnerabilities() {
         products
             .entry((v.product.vendor.clone(), v.product.model.clone()))
-            .or_insert_with(|| ProductCount { vendor: v.product.vendor.clone(), model: v.product.model.clone(), indicators: 0, vulnerabilities: 0 })
+            .or_insert_with(|| ProductCount {
+                vendor: v.product.vendor.clone(),
+                model: v.product.model.clone(),
+                indicators: 0,
+                vulnerabilities: 0,
+            })
             .vulnerabilities += 1;
     }
     let mut by_product: Vec<ProductCount> = products.into_values().collect();
-    by_product.sort_by(|a, b| (b.indicators + b.vulnerabilities).cmp(&(a.indicators + a.vulnerabilities)).then(a.model.cmp(&b.model)));
+    by_product.sort_by(|a, b| {
+        (b.indicators + b.vulnerabilities)
+            .cmp(&(a.indicators + a.vulnerabilities))
+            .then(a.model.cmp(&b.model))
+    });
     let trend = trend
         .into_iter()
         .enumerate()
-        .map(|(i, n)| (Timestamp::from_nanos((today + 1 + i as u64 - TREND_DAYS) * DAY_NS), n))
+        .map(|(i, n)| {
+            (
+                Timestamp::from_nanos((today + 1 + i as u64 - TREND_DAYS) * DAY_NS),
+                n,
+            )
+        })
         .collect();
     Report {
         indicators: kb.len(),
@@ -103,7 +124,10 @@ pub fn report(kb: &KnowledgeBase, own_rama: Option<f64>, now: Timestamp) -> Repo
 /// Noised counts below zero are clamped; within its bucket the score counts as the middle.
 pub fn rama_percentile(score: f64, aggregates: &[(String, Aggregate)]) -> Option<Benchmark> {
     let mut latest: HashMap<&str, &Aggregate> = HashMap::new();
-    for (h, a) in aggregates.iter().filter(|(_, a)| a.metric == Metric::RamaScores && !a.buckets.is_empty()) {
+    for (h, a) in aggregates
+        .iter()
+        .filter(|(_, a)| a.metric == Metric::RamaScores && !a.buckets.is_empty())
+    {
         let e = latest.entry(h.as_str()).or_insert(a);
         if a.period_end > e.period_end {
             *e = a;
@@ -126,10 +150,16 @@ pub fn rama_percentile(score: f64, aggregates: &[(String, Aggregate)]) -> Option
     if sum <= 0.0 {
         return None;
     }
-    let idx = ((score.clamp(0.0, 100.0) / 100.0) * width as f64).floor().min(width as f64 - 1.0) as usize;
+    let idx = ((score.clamp(0.0, 100.0) / 100.0) * width as f64)
+        .floor()
+        .min(width as f64 - 1.0) as usize;
     let below: f64 = total[..idx].iter().sum();
     let percentile = (below + total[idx] / 2.0) / sum * 100.0;
-    Some(Benchmark { percentile, hospitals: latest.len(), devices })
+    Some(Benchmark {
+        percentile,
+        hospitals: latest.len(),
+        devices,
+    })
 }
 
 #[cfg(test)]
@@ -152,7 +182,10 @@ mod tests {
     #[test]
     fn percentile_from_combined_distributions() {
         // Two hospitals, ten buckets of width 10: 100 devices spread evenly.
-        let a = vec![("A".to_string(), agg(vec![5.0; 10], 1)), ("B".to_string(), agg(vec![5.0; 10], 1))];
+        let a = vec![
+            ("A".to_string(), agg(vec![5.0; 10], 1)),
+            ("B".to_string(), agg(vec![5.0; 10], 1)),
+        ];
         let p = rama_percentile(55.0, &a).unwrap();
         assert!((p.percentile - 55.0).abs() < 1e-9, "{p:?}");
         assert_eq!(p.hospitals, 2);
@@ -160,7 +193,10 @@ mod tests {
         assert!(rama_percentile(100.0, &a).unwrap().percentile > 90.0);
         // A newer release replaces the older one; negative noise is clamped.
         let mut b = a.clone();
-        b.push(("A".into(), agg(vec![-3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 50.0], 2)));
+        b.push((
+            "A".into(),
+            agg(vec![-3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 50.0], 2),
+        ));
         let p = rama_percentile(55.0, &b).unwrap();
         assert!((p.percentile - 27.5).abs() < 1e-9, "{p:?}");
         assert_eq!(rama_percentile(50.0, &[]), None);

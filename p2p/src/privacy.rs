@@ -64,14 +64,20 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
-            (IpAddr::V4(_), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            (IpAddr::V4(_), IpAddr::V6(a)) => a
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
             _ => false,
         }
     }
@@ -117,7 +123,13 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             internal_networks: Vec::new(),
-            internal_domains: vec!["local".into(), "lan".into(), "internal".into(), "home.arpa".into(), "localdomain".into()],
+            internal_domains: vec![
+                "local".into(),
+                "lan".into(),
+                "internal".into(),
+                "home.arpa".into(),
+                "localdomain".into(),
+            ],
             private_terms: Vec::new(),
             k_anonymity: 5,
             epsilon: 1.0,
@@ -158,14 +170,21 @@ pub enum Violation {
 pub fn always_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
-            a.is_private() || a.is_loopback() || a.is_link_local() || a.is_unspecified() || a.is_broadcast()
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
                 || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64) // 100.64/10 shared
         }
         IpAddr::V6(a) => {
             if let Some(v4) = a.to_ipv4_mapped() {
                 return always_internal(IpAddr::V4(v4));
             }
-            a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -184,7 +203,9 @@ pub struct Filter {
 
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Filter").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Filter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,12 +240,20 @@ impl Filter {
     /// Whether free text mentions an internal address or a private term.
     fn leaks(&self, text: &str) -> Option<&'static str> {
         let lower = text.to_ascii_lowercase();
-        if self.config.private_terms.iter().any(|t| !t.is_empty() && lower.contains(&t.to_ascii_lowercase())) {
+        if self
+            .config
+            .private_terms
+            .iter()
+            .any(|t| !t.is_empty() && lower.contains(&t.to_ascii_lowercase()))
+        {
             return Some("private");
         }
         let tokens = text.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'));
         for t in tokens.filter(|t| t.len() >= 3) {
-            if t.trim_matches(['.', ':']).parse::<IpAddr>().is_ok_and(|ip| self.is_internal(ip)) {
+            if t.trim_matches(['.', ':'])
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.is_internal(ip))
+            {
                 return Some("address");
             }
         }
@@ -243,36 +272,62 @@ impl Filter {
     /// Builds the shareable indicator for an alert: its external address (or the targeted
     /// product), category, severity, rule id and ATT&CK technique; the internal host as a
     /// pseudonym; nothing else.
-    pub fn candidate(&self, alert: &Alert, device: Option<&DeviceContext>) -> Result<Indicator, Withheld> {
+    pub fn candidate(
+        &self,
+        alert: &Alert,
+        device: Option<&DeviceContext>,
+    ) -> Result<Indicator, Withheld> {
         if alert.category == Category::KnownIndicator {
             return Err(Withheld::Echo);
         }
         let ips = [alert.src_ip, alert.dst_ip];
-        let external = ips.iter().flatten().copied().find(|ip| !self.is_internal(*ip));
-        let internal = ips.iter().flatten().copied().find(|ip| self.is_internal(*ip));
-        let product = device.and_then(|d| d.product.clone()).filter(|p| self.product_is_public(p));
+        let external = ips
+            .iter()
+            .flatten()
+            .copied()
+            .find(|ip| !self.is_internal(*ip));
+        let internal = ips
+            .iter()
+            .flatten()
+            .copied()
+            .find(|ip| self.is_internal(*ip));
+        let product = device
+            .and_then(|d| d.product.clone())
+            .filter(|p| self.product_is_public(p));
         let observable = match (external, &product) {
             (Some(ip), _) => Observable::Ip(ip),
-            (None, Some(p)) if device.is_some_and(|d| !d.cves.is_empty()) => Observable::Product(p.clone()),
+            (None, Some(p)) if device.is_some_and(|d| !d.cves.is_empty()) => {
+                Observable::Product(p.clone())
+            }
             _ => return Err(Withheld::NothingExternal),
         };
         let mut ind = Indicator::new(observable, alert.category, alert.severity, alert.ts);
         ind.confidence = (alert.confidence.clamp(0.0, 1.0) * 100.0).round() as u8;
         ind.valid_until = Some(crate::clock::add(alert.ts, self.config.validity));
         ind.tlp = self.config.tlp;
-        ind.rule = if is_identifier(&alert.rule) && self.leaks(&alert.rule).is_none() { alert.rule.clone() } else { String::new() };
+        ind.rule = if is_identifier(&alert.rule) && self.leaks(&alert.rule).is_none() {
+            alert.rule.clone()
+        } else {
+            String::new()
+        };
         ind.attack = alert.taxonomy.attack.clone().filter(|a| is_attack_id(a));
         ind.target = product;
-        ind.cves = device.map(|d| d.cves.iter().filter(|c| is_cve_id(c)).cloned().collect()).unwrap_or_default();
+        ind.cves = device
+            .map(|d| d.cves.iter().filter(|c| is_cve_id(c)).cloned().collect())
+            .unwrap_or_default();
         ind.internal = internal.map(|ip| self.pseudonym(ip.to_string().as_bytes()));
         Ok(ind)
     }
 
     fn product_is_public(&self, p: &Product) -> bool {
-        [Some(p.vendor.as_str()), Some(p.model.as_str()), p.firmware.as_deref()]
-            .into_iter()
-            .flatten()
-            .all(|t| self.leaks(t).is_none())
+        [
+            Some(p.vendor.as_str()),
+            Some(p.model.as_str()),
+            p.firmware.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .all(|t| self.leaks(t).is_none())
     }
 
     /// Releases a histogram as a noised aggregate, or withholds it below k contributors.
@@ -289,7 +344,10 @@ impl Filter {
             return Err(Withheld::BelowK { contributors, k });
         }
         let scale = 1.0 / self.config.epsilon;
-        let buckets = counts.iter().map(|&c| c as f64 + laplace(scale, rng)).collect();
+        let buckets = counts
+            .iter()
+            .map(|&c| c as f64 + laplace(scale, rng))
+            .collect();
         Ok(Aggregate {
             metric,
             period_start: period.0,
@@ -316,15 +374,23 @@ impl Filter {
         let product = |p: &Product| -> Result<(), Violation> {
             text("vendor", &p.vendor)?;
             text("model", &p.model)?;
-            p.firmware.as_deref().map_or(Ok(()), |f| text("firmware", f))
+            p.firmware
+                .as_deref()
+                .map_or(Ok(()), |f| text("firmware", f))
         };
         match item {
             Item::Indicator(i) => {
                 match &i.observable {
-                    Observable::Ip(ip) if self.is_internal(*ip) => return Err(Violation::InternalAddress { field: "observable" }),
+                    Observable::Ip(ip) if self.is_internal(*ip) => {
+                        return Err(Violation::InternalAddress {
+                            field: "observable",
+                        });
+                    }
                     Observable::Domain(d) | Observable::Url(d) => {
                         if self.is_internal_name(d) {
-                            return Err(Violation::PrivateName { field: "observable" });
+                            return Err(Violation::PrivateName {
+                                field: "observable",
+                            });
                         }
                         text("observable", d)?;
                     }
@@ -351,10 +417,16 @@ impl Filter {
             Item::Aggregate(a) => {
                 let k = self.config.k_anonymity;
                 if a.contributors < k {
-                    return Err(Violation::BelowK { contributors: a.contributors, k });
+                    return Err(Violation::BelowK {
+                        contributors: a.contributors,
+                        k,
+                    });
                 }
                 if a.epsilon > self.config.epsilon {
-                    return Err(Violation::Budget { found: a.epsilon, budget: self.config.epsilon });
+                    return Err(Violation::Budget {
+                        found: a.epsilon,
+                        budget: self.config.epsilon,
+                    });
                 }
                 Ok(())
             }
@@ -387,7 +459,10 @@ fn host_of(name: &str) -> String {
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 fn is_attack_id(s: &str) -> bool {
@@ -403,8 +478,12 @@ fn is_attack_id(s: &str) -> bool {
 fn is_cve_id(s: &str) -> bool {
     let mut parts = s.splitn(3, '-');
     parts.next() == Some("CVE")
-        && parts.next().is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_some_and(|n| (4..=7).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|n| (4..=7).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -422,7 +501,14 @@ mod tests {
     }
 
     fn alert(src: &str, dst: &str) -> Alert {
-        let mut a = Alert::new(Timestamp::from_secs(1000), "net.port_scan", "Scan of pump ward-7 from 10.1.2.3", Category::PortScan, Severity::High, 0.87);
+        let mut a = Alert::new(
+            Timestamp::from_secs(1000),
+            "net.port_scan",
+            "Scan of pump ward-7 from 10.1.2.3",
+            Category::PortScan,
+            Severity::High,
+            0.87,
+        );
         a.src_ip = Some(src.parse().unwrap());
         a.dst_ip = Some(dst.parse().unwrap());
         a.device = Some("pump-ward-7".into());
@@ -449,49 +535,87 @@ mod tests {
     #[test]
     fn alert_keeps_only_the_external_side() {
         let f = filter();
-        let ind = f.candidate(&alert("203.0.113.9", "10.1.2.3"), None).unwrap();
-        assert_eq!(ind.observable, Observable::Ip("203.0.113.9".parse().unwrap()));
+        let ind = f
+            .candidate(&alert("203.0.113.9", "10.1.2.3"), None)
+            .unwrap();
+        assert_eq!(
+            ind.observable,
+            Observable::Ip("203.0.113.9".parse().unwrap())
+        );
         assert_eq!(ind.confidence, 87);
         assert_eq!(ind.rule, "net.port_scan");
         assert_eq!(ind.attack.as_deref(), Some("T1046"));
         assert_eq!(ind.internal, Some(f.pseudonym(b"10.1.2.3")));
         assert_eq!(f.check(&Item::Indicator(ind)), Ok(()));
         // Configured internal block: both sides internal, nothing to share.
-        assert_eq!(f.candidate(&alert("198.18.0.1", "10.1.2.3"), None), Err(Withheld::NothingExternal));
+        assert_eq!(
+            f.candidate(&alert("198.18.0.1", "10.1.2.3"), None),
+            Err(Withheld::NothingExternal)
+        );
     }
 
     #[test]
     fn product_indicator_needs_cves_and_public_names() {
         let f = filter();
         let dev = DeviceContext {
-            product: Some(Product { vendor: "Acme".into(), model: "Infuse 3".into(), firmware: Some("2.1".into()) }),
+            product: Some(Product {
+                vendor: "Acme".into(),
+                model: "Infuse 3".into(),
+                firmware: Some("2.1".into()),
+            }),
             cves: vec!["CVE-2024-12345".into(), "not-a-cve".into()],
         };
-        let ind = f.candidate(&alert("10.0.0.1", "10.0.0.2"), Some(&dev)).unwrap();
+        let ind = f
+            .candidate(&alert("10.0.0.1", "10.0.0.2"), Some(&dev))
+            .unwrap();
         assert!(matches!(ind.observable, Observable::Product(_)));
         assert_eq!(ind.cves, vec!["CVE-2024-12345".to_string()]);
-        let leaky = DeviceContext { product: Some(Product { vendor: "Acme".into(), model: "Ward-7 pump".into(), firmware: None }), cves: vec!["CVE-2024-1111".into()] };
-        assert_eq!(f.candidate(&alert("10.0.0.1", "10.0.0.2"), Some(&leaky)), Err(Withheld::NothingExternal));
+        let leaky = DeviceContext {
+            product: Some(Product {
+                vendor: "Acme".into(),
+                model: "Ward-7 pump".into(),
+                firmware: None,
+            }),
+            cves: vec!["CVE-2024-1111".into()],
+        };
+        assert_eq!(
+            f.candidate(&alert("10.0.0.1", "10.0.0.2"), Some(&leaky)),
+            Err(Withheld::NothingExternal)
+        );
     }
 
     #[test]
     fn gate_refuses_leaks() {
         let f = filter();
-        let mut ind = f.candidate(&alert("203.0.113.9", "10.1.2.3"), None).unwrap();
+        let mut ind = f
+            .candidate(&alert("203.0.113.9", "10.1.2.3"), None)
+            .unwrap();
         ind.tlp = Tlp::Red;
         assert_eq!(f.check(&Item::Indicator(ind.clone())), Err(Violation::Red));
         ind.tlp = Tlp::Green;
         ind.observable = Observable::Ip("192.168.1.1".parse().unwrap());
-        assert!(matches!(f.check(&Item::Indicator(ind.clone())), Err(Violation::InternalAddress { .. })));
+        assert!(matches!(
+            f.check(&Item::Indicator(ind.clone())),
+            Err(Violation::InternalAddress { .. })
+        ));
         ind.observable = Observable::Domain("pacs.chu.local".into());
-        assert!(matches!(f.check(&Item::Indicator(ind.clone())), Err(Violation::PrivateName { .. })));
+        assert!(matches!(
+            f.check(&Item::Indicator(ind.clone())),
+            Err(Violation::PrivateName { .. })
+        ));
         ind.observable = Observable::Url("http://10.0.0.5/upload".into());
         assert!(f.check(&Item::Indicator(ind.clone())).is_err());
         ind.observable = Observable::Domain("c2.example.com".into());
         ind.rule = "exfil-to-10.2.3.4".into();
-        assert!(matches!(f.check(&Item::Indicator(ind.clone())), Err(Violation::InternalAddress { field: "rule" })));
+        assert!(matches!(
+            f.check(&Item::Indicator(ind.clone())),
+            Err(Violation::InternalAddress { field: "rule" })
+        ));
         ind.rule = "ward-7".into();
-        assert!(matches!(f.check(&Item::Indicator(ind)), Err(Violation::PrivateName { field: "rule" })));
+        assert!(matches!(
+            f.check(&Item::Indicator(ind)),
+            Err(Violation::PrivateName { field: "rule" })
+        ));
     }
 
     #[test]
@@ -499,8 +623,16 @@ mod tests {
         let f = filter();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let p = (Timestamp::from_secs(0), Timestamp::from_secs(1));
-        assert_eq!(f.release(Metric::RamaScores, &[1, 2], 4, p, &mut rng), Err(Withheld::BelowK { contributors: 4, k: 5 }));
-        let a = f.release(Metric::RamaScores, &[100; 10], 1000, p, &mut rng).unwrap();
+        assert_eq!(
+            f.release(Metric::RamaScores, &[1, 2], 4, p, &mut rng),
+            Err(Withheld::BelowK {
+                contributors: 4,
+                k: 5
+            })
+        );
+        let a = f
+            .release(Metric::RamaScores, &[100; 10], 1000, p, &mut rng)
+            .unwrap();
         assert!(a.buckets.iter().any(|b| *b != 100.0), "noise was added");
         assert!(a.buckets.iter().all(|b| (b - 100.0).abs() < 30.0));
         assert_eq!(f.check(&Item::Aggregate(a)), Ok(()));
@@ -514,7 +646,10 @@ mod tests {
         let mean = xs.iter().sum::<f64>() / n as f64;
         let mad = xs.iter().map(|x| x.abs()).sum::<f64>() / n as f64;
         assert!(mean.abs() < 0.1, "mean {mean}");
-        assert!((mad - 2.0).abs() < 0.1, "mean absolute deviation {mad} should be the scale");
+        assert!(
+            (mad - 2.0).abs() < 0.1,
+            "mean absolute deviation {mad} should be the scale"
+        );
     }
 
     use rand::SeedableRng;

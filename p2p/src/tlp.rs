@@ -31,7 +31,13 @@ pub enum Reach {
 }
 
 impl Tlp {
-    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
 
     pub const fn reach(self) -> Reach {
         match self {
@@ -80,7 +86,9 @@ impl fmt::Display for Tlp {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown TLP level `{0}` (expected TLP:CLEAR, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT or TLP:RED)")]
+#[error(
+    "unknown TLP level `{0}` (expected TLP:CLEAR, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT or TLP:RED)"
+)]
 pub struct UnknownTlp(pub String);
 
 impl FromStr for Tlp {

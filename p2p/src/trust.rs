@@ -80,7 +80,13 @@ pub struct ReplayGuard {
 
 impl ReplayGuard {
     pub fn new(max_age: Duration, max_skew: Duration, capacity: usize) -> Self {
-        Self { max_age, max_skew, seen: HashMap::new(), order: VecDeque::new(), capacity }
+        Self {
+            max_age,
+            max_skew,
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
     }
 
     pub fn check_fresh(&self, issued: Timestamp, now: Timestamp) -> Result<(), Error> {
@@ -146,7 +152,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(burst: u32, per_minute: u32) -> Self {
-        Self { burst: f64::from(burst.max(1)), per_sec: f64::from(per_minute) / 60.0, buckets: HashMap::new() }
+        Self {
+            burst: f64::from(burst.max(1)),
+            per_sec: f64::from(per_minute) / 60.0,
+            buckets: HashMap::new(),
+        }
     }
 
     /// Takes one token for `member` at `now`; false if the bucket is empty.
@@ -154,7 +164,9 @@ impl RateLimiter {
         if self.buckets.len() > 10_000 {
             let burst = self.burst;
             let per_sec = self.per_sec;
-            self.buckets.retain(|_, (tokens, at)| *tokens + now.saturating_sub(*at).as_secs_f64() * per_sec < burst);
+            self.buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_sub(*at).as_secs_f64() * per_sec < burst
+            });
         }
         let (tokens, at) = self.buckets.entry(*member).or_insert((self.burst, now));
         let refill = now.saturating_sub(*at).as_secs_f64() * self.per_sec;
@@ -216,13 +228,19 @@ impl Reputation {
 /// Confidence that an indicator is real, from independent reports: each hospital's own
 /// confidence, weighted by its reputation, combined as independent evidence
 /// (1 − Π(1 − wᵢ·cᵢ)). One hospital cannot raise it by repeating itself.
-pub fn corroborate<'a>(reports: impl IntoIterator<Item = (&'a str, f64)>, reputation: &Reputation) -> f64 {
+pub fn corroborate<'a>(
+    reports: impl IntoIterator<Item = (&'a str, f64)>,
+    reputation: &Reputation,
+) -> f64 {
     let mut best: HashMap<&str, f64> = HashMap::new();
     for (h, c) in reports {
         let e = best.entry(h).or_insert(0.0);
         *e = e.max(c.clamp(0.0, 1.0));
     }
-    let miss: f64 = best.iter().map(|(h, c)| 1.0 - (2.0 * reputation.get(h)).min(1.0) * c).product();
+    let miss: f64 = best
+        .iter()
+        .map(|(h, c)| 1.0 - (2.0 * reputation.get(h)).min(1.0) * c)
+        .product();
     1.0 - miss
 }
 
@@ -240,10 +258,19 @@ mod tests {
         let m = [1; 32];
         assert!(g.record(&m, &[1; 16], t(1000)));
         assert!(!g.record(&m, &[1; 16], t(1001)));
-        assert!(g.record(&[2; 32], &[1; 16], t(1001)), "same nonce, other author");
+        assert!(
+            g.record(&[2; 32], &[1; 16], t(1001)),
+            "same nonce, other author"
+        );
         assert_eq!(g.check_fresh(t(1000), t(1500)), Ok(()));
-        assert_eq!(g.check_fresh(t(1000), t(1601)), Err(Error::Stale { issued: t(1000) }));
-        assert_eq!(g.check_fresh(t(1100), t(1000)), Err(Error::Future { issued: t(1100) }));
+        assert_eq!(
+            g.check_fresh(t(1000), t(1601)),
+            Err(Error::Stale { issued: t(1000) })
+        );
+        assert_eq!(
+            g.check_fresh(t(1100), t(1000)),
+            Err(Error::Future { issued: t(1100) })
+        );
         // After the window the memory is dropped, but such a message is stale anyway.
         g.record(&m, &[9; 16], t(2000));
         assert!(!g.seen(&m, &[1; 16]));

@@ -26,7 +26,10 @@ use crate::wire::{self, Body, Envelope};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Live gossip: `author` is gossipsub's verified message source.
-    Gossip { author: Option<PeerId>, propagation: PeerId },
+    Gossip {
+        author: Option<PeerId>,
+        propagation: PeerId,
+    },
     /// Handed over by `from` in a backfill: not subject to freshness or rate limits, since it
     /// is old by nature and arrives in bulk.
     Backfill { from: PeerId },
@@ -82,7 +85,9 @@ impl Rejection {
             Rejection::Expired(_) => Reason::Expired,
             Rejection::Revoked(_) => Reason::Revoked,
             Rejection::Forged(_) => Reason::Forged,
-            Rejection::Trust(trust::Error::Stale { .. } | trust::Error::Future { .. }) => Reason::Stale,
+            Rejection::Trust(trust::Error::Stale { .. } | trust::Error::Future { .. }) => {
+                Reason::Stale
+            }
             Rejection::Trust(trust::Error::Replay) => Reason::Replay,
             Rejection::Trust(trust::Error::RateLimited) => Reason::RateLimited,
             Rejection::Invalid(_) => Reason::Invalid,
@@ -129,12 +134,20 @@ pub struct Validator {
 
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validator").field("consortium", &self.consortium).field("counts", &self.counts).finish_non_exhaustive()
+        f.debug_struct("Validator")
+            .field("consortium", &self.consortium)
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
     }
 }
 
 impl Validator {
-    pub fn new(consortium: ConsortiumId, revocations: Revocations, config: &trust::Config, clock: SharedClock) -> Self {
+    pub fn new(
+        consortium: ConsortiumId,
+        revocations: Revocations,
+        config: &trust::Config,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             consortium,
             revocations,
@@ -172,10 +185,19 @@ impl Validator {
 
     /// Records that this node itself published `envelope`, so a copy coming back is known.
     pub fn record_own(&mut self, envelope: &Envelope) {
-        self.replay.record(&envelope.credential.member, &envelope.nonce, self.clock.now());
+        self.replay.record(
+            &envelope.credential.member,
+            &envelope.nonce,
+            self.clock.now(),
+        );
     }
 
-    pub fn validate(&mut self, bytes: &[u8], origin: Origin, keys: &Keyring) -> Result<Accepted, Rejection> {
+    pub fn validate(
+        &mut self,
+        bytes: &[u8],
+        origin: Origin,
+        keys: &Keyring,
+    ) -> Result<Accepted, Rejection> {
         let r = self.check(bytes, origin, keys);
         match &r {
             Ok(_) => self.accepted += 1,
@@ -184,14 +206,20 @@ impl Validator {
         r
     }
 
-    fn check(&mut self, bytes: &[u8], origin: Origin, keys: &Keyring) -> Result<Accepted, Rejection> {
+    fn check(
+        &mut self,
+        bytes: &[u8],
+        origin: Origin,
+        keys: &Keyring,
+    ) -> Result<Accepted, Rejection> {
         let now = self.clock.now();
         let env = Envelope::decode(bytes)?;
         let cred = &env.credential;
 
         let digest = *blake3::hash(&postcard::to_allocvec(cred).unwrap_or_default()).as_bytes();
         if !self.verified.contains(&digest) {
-            cred.verify_signature(&self.consortium).map_err(Rejection::NotMember)?;
+            cred.verify_signature(&self.consortium)
+                .map_err(Rejection::NotMember)?;
             if self.verified.len() > 10_000 {
                 self.verified.clear();
             }
@@ -199,7 +227,11 @@ impl Validator {
         }
         // A stored message stays valid after its author's credential lapses; live and
         // backfilled ones must come from a current member.
-        let when = if origin == Origin::Store { env.issued } else { now };
+        let when = if origin == Origin::Store {
+            env.issued
+        } else {
+            now
+        };
         if let Err(e) = cred.check_time_and_revocation(&self.revocations, when) {
             return Err(match e {
                 membership::Error::Revoked(_) => Rejection::Revoked(e),
@@ -208,7 +240,8 @@ impl Validator {
         }
         if origin != Origin::Store {
             // Messages issued while a credential was valid are judged by issue time too.
-            cred.check_time_and_revocation(&self.revocations, env.issued).map_err(Rejection::Expired)?;
+            cred.check_time_and_revocation(&self.revocations, env.issued)
+                .map_err(Rejection::Expired)?;
         }
         let author = cred.peer_id().map_err(Rejection::NotMember)?;
         if let Origin::Gossip { author: source, .. } = origin
@@ -219,7 +252,8 @@ impl Validator {
                 source.map_or_else(|| "(none)".to_owned(), |p| p.to_string())
             )));
         }
-        env.verify_signature().map_err(|e| Rejection::Forged(e.to_string()))?;
+        env.verify_signature()
+            .map_err(|e| Rejection::Forged(e.to_string()))?;
 
         match origin {
             Origin::Gossip { .. } => {
@@ -245,21 +279,32 @@ impl Validator {
         let item = match &env.body {
             Body::Clear(item) => {
                 if item.tlp().reach() != Reach::Consortium {
-                    return Err(Rejection::Policy(format!("{} item sent in clear to the consortium", item.tlp())));
+                    return Err(Rejection::Policy(format!(
+                        "{} item sent in clear to the consortium",
+                        item.tlp()
+                    )));
                 }
                 Some(item.clone())
             }
             Body::Sealed(s) => {
                 if !cred.in_group(&s.group) {
-                    return Err(Rejection::Policy(format!("author is not in sharing group `{}`", s.group)));
+                    return Err(Rejection::Policy(format!(
+                        "author is not in sharing group `{}`",
+                        s.group
+                    )));
                 }
                 match keys.get(&s.group, s.epoch) {
                     Ok(key) => {
-                        let plain = key.open(s, &env.context()).map_err(|e| Rejection::Forged(e.to_string()))?;
-                        let item: Item = postcard::from_bytes(&plain)
-                            .map_err(|e| Rejection::Malformed(wire::Error::Decode(format!("sealed item: {e}"))))?;
+                        let plain = key
+                            .open(s, &env.context())
+                            .map_err(|e| Rejection::Forged(e.to_string()))?;
+                        let item: Item = postcard::from_bytes(&plain).map_err(|e| {
+                            Rejection::Malformed(wire::Error::Decode(format!("sealed item: {e}")))
+                        })?;
                         if item.tlp() == Tlp::Red {
-                            return Err(Rejection::Policy("TLP:RED item sent to a sharing group".into()));
+                            return Err(Rejection::Policy(
+                                "TLP:RED item sent to a sharing group".into(),
+                            ));
                         }
                         Some(item)
                     }
@@ -268,10 +313,32 @@ impl Validator {
                 }
             }
             Body::Revocations(list) => {
-                self.revocations.update(list.clone(), &self.consortium).map_err(|e| match e {
-                    membership::Error::StaleRevocations { .. } => Rejection::Duplicate,
-                    e => Rejection::Forged(e.to_string()),
-                })?;
+                self.revocations
+                    .update(list.clone(), &self.consortium)
+                    .map_err(|e| match e {
+                        membership::Error::StaleRevocations { .. } => Rejection::Duplicate,
+                        e => Rejection::Forged(e.to_string()),
+                    })?;
+                None
+            }
+            Body::GroupKeys(keys) => {
+                let Some(first) = keys.first() else {
+                    return Err(Rejection::Policy("empty group key rotation".into()));
+                };
+                if keys
+                    .iter()
+                    .any(|k| k.group != first.group || k.epoch != first.epoch)
+                {
+                    return Err(Rejection::Policy(
+                        "group key rotation mixes groups or epochs".into(),
+                    ));
+                }
+                if !cred.in_group(&first.group) {
+                    return Err(Rejection::Policy(format!(
+                        "author is not in sharing group `{}`",
+                        first.group
+                    )));
+                }
                 None
             }
         };
@@ -281,12 +348,20 @@ impl Validator {
                 && let Observable::Ip(ip) = i.observable
                 && always_internal(ip)
             {
-                return Err(Rejection::Policy(format!("indicator names internal address {ip}")));
+                return Err(Rejection::Policy(format!(
+                    "indicator names internal address {ip}"
+                )));
             }
         }
         self.replay.record(&cred.member, &env.nonce, now);
         let hospital = cred.hospital.clone();
-        Ok(Accepted { bytes: bytes.to_vec(), item, hospital, author, envelope: env })
+        Ok(Accepted {
+            bytes: bytes.to_vec(),
+            item,
+            hospital,
+            author,
+            envelope: env,
+        })
     }
 
     pub fn now(&self) -> Timestamp {
@@ -320,7 +395,12 @@ mod tests {
     fn world(config: trust::Config) -> World {
         let ck = ConsortiumKey::generate();
         let clock = ManualClock::new(Timestamp::from_secs(T0));
-        let v = Validator::new(ck.public(), Revocations::empty(ck.public()), &config, Arc::new(clock.clone()));
+        let v = Validator::new(
+            ck.public(),
+            Revocations::empty(ck.public()),
+            &config,
+            Arc::new(clock.clone()),
+        );
         let mut keys = Keyring::default();
         keys.insert(GroupKey::generate("icu", 1));
         World { ck, clock, v, keys }
@@ -342,13 +422,21 @@ mod tests {
     }
 
     fn item(n: u8) -> Item {
-        let mut i = Indicator::new(Observable::Ip(format!("198.51.100.{n}").parse().unwrap()), Category::PortScan, Severity::Medium, Timestamp::from_secs(T0));
+        let mut i = Indicator::new(
+            Observable::Ip(format!("198.51.100.{n}").parse().unwrap()),
+            Category::PortScan,
+            Severity::Medium,
+            Timestamp::from_secs(T0),
+        );
         i.confidence = 70;
         Item::Indicator(i)
     }
 
     fn gossip(id: &Identity) -> Origin {
-        Origin::Gossip { author: Some(id.peer_id()), propagation: id.peer_id() }
+        Origin::Gossip {
+            author: Some(id.peer_id()),
+            propagation: id.peer_id(),
+        }
     }
 
     #[test]
@@ -364,16 +452,34 @@ mod tests {
         // Non-member: credential from another consortium.
         let other = ConsortiumKey::generate();
         let (rid, rcred) = member(&other, 1, &[]);
-        let e = w.v.validate(&Envelope::clear(&rid, &rcred, now, item(2)).encode(), gossip(&rid), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::clear(&rid, &rcred, now, item(2)).encode(),
+                gossip(&rid),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::NotMember);
         assert_eq!(e.acceptance(true), MessageAcceptance::Reject);
 
         // Impersonation: gossip author differs from the credential's member.
         let (mid, _) = member(&w.ck, 2, &[]);
-        let e = w.v.validate(&Envelope::clear(&mid, &cred, now, item(3)).encode(), gossip(&mid), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::clear(&mid, &cred, now, item(3)).encode(),
+                gossip(&mid),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::Forged);
         // Right author, wrong signing key.
-        let e = w.v.validate(&Envelope::clear(&mid, &cred, now, item(3)).encode(), gossip(&id), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::clear(&mid, &cred, now, item(3)).encode(),
+                gossip(&id),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::Forged);
 
         // Replay of the accepted message, by the author and by a relay.
@@ -383,16 +489,36 @@ mod tests {
         assert_eq!(e.acceptance(false), MessageAcceptance::Ignore);
 
         // Malformed bytes and trailing garbage.
-        assert_eq!(w.v.validate(b"\x01\x02", gossip(&id), &w.keys).unwrap_err().reason(), Reason::Malformed);
+        assert_eq!(
+            w.v.validate(b"\x01\x02", gossip(&id), &w.keys)
+                .unwrap_err()
+                .reason(),
+            Reason::Malformed
+        );
         let mut long = Envelope::clear(&id, &cred, now, item(4)).encode();
         long.push(0);
-        assert_eq!(w.v.validate(&long, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Malformed);
+        assert_eq!(
+            w.v.validate(&long, gossip(&id), &w.keys)
+                .unwrap_err()
+                .reason(),
+            Reason::Malformed
+        );
 
         // Stale and future-dated.
         let old = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 - 1000), item(5)).encode();
-        assert_eq!(w.v.validate(&old, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Stale);
+        assert_eq!(
+            w.v.validate(&old, gossip(&id), &w.keys)
+                .unwrap_err()
+                .reason(),
+            Reason::Stale
+        );
         let future = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 + 1000), item(6)).encode();
-        assert_eq!(w.v.validate(&future, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Stale);
+        assert_eq!(
+            w.v.validate(&future, gossip(&id), &w.keys)
+                .unwrap_err()
+                .reason(),
+            Reason::Stale
+        );
 
         assert_eq!(w.v.accepted(), 1);
         assert_eq!(w.v.rejections()[&Reason::Forged], 2);
@@ -407,28 +533,65 @@ mod tests {
         assert!(w.v.validate(&m, gossip(&id), &w.keys).is_ok());
         w.v.update_revocations(w.ck.revoke(1, [7].into())).unwrap();
         let m = Envelope::clear(&id, &cred, w.clock.now(), item(2)).encode();
-        assert_eq!(w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Revoked);
+        assert_eq!(
+            w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(),
+            Reason::Revoked
+        );
         w.v.update_revocations(w.ck.revoke(2, [].into())).unwrap();
         w.clock.advance(Duration::from_secs(3600));
         let m = Envelope::clear(&id, &cred, w.clock.now(), item(3)).encode();
-        assert_eq!(w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(), Reason::Expired);
+        assert_eq!(
+            w.v.validate(&m, gossip(&id), &w.keys).unwrap_err().reason(),
+            Reason::Expired
+        );
     }
 
     #[test]
     fn rate_limit_is_per_author_and_refills() {
-        let mut w = world(trust::Config { burst: 2, per_minute: 60, ..trust::Config::default() });
+        let mut w = world(trust::Config {
+            burst: 2,
+            per_minute: 60,
+            ..trust::Config::default()
+        });
         let (a, ca) = member(&w.ck, 1, &[]);
         let (b, cb) = member(&w.ck, 2, &[]);
         let now = w.clock.now();
         for n in 0..2 {
-            assert!(w.v.validate(&Envelope::clear(&a, &ca, now, item(n)).encode(), gossip(&a), &w.keys).is_ok());
+            assert!(
+                w.v.validate(
+                    &Envelope::clear(&a, &ca, now, item(n)).encode(),
+                    gossip(&a),
+                    &w.keys
+                )
+                .is_ok()
+            );
         }
-        let e = w.v.validate(&Envelope::clear(&a, &ca, now, item(9)).encode(), gossip(&a), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::clear(&a, &ca, now, item(9)).encode(),
+                gossip(&a),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::RateLimited);
-        assert!(w.v.validate(&Envelope::clear(&b, &cb, now, item(9)).encode(), gossip(&b), &w.keys).is_ok());
+        assert!(
+            w.v.validate(
+                &Envelope::clear(&b, &cb, now, item(9)).encode(),
+                gossip(&b),
+                &w.keys
+            )
+            .is_ok()
+        );
         w.clock.advance(Duration::from_secs(1));
         let now = w.clock.now();
-        assert!(w.v.validate(&Envelope::clear(&a, &ca, now, item(10)).encode(), gossip(&a), &w.keys).is_ok());
+        assert!(
+            w.v.validate(
+                &Envelope::clear(&a, &ca, now, item(10)).encode(),
+                gossip(&a),
+                &w.keys
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -442,22 +605,58 @@ mod tests {
             i.tlp = Tlp::Amber;
         }
         // AMBER in clear is a sender's breach.
-        let e = w.v.validate(&Envelope::clear(&id, &cred, now, amber.clone()).encode(), gossip(&id), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::clear(&id, &cred, now, amber.clone()).encode(),
+                gossip(&id),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::Policy);
         // Sealed for the group: opens with the group key.
         let key = w.keys.current("icu").unwrap().clone();
         let sealed = Envelope::sealed(&id, &cred, now, &amber, &key).encode();
-        assert_eq!(w.v.validate(&sealed, gossip(&id), &w.keys).unwrap().item, Some(amber.clone()));
+        assert_eq!(
+            w.v.validate(&sealed, gossip(&id), &w.keys).unwrap().item,
+            Some(amber.clone())
+        );
         // A node without the key relays it unread.
         let mut w2 = world(trust::Config::default());
-        w2.v = Validator::new(w.ck.public(), Revocations::empty(w.ck.public()), &trust::Config::default(), Arc::new(w.clock.clone()));
-        assert_eq!(w2.v.validate(&sealed, gossip(&id), &Keyring::default()).unwrap().item, None);
+        w2.v = Validator::new(
+            w.ck.public(),
+            Revocations::empty(w.ck.public()),
+            &trust::Config::default(),
+            Arc::new(w.clock.clone()),
+        );
+        assert_eq!(
+            w2.v.validate(&sealed, gossip(&id), &Keyring::default())
+                .unwrap()
+                .item,
+            None
+        );
         // An author outside the group may not seal for it.
-        let e = w.v.validate(&Envelope::sealed(&out, &out_cred, now, &amber, &key).encode(), gossip(&out), &w.keys).unwrap_err();
+        let e =
+            w.v.validate(
+                &Envelope::sealed(&out, &out_cred, now, &amber, &key).encode(),
+                gossip(&out),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::Policy);
         // Internal address in a clear indicator.
-        let leak = Item::Indicator(Indicator::new(Observable::Ip("10.0.0.1".parse().unwrap()), Category::PortScan, Severity::Low, now));
-        let e = w.v.validate(&Envelope::clear(&id, &cred, now, leak).encode(), gossip(&id), &w.keys).unwrap_err();
+        let leak = Item::Indicator(Indicator::new(
+            Observable::Ip("10.0.0.1".parse().unwrap()),
+            Category::PortScan,
+            Severity::Low,
+            now,
+        ));
+        let e =
+            w.v.validate(
+                &Envelope::clear(&id, &cred, now, leak).encode(),
+                gossip(&id),
+                &w.keys,
+            )
+            .unwrap_err();
         assert_eq!(e.reason(), Reason::Policy);
     }
 
@@ -467,8 +666,19 @@ mod tests {
         let (id, cred) = member(&w.ck, 1, &[]);
         let from = Identity::generate().peer_id();
         let old = Envelope::clear(&id, &cred, Timestamp::from_secs(T0 - 2000), item(1)).encode();
-        assert!(w.v.validate(&old, Origin::Backfill { from }, &w.keys).is_ok(), "old is fine in a backfill");
-        assert_eq!(w.v.validate(&old, Origin::Backfill { from }, &w.keys).unwrap_err(), Rejection::Duplicate);
-        assert_eq!(Rejection::Duplicate.acceptance(true), MessageAcceptance::Ignore);
+        assert!(
+            w.v.validate(&old, Origin::Backfill { from }, &w.keys)
+                .is_ok(),
+            "old is fine in a backfill"
+        );
+        assert_eq!(
+            w.v.validate(&old, Origin::Backfill { from }, &w.keys)
+                .unwrap_err(),
+            Rejection::Duplicate
+        );
+        assert_eq!(
+            Rejection::Duplicate.acceptance(true),
+            MessageAcceptance::Ignore
+        );
     }
 }

@@ -8,7 +8,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use heir_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::group::{GroupKey, Sealed};
+use crate::group::{GroupKey, Sealed, WrappedKey};
 use crate::identity::Identity;
 use crate::indicator::Item;
 use crate::membership::{Credential, Revocations};
@@ -38,6 +38,8 @@ pub enum Body {
     Sealed(Sealed),
     /// The consortium's latest revocation list, relayed by any member.
     Revocations(Revocations),
+    /// A sharing group's new key epoch, wrapped to each member of the group.
+    GroupKeys(Vec<WrappedKey>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,30 +65,76 @@ impl Envelope {
 
     fn signed_bytes(&self) -> Vec<u8> {
         let mut out = ENVELOPE_CONTEXT.to_vec();
-        let fields = (self.version, &self.credential.member, self.credential.serial, &self.nonce, self.issued, &self.body);
+        let fields = (
+            self.version,
+            &self.credential.member,
+            self.credential.serial,
+            &self.nonce,
+            self.issued,
+            &self.body,
+        );
         out.extend(postcard::to_allocvec(&fields).expect("envelope fields serialise"));
         out
     }
 
-    fn new(identity: &Identity, credential: &Credential, issued: Timestamp, body: impl FnOnce(&[u8]) -> Body) -> Self {
+    fn new(
+        identity: &Identity,
+        credential: &Credential,
+        issued: Timestamp,
+        body: impl FnOnce(&[u8]) -> Body,
+    ) -> Self {
         let nonce: [u8; 16] = rand::random();
         let body = body(&Self::header(&credential.member, &nonce, issued));
-        let mut e = Self { version: VERSION, credential: credential.clone(), nonce, issued, body, signature: Vec::new() };
+        let mut e = Self {
+            version: VERSION,
+            credential: credential.clone(),
+            nonce,
+            issued,
+            body,
+            signature: Vec::new(),
+        };
         e.signature = identity.sign(&e.signed_bytes()).to_vec();
         e
     }
 
-    pub fn clear(identity: &Identity, credential: &Credential, issued: Timestamp, item: Item) -> Self {
+    pub fn clear(
+        identity: &Identity,
+        credential: &Credential,
+        issued: Timestamp,
+        item: Item,
+    ) -> Self {
         Self::new(identity, credential, issued, |_| Body::Clear(item))
     }
 
-    pub fn sealed(identity: &Identity, credential: &Credential, issued: Timestamp, item: &Item, key: &GroupKey) -> Self {
+    pub fn sealed(
+        identity: &Identity,
+        credential: &Credential,
+        issued: Timestamp,
+        item: &Item,
+        key: &GroupKey,
+    ) -> Self {
         let plain = zeroize::Zeroizing::new(postcard::to_allocvec(item).expect("items serialise"));
-        Self::new(identity, credential, issued, |hdr| Body::Sealed(key.seal(&plain, hdr)))
+        Self::new(identity, credential, issued, |hdr| {
+            Body::Sealed(key.seal(&plain, hdr))
+        })
     }
 
-    pub fn revocations(identity: &Identity, credential: &Credential, issued: Timestamp, list: Revocations) -> Self {
+    pub fn revocations(
+        identity: &Identity,
+        credential: &Credential,
+        issued: Timestamp,
+        list: Revocations,
+    ) -> Self {
         Self::new(identity, credential, issued, |_| Body::Revocations(list))
+    }
+
+    pub fn group_keys(
+        identity: &Identity,
+        credential: &Credential,
+        issued: Timestamp,
+        keys: Vec<WrappedKey>,
+    ) -> Self {
+        Self::new(identity, credential, issued, |_| Body::GroupKeys(keys))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -97,7 +145,8 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE {
             return Err(Error::TooLarge(bytes.len()));
         }
-        let (e, rest): (Envelope, &[u8]) = postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+        let (e, rest): (Envelope, &[u8]) =
+            postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
         if !rest.is_empty() {
             return Err(Error::Decode(format!("{} trailing bytes", rest.len())));
         }
@@ -109,9 +158,11 @@ impl Envelope {
 
     /// That the credential's member signed exactly this envelope.
     pub fn verify_signature(&self) -> Result<(), Error> {
-        let key = VerifyingKey::from_bytes(&self.credential.member).map_err(|_| Error::BadSignature)?;
+        let key =
+            VerifyingKey::from_bytes(&self.credential.member).map_err(|_| Error::BadSignature)?;
         let sig = Signature::from_slice(&self.signature).map_err(|_| Error::BadSignature)?;
-        key.verify(&self.signed_bytes(), &sig).map_err(|_| Error::BadSignature)
+        key.verify(&self.signed_bytes(), &sig)
+            .map_err(|_| Error::BadSignature)
     }
 
     pub fn context(&self) -> Vec<u8> {

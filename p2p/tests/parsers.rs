@@ -15,8 +15,16 @@ fn observable() -> impl Strategy<Value = Observable> {
         "[a-z0-9'\\\\.-]{1,40}".prop_map(Observable::Domain),
         "[ -~]{1,60}".prop_map(Observable::Url),
         any::<[u8; 32]>().prop_map(Observable::Sha256),
-        ("[ -~]{1,20}", "[ -~]{1,20}", proptest::option::of("[ -~]{1,10}"))
-            .prop_map(|(vendor, model, firmware)| Observable::Product(Product { vendor, model, firmware })),
+        (
+            "[ -~]{1,20}",
+            "[ -~]{1,20}",
+            proptest::option::of("[ -~]{1,10}")
+        )
+            .prop_map(|(vendor, model, firmware)| Observable::Product(Product {
+                vendor,
+                model,
+                firmware
+            })),
     ]
 }
 

@@ -14,20 +14,43 @@ use proptest::prelude::*;
 fn internal_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         any::<[u8; 3]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(10, b[0], b[1], b[2]))),
-        (16u8..32, any::<[u8; 2]>()).prop_map(|(s, b)| IpAddr::V4(Ipv4Addr::new(172, s, b[0], b[1]))),
+        (16u8..32, any::<[u8; 2]>())
+            .prop_map(|(s, b)| IpAddr::V4(Ipv4Addr::new(172, s, b[0], b[1]))),
         any::<[u8; 2]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(192, 168, b[0], b[1]))),
         any::<[u8; 2]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(198, 18 + (b[0] & 1), b[1], 7))),
-        any::<[u16; 4]>().prop_map(|s| IpAddr::V6(Ipv6Addr::new(0xfd00 | (s[0] & 0xff), s[1], s[2], s[3], 0, 0, 0, 1))),
-        any::<[u16; 2]>().prop_map(|s| IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, s[0], s[1], 0, 1))),
-        any::<[u8; 3]>().prop_map(|b| IpAddr::V6(Ipv4Addr::new(10, b[0], b[1], b[2]).to_ipv6_mapped())),
+        any::<[u16; 4]>().prop_map(|s| IpAddr::V6(Ipv6Addr::new(
+            0xfd00 | (s[0] & 0xff),
+            s[1],
+            s[2],
+            s[3],
+            0,
+            0,
+            0,
+            1
+        ))),
+        any::<[u16; 2]>()
+            .prop_map(|s| IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, s[0], s[1], 0, 1))),
+        any::<[u8; 3]>()
+            .prop_map(|b| IpAddr::V6(Ipv4Addr::new(10, b[0], b[1], b[2]).to_ipv6_mapped())),
     ]
 }
 
 fn external_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        (1u8..=9, any::<[u8; 3]>()).prop_map(|(a, b)| IpAddr::V4(Ipv4Addr::new(a, b[0], b[1], b[2]))),
-        (11u8..=99, any::<[u8; 3]>()).prop_map(|(a, b)| IpAddr::V4(Ipv4Addr::new(a, b[0], b[1], b[2]))),
-        any::<[u16; 3]>().prop_map(|s| IpAddr::V6(Ipv6Addr::new(0x2001, 0x0db8 ^ s[0], s[1], s[2], 0, 0, 0, 1))),
+        (1u8..=9, any::<[u8; 3]>())
+            .prop_map(|(a, b)| IpAddr::V4(Ipv4Addr::new(a, b[0], b[1], b[2]))),
+        (11u8..=99, any::<[u8; 3]>())
+            .prop_map(|(a, b)| IpAddr::V4(Ipv4Addr::new(a, b[0], b[1], b[2]))),
+        any::<[u16; 3]>().prop_map(|s| IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0x0db8 ^ s[0],
+            s[1],
+            s[2],
+            0,
+            0,
+            0,
+            1
+        ))),
     ]
 }
 

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use heir_model::Timestamp;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds, TopicScoreParams, ValidationMode};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
+    TopicScoreParams, ValidationMode,
+};
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
@@ -94,26 +97,40 @@ impl Behaviour {
             .history_gossip(3)
             .build()
             .map_err(|e| Error::Gossipsub(e.to_string()))?;
-        let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)
-            .map_err(|e| Error::Gossipsub(e.to_owned()))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)
+                .map_err(|e| Error::Gossipsub(e.to_owned()))?;
         let topic = IdentTopic::new(TOPIC);
         let (params, thresholds) = score_params(config, &topic);
-        gossipsub.with_peer_score(params, thresholds).map_err(Error::Gossipsub)?;
-        gossipsub.subscribe(&topic).map_err(|e| Error::Gossipsub(e.to_string()))?;
+        gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(Error::Gossipsub)?;
+        gossipsub
+            .subscribe(&topic)
+            .map_err(|e| Error::Gossipsub(e.to_string()))?;
 
         let mut kcfg = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kcfg.set_query_timeout(Duration::from_secs(30));
         let mut kademlia = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kcfg);
         kademlia.set_mode(Some(kad::Mode::Server));
 
-        let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public()));
+        let identify = identify::Behaviour::new(identify::Config::new(
+            IDENTIFY_PROTOCOL.to_owned(),
+            key.public(),
+        ));
         let mdns = if config.mdns {
-            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id).map_err(|e| Error::Transport(format!("mDNS: {e}")))?)
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(|e| Error::Transport(format!("mDNS: {e}")))?,
+            )
         } else {
             None
         };
         let backfill = request_response::cbor::Behaviour::new(
-            [(StreamProtocol::new(BACKFILL_PROTOCOL), request_response::ProtocolSupport::Full)],
+            [(
+                StreamProtocol::new(BACKFILL_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );
         Ok(Self {

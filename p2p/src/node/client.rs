@@ -6,6 +6,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Error, PeerInfo, Status};
+use crate::group::Keyring;
 use crate::indicator::{IndicatorId, Item};
 use crate::knowledge::Entry;
 use crate::membership::Revocations;
@@ -23,24 +24,81 @@ pub struct Published {
     pub sent: bool,
 }
 
+/// Outcome of a group key rotation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub group: String,
+    pub epoch: u32,
+    /// Members the new key was wrapped to (this node included).
+    pub recipients: usize,
+    pub published: Published,
+}
+
 pub(super) type Reply<T> = oneshot::Sender<T>;
 
 pub(super) enum Command {
-    Publish { item: Item, group: Option<String>, reply: Reply<Result<Published, Error>> },
-    PublishAlert { alert: Box<Alert>, device: Option<DeviceContext>, group: Option<String>, reply: Reply<Result<Published, Error>> },
+    Publish {
+        item: Item,
+        group: Option<String>,
+        reply: Reply<Result<Published, Error>>,
+    },
+    PublishAlert {
+        alert: Box<Alert>,
+        device: Option<DeviceContext>,
+        group: Option<String>,
+        reply: Reply<Result<Published, Error>>,
+    },
     #[cfg(feature = "testing")]
-    PublishRaw { bytes: Vec<u8>, reply: Reply<Result<Published, Error>> },
-    Dial { addr: Multiaddr, reply: Reply<Result<(), Error>> },
-    ListenAddrs { reply: Reply<Vec<Multiaddr>> },
-    Peers { reply: Reply<Vec<PeerInfo>> },
-    Status { reply: Reply<Status> },
-    Indicators { reply: Reply<Vec<Entry>> },
-    Indicator { id: IndicatorId, reply: Reply<Option<Entry>> },
-    Observatory { own_rama: Option<f64>, reply: Reply<Report> },
-    Envelopes { reply: Reply<Vec<Vec<u8>>> },
-    Block { peer: PeerId, reply: Reply<()> },
-    Unblock { peer: PeerId, reply: Reply<()> },
-    Revoke { list: Revocations, reply: Reply<Result<Published, Error>> },
+    PublishRaw {
+        bytes: Vec<u8>,
+        reply: Reply<Result<Published, Error>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: Reply<Result<(), Error>>,
+    },
+    ListenAddrs {
+        reply: Reply<Vec<Multiaddr>>,
+    },
+    Peers {
+        reply: Reply<Vec<PeerInfo>>,
+    },
+    Status {
+        reply: Reply<Status>,
+    },
+    Indicators {
+        reply: Reply<Vec<Entry>>,
+    },
+    Indicator {
+        id: IndicatorId,
+        reply: Reply<Option<Entry>>,
+    },
+    Observatory {
+        own_rama: Option<f64>,
+        reply: Reply<Report>,
+    },
+    Envelopes {
+        reply: Reply<Vec<Vec<u8>>>,
+    },
+    Block {
+        peer: PeerId,
+        reply: Reply<()>,
+    },
+    Unblock {
+        peer: PeerId,
+        reply: Reply<()>,
+    },
+    Revoke {
+        list: Revocations,
+        reply: Reply<Result<Published, Error>>,
+    },
+    RotateGroup {
+        group: String,
+        reply: Reply<Result<Rotation, Error>>,
+    },
+    Keyring {
+        reply: Reply<Keyring>,
+    },
     Shutdown,
 }
 
@@ -75,19 +133,32 @@ impl Client {
     /// the consortium; AMBER and AMBER+STRICT need `group` and are sealed for it; RED is
     /// refused.
     pub async fn publish(&self, item: Item, group: Option<String>) -> Result<Published, Error> {
-        self.ask(|reply| Command::Publish { item, group, reply }).await?
+        self.ask(|reply| Command::Publish { item, group, reply })
+            .await?
     }
 
     /// Turns an alert into an indicator through the privacy filter and publishes it.
-    pub async fn publish_alert(&self, alert: Alert, device: Option<DeviceContext>, group: Option<String>) -> Result<Published, Error> {
-        self.ask(|reply| Command::PublishAlert { alert: Box::new(alert), device, group, reply }).await?
+    pub async fn publish_alert(
+        &self,
+        alert: Alert,
+        device: Option<DeviceContext>,
+        group: Option<String>,
+    ) -> Result<Published, Error> {
+        self.ask(|reply| Command::PublishAlert {
+            alert: Box::new(alert),
+            device,
+            group,
+            reply,
+        })
+        .await?
     }
 
     /// Publishes bytes exactly as given, bypassing envelope building and the privacy filter:
     /// for conformance tests of what receivers refuse.
     #[cfg(feature = "testing")]
     pub async fn publish_raw(&self, bytes: Vec<u8>) -> Result<Published, Error> {
-        self.ask(|reply| Command::PublishRaw { bytes, reply }).await?
+        self.ask(|reply| Command::PublishRaw { bytes, reply })
+            .await?
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
@@ -117,7 +188,8 @@ impl Client {
 
     /// The observatory's views; `own_rama` places this hospital among its peers.
     pub async fn observatory(&self, own_rama: Option<f64>) -> Result<Report, Error> {
-        self.ask(|reply| Command::Observatory { own_rama, reply }).await
+        self.ask(|reply| Command::Observatory { own_rama, reply })
+            .await
     }
 
     /// The stored envelopes, as peers would backfill them.
@@ -140,7 +212,24 @@ impl Client {
         self.ask(|reply| Command::Revoke { list, reply }).await?
     }
 
+    /// Starts a new key epoch for `group` and sends it, wrapped, to every member of the group
+    /// this node knows (from their messages and backfill requests). Persist the result of
+    /// [`Client::keyring`] afterwards.
+    pub async fn rotate_group(&self, group: impl Into<String>) -> Result<Rotation, Error> {
+        let group = group.into();
+        self.ask(|reply| Command::RotateGroup { group, reply })
+            .await?
+    }
+
+    /// The node's current group keys, e.g. to persist after a rotation.
+    pub async fn keyring(&self) -> Result<Keyring, Error> {
+        self.ask(|reply| Command::Keyring { reply }).await
+    }
+
     pub async fn shutdown(&self) -> Result<(), Error> {
-        self.tx.send(Command::Shutdown).await.map_err(|_| Error::Stopped)
+        self.tx
+            .send(Command::Shutdown)
+            .await
+            .map_err(|_| Error::Stopped)
     }
 }

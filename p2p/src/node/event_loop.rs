@@ -8,18 +8,21 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, multiaddr::Protocol, noise, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, identify, kad, mdns, multiaddr::Protocol, noise, tcp, yamux,
+};
 use tokio::sync::mpsc;
 
 use super::behaviour::{BackfillRequest, BackfillResponse, Behaviour, BehaviourEvent, TOPIC};
-use super::client::{Command, Published};
+use super::client::{Command, Published, Rotation};
 use super::{Config, Error, Event, PeerInfo, Setup, Status, Via};
 use crate::clock::{self, SharedClock};
-use crate::group::Keyring;
+use crate::group::{GroupKey, Keyring, WrappedKey};
 use crate::identity::Identity;
 use crate::indicator::Item;
 use crate::keystore::Membership;
 use crate::knowledge::{Change, KnowledgeBase, Log};
+use crate::membership::Credential;
 use crate::privacy::{Filter, Violation};
 use crate::tlp::Reach;
 use crate::validate::{Accepted, Origin, Reason, Rejection, Validator};
@@ -39,8 +42,9 @@ pub struct EventLoop {
     config: Config,
     clock: SharedClock,
     topic: IdentTopic,
-    /// What each peer's credential says, as learnt from the messages it authored.
-    members: HashMap<PeerId, (String, u64)>,
+    /// Each peer's credential, as learnt from the messages it authored and its backfill
+    /// requests.
+    members: HashMap<PeerId, Credential>,
     strikes: HashMap<PeerId, u32>,
     blocked: HashSet<PeerId>,
     backfills: HashMap<OutboundRequestId, PeerId>,
@@ -49,6 +53,8 @@ pub struct EventLoop {
     backfilled: u64,
     dropped_events: u64,
     warnings: Vec<String>,
+    /// Whether a Kademlia bootstrap query ran since the first connection.
+    discovered: bool,
 }
 
 impl EventLoop {
@@ -62,17 +68,32 @@ impl EventLoop {
         let keypair = setup.identity.keypair();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
             .map_err(|e| Error::Transport(e.to_string()))?
             .with_quic()
-            .with_behaviour(|key| Behaviour::new(key, &config).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
+            .with_behaviour(|key| {
+                Behaviour::new(key, &config)
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            })
             .map_err(|e| Error::Transport(e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
             .build();
         for addr in &config.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen { addr: addr.clone(), reason: e.to_string() })?;
+            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
         }
-        let validator = Validator::new(setup.membership.consortium, setup.revocations, &config.trust, setup.clock.clone());
+        let validator = Validator::new(
+            setup.membership.consortium,
+            setup.revocations,
+            &config.trust,
+            setup.clock.clone(),
+        );
         let mut this = Self {
             swarm,
             commands,
@@ -94,6 +115,7 @@ impl EventLoop {
             backfilled: 0,
             dropped_events: 0,
             warnings: Vec::new(),
+            discovered: false,
             membership: setup.membership,
             config,
         };
@@ -104,17 +126,27 @@ impl EventLoop {
                 this.warnings.push(d.to_string());
             }
             for r in records {
-                match this.validator.validate(&r.bytes, Origin::Store, &this.keyring) {
+                match this
+                    .validator
+                    .validate(&r.bytes, Origin::Store, &this.keyring)
+                {
                     Ok(acc) => {
                         this.kb.insert(&acc, r.received);
                     }
-                    Err(e) => this.warnings.push(format!("{}: stored envelope skipped: {e}", path.display())),
+                    Err(e) => this
+                        .warnings
+                        .push(format!("{}: stored envelope skipped: {e}", path.display())),
                 }
             }
             this.log = Some(log);
         }
         let mut bootstrap = this.config.bootstrap.clone();
-        bootstrap.extend(this.membership.bootstrap.iter().filter_map(|s| s.parse().ok()));
+        bootstrap.extend(
+            this.membership
+                .bootstrap
+                .iter()
+                .filter_map(|s| s.parse().ok()),
+        );
         for addr in bootstrap {
             this.dial(addr)?;
         }
@@ -147,56 +179,117 @@ impl EventLoop {
 
     fn dial(&mut self, addr: Multiaddr) -> Result<(), Error> {
         if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-            self.swarm.behaviour_mut().kademlia.add_address(&peer, addr.clone());
+            self.swarm
+                .behaviour_mut()
+                .kademlia
+                .add_address(&peer, addr.clone());
         }
-        self.swarm.dial(addr.clone()).map_err(|e| Error::Dial { addr: addr.to_string(), reason: e.to_string() })
+        self.swarm.dial(addr.clone()).map_err(|e| Error::Dial {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => self.listen_addrs.push(address),
-            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_addrs.retain(|a| a != &address),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address)
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
                 if endpoint.is_dialer() {
-                    self.swarm.behaviour_mut().kademlia.add_address(&peer_id, endpoint.get_remote_address().clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
+                if !self.discovered {
+                    // Learn the rest of the mesh from the first peer reached.
+                    self.discovered = self.swarm.behaviour_mut().kademlia.bootstrap().is_ok();
                 }
                 if num_established.get() == 1 {
                     self.request_backfill(peer_id);
                     self.emit(Event::PeerConnected(peer_id));
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.emit(Event::PeerDisconnected(peer_id)),
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => self.emit(Event::PeerDisconnected(peer_id)),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
                 self.on_gossip(propagation_source, message_id, message);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Backfill(request_response::Event::Message { peer, message, .. })) => match message {
-                request_response::Message::Request { request, channel, .. } => {
+            SwarmEvent::Behaviour(BehaviourEvent::Backfill(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     let response = self.answer_backfill(peer, request);
-                    let _ = self.swarm.behaviour_mut().backfill.send_response(channel, response);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .backfill
+                        .send_response(channel, response);
                 }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     self.backfills.remove(&request_id);
                     self.on_backfill(peer, response);
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Backfill(request_response::Event::OutboundFailure { peer, request_id, error, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Backfill(
+                request_response::Event::OutboundFailure {
+                    peer,
+                    request_id,
+                    error,
+                    ..
+                },
+            )) => {
                 self.backfills.remove(&request_id);
                 tracing::debug!(%peer, %error, "backfill request failed");
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
                 for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kademlia.add_address(&peer_id, addr);
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    self.swarm.behaviour_mut().kademlia.add_address(&peer, addr.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer, addr.clone());
                     if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
                         let _ = self.swarm.dial(addr);
                     }
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated { peer, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
+                peer,
+                ..
+            })) => {
                 if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
                     let _ = self.swarm.dial(peer);
                 }
@@ -205,22 +298,43 @@ impl EventLoop {
         }
     }
 
-    fn on_gossip(&mut self, propagation: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
-        let origin = Origin::Gossip { author: message.source, propagation };
-        match self.validator.validate(&message.data, origin, &self.keyring) {
+    fn on_gossip(
+        &mut self,
+        propagation: PeerId,
+        id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let origin = Origin::Gossip {
+            author: message.source,
+            propagation,
+        };
+        match self
+            .validator
+            .validate(&message.data, origin, &self.keyring)
+        {
             Ok(acc) => {
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &propagation, MessageAcceptance::Accept);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &propagation, MessageAcceptance::Accept);
                 self.store(acc, Via::Gossip);
             }
             Err(rejection) => {
                 let by_author = message.source == Some(propagation);
                 let acceptance = rejection.acceptance(by_author);
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &propagation, acceptance.clone());
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &propagation, acceptance.clone());
                 if matches!(acceptance, MessageAcceptance::Reject) && by_author {
                     self.penalise(propagation, rejection.reason());
                 }
                 tracing::debug!(peer = %propagation, %rejection, "gossip message rejected");
-                self.emit(Event::Rejected { peer: propagation, reason: rejection.reason(), detail: rejection.to_string() });
+                self.emit(Event::Rejected {
+                    peer: propagation,
+                    reason: rejection.reason(),
+                    detail: rejection.to_string(),
+                });
             }
         }
     }
@@ -230,7 +344,10 @@ impl EventLoop {
     fn penalise(&mut self, peer: PeerId, reason: Reason) {
         let strikes = self.strikes.entry(peer).or_default();
         *strikes += 1;
-        let ban = matches!(reason, Reason::NotMember | Reason::Expired | Reason::Revoked) || *strikes >= self.config.ban_after;
+        let ban = matches!(
+            reason,
+            Reason::NotMember | Reason::Expired | Reason::Revoked
+        ) || *strikes >= self.config.ban_after;
         if ban {
             tracing::info!(%peer, ?reason, "blocking peer");
             self.block(peer);
@@ -247,27 +364,48 @@ impl EventLoop {
     fn store(&mut self, acc: Accepted, via: Via) {
         let now = self.clock.now();
         if let Some(log) = &mut self.log
-            && let Err(e) = log.append(&crate::knowledge::Record { received: now, bytes: acc.bytes.clone() })
+            && let Err(e) = log.append(&crate::knowledge::Record {
+                received: now,
+                bytes: acc.bytes.clone(),
+            })
         {
             tracing::error!("{e}");
             self.warnings.push(e.to_string());
         }
-        self.members.insert(acc.author, (acc.hospital.clone(), acc.envelope.credential.serial));
+        self.members
+            .insert(acc.author, acc.envelope.credential.clone());
+        if let crate::wire::Body::GroupKeys(keys) = &acc.envelope.body {
+            self.install_group_key(keys);
+        }
         let change = self.kb.insert(&acc, now);
         let score = self.kb.reputation().as_peer_score(&acc.hospital);
-        self.swarm.behaviour_mut().gossipsub.set_application_score(&acc.author, score);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&acc.author, score);
         if let crate::wire::Body::Revocations(_) = acc.envelope.body {
             self.enforce_revocations();
         }
         match acc.item {
-            Some(item) => self.emit(Event::Received { item, hospital: acc.hospital, author: acc.author, change, via }),
+            Some(item) => self.emit(Event::Received {
+                item,
+                hospital: acc.hospital,
+                author: acc.author,
+                change,
+                via,
+            }),
             None => self.emit(Event::Relayed { author: acc.author }),
         }
     }
 
     fn enforce_revocations(&mut self) {
         let revoked = &self.validator.revocations().serials;
-        let gone: Vec<PeerId> = self.members.iter().filter(|(_, (_, s))| revoked.contains(s)).map(|(p, _)| *p).collect();
+        let gone: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(_, c)| revoked.contains(&c.serial))
+            .map(|(p, _)| *p)
+            .collect();
         for p in gone {
             self.block(p);
         }
@@ -284,7 +422,11 @@ impl EventLoop {
             since,
             limit: u32::try_from(self.config.backfill_limit).unwrap_or(u32::MAX),
         };
-        let id = self.swarm.behaviour_mut().backfill.send_request(&peer, request);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .backfill
+            .send_request(&peer, request);
         self.backfills.insert(id, peer);
     }
 
@@ -292,7 +434,11 @@ impl EventLoop {
         let now = self.clock.now();
         let cred = &request.credential;
         let check = cred
-            .verify(&self.membership.consortium, self.validator.revocations(), now)
+            .verify(
+                &self.membership.consortium,
+                self.validator.revocations(),
+                now,
+            )
             .map_err(|e| e.to_string())
             .and_then(|()| match cred.peer_id() {
                 Ok(p) if p == peer => Ok(()),
@@ -301,10 +447,15 @@ impl EventLoop {
         if let Err(reason) = check {
             tracing::info!(%peer, %reason, "backfill refused");
             self.validator.count(Reason::NotMember);
-            self.emit(Event::Rejected { peer, reason: Reason::NotMember, detail: format!("backfill request: {reason}") });
+            self.emit(Event::Rejected {
+                peer,
+                reason: Reason::NotMember,
+                detail: format!("backfill request: {reason}"),
+            });
             self.block(peer);
             return BackfillResponse::Refused(reason);
         }
+        self.members.insert(peer, request.credential.clone());
         let limit = (request.limit as usize).min(self.config.backfill_limit);
         BackfillResponse::Envelopes(self.kb.since(request.since, limit))
     }
@@ -320,7 +471,10 @@ impl EventLoop {
         let offered = envelopes.len();
         let mut accepted = 0;
         for bytes in envelopes {
-            match self.validator.validate(&bytes, Origin::Backfill { from: peer }, &self.keyring) {
+            match self
+                .validator
+                .validate(&bytes, Origin::Backfill { from: peer }, &self.keyring)
+            {
                 Ok(acc) => {
                     accepted += 1;
                     self.backfilled += 1;
@@ -328,14 +482,22 @@ impl EventLoop {
                 }
                 Err(Rejection::Duplicate) => {}
                 Err(r) => {
-                    self.emit(Event::Rejected { peer, reason: r.reason(), detail: format!("backfill: {r}") });
+                    self.emit(Event::Rejected {
+                        peer,
+                        reason: r.reason(),
+                        detail: format!("backfill: {r}"),
+                    });
                     if !matches!(r, Rejection::Expired(_) | Rejection::Revoked(_)) {
                         self.penalise(peer, Reason::Forged);
                     }
                 }
             }
         }
-        self.emit(Event::BackfillCompleted { peer, offered, accepted });
+        self.emit(Event::BackfillCompleted {
+            peer,
+            offered,
+            accepted,
+        });
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -343,7 +505,12 @@ impl EventLoop {
             Command::Publish { item, group, reply } => {
                 let _ = reply.send(self.publish(item, group));
             }
-            Command::PublishAlert { alert, device, group, reply } => {
+            Command::PublishAlert {
+                alert,
+                device,
+                group,
+                reply,
+            } => {
                 let r = self
                     .filter
                     .candidate(&alert, device.as_ref())
@@ -374,10 +541,17 @@ impl EventLoop {
                 let _ = reply.send(self.kb.get(&id).cloned());
             }
             Command::Observatory { own_rama, reply } => {
-                let _ = reply.send(crate::observatory::report(&self.kb, own_rama, self.clock.now()));
+                let _ = reply.send(crate::observatory::report(
+                    &self.kb,
+                    own_rama,
+                    self.clock.now(),
+                ));
             }
             Command::Envelopes { reply } => {
-                let _ = reply.send(self.kb.since(heir_model::Timestamp::from_nanos(0), usize::MAX));
+                let _ = reply.send(
+                    self.kb
+                        .since(heir_model::Timestamp::from_nanos(0), usize::MAX),
+                );
             }
             Command::Block { peer, reply } => {
                 self.block(peer);
@@ -398,14 +572,81 @@ impl EventLoop {
                     .map_err(|e| Error::Keystore(crate::keystore::Error::Invite(e)))
                     .and_then(|_| {
                         self.enforce_revocations();
-                        let env = Envelope::revocations(&self.identity, &self.membership.credential, self.clock.now(), list);
+                        let env = Envelope::revocations(
+                            &self.identity,
+                            &self.membership.credential,
+                            self.clock.now(),
+                            list,
+                        );
                         self.validator.record_own(&env);
                         self.send(env.encode())
                     });
                 let _ = reply.send(r);
             }
+            Command::RotateGroup { group, reply } => {
+                let _ = reply.send(self.rotate_group(group));
+            }
+            Command::Keyring { reply } => {
+                let _ = reply.send(self.keyring.clone());
+            }
             Command::Shutdown => {}
         }
+    }
+
+    fn install_group_key(&mut self, keys: &[WrappedKey]) {
+        let ours = x25519_dalek::PublicKey::from(self.identity.agreement()).to_bytes();
+        let Some(w) = keys.iter().find(|k| k.recipient == ours) else {
+            return;
+        };
+        if self.keyring.get(&w.group, w.epoch).is_ok() {
+            return;
+        }
+        match GroupKey::unwrap(w, self.identity.agreement()) {
+            Ok(key) => {
+                let (group, epoch) = (key.group.clone(), key.epoch);
+                self.keyring.insert(key);
+                self.emit(Event::GroupKey { group, epoch });
+            }
+            Err(e) => self.warnings.push(format!("group key rotation: {e}")),
+        }
+    }
+
+    fn rotate_group(&mut self, group: String) -> Result<Rotation, Error> {
+        let own = self.membership.credential.clone();
+        if !own.in_group(&group) {
+            return Err(Error::NotInGroup(group));
+        }
+        let now = self.clock.now();
+        let revoked = &self.validator.revocations().serials;
+        let mut recipients: Vec<[u8; 32]> = self
+            .members
+            .values()
+            .filter(|c| c.in_group(&group) && !revoked.contains(&c.serial) && now < c.expires)
+            .map(|c| c.agreement)
+            .collect();
+        recipients.push(own.agreement);
+        recipients.sort();
+        recipients.dedup();
+        let key = self.keyring.rotate(&group);
+        let wrapped: Vec<WrappedKey> = recipients.iter().map(|r| key.wrap_for(r)).collect();
+        let env = Envelope::group_keys(&self.identity, &own, now, wrapped);
+        let bytes = env.encode();
+        let published = self.send(bytes.clone())?;
+        self.validator.record_own(&env);
+        let acc = Accepted {
+            envelope: env,
+            bytes,
+            item: None,
+            hospital: own.hospital.clone(),
+            author: self.identity.peer_id(),
+        };
+        self.store_own(acc);
+        Ok(Rotation {
+            group,
+            epoch: key.epoch,
+            recipients: recipients.len(),
+            published,
+        })
     }
 
     fn publish(&mut self, item: Item, group: Option<String>) -> Result<Published, Error> {
@@ -421,7 +662,13 @@ impl EventLoop {
                 if !cred.in_group(&group) {
                     return Err(Error::NotInGroup(group));
                 }
-                Envelope::sealed(&self.identity, cred, now, &item, self.keyring.current(&group)?)
+                Envelope::sealed(
+                    &self.identity,
+                    cred,
+                    now,
+                    &item,
+                    self.keyring.current(&group)?,
+                )
             }
         };
         let bytes = env.encode();
@@ -429,7 +676,13 @@ impl EventLoop {
         self.validator.record_own(&env);
         let author = self.identity.peer_id();
         let hospital = cred.hospital.clone();
-        let acc = Accepted { envelope: env, bytes, item: Some(item), hospital, author };
+        let acc = Accepted {
+            envelope: env,
+            bytes,
+            item: Some(item),
+            hospital,
+            author,
+        };
         self.store_own(acc);
         Ok(published)
     }
@@ -437,7 +690,10 @@ impl EventLoop {
     fn store_own(&mut self, acc: Accepted) {
         let now = self.clock.now();
         if let Some(log) = &mut self.log
-            && let Err(e) = log.append(&crate::knowledge::Record { received: now, bytes: acc.bytes.clone() })
+            && let Err(e) = log.append(&crate::knowledge::Record {
+                received: now,
+                bytes: acc.bytes.clone(),
+            })
         {
             self.warnings.push(e.to_string());
         }
@@ -447,13 +703,22 @@ impl EventLoop {
     fn send(&mut self, bytes: Vec<u8>) -> Result<Published, Error> {
         let size = bytes.len();
         let message_id = wire::message_id(&bytes);
-        let sent = match self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
+        let sent = match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
             Ok(_) => true,
             Err(PublishError::NoPeersSubscribedToTopic) => false,
             Err(e) => return Err(Error::Gossipsub(e.to_string())),
         };
         self.published += 1;
-        Ok(Published { message_id, size, sent })
+        Ok(Published {
+            message_id,
+            size,
+            sent,
+        })
     }
 
     fn peers(&self) -> Vec<PeerInfo> {
@@ -462,7 +727,7 @@ impl EventLoop {
         self.swarm
             .connected_peers()
             .map(|p| {
-                let hospital = self.members.get(p).map(|(h, _)| h.clone());
+                let hospital = self.members.get(p).map(|c| c.hospital.clone());
                 PeerInfo {
                     peer_id: *p,
                     gossip_score: gs.peer_score(p),
@@ -476,8 +741,16 @@ impl EventLoop {
 
     fn status(&self) -> Status {
         let cred = &self.membership.credential;
-        let mut groups: Vec<(String, u32)> =
-            self.keyring.groups().filter_map(|g| self.keyring.current(g).ok().map(|k| (g.to_owned(), k.epoch))).collect();
+        let mut groups: Vec<(String, u32)> = self
+            .keyring
+            .groups()
+            .filter_map(|g| {
+                self.keyring
+                    .current(g)
+                    .ok()
+                    .map(|k| (g.to_owned(), k.epoch))
+            })
+            .collect();
         groups.sort();
         Status {
             peer_id: self.identity.peer_id(),
@@ -486,7 +759,12 @@ impl EventLoop {
             credential_expires: cred.expires,
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             connected: self.swarm.connected_peers().count(),
-            mesh_peers: self.swarm.behaviour().gossipsub.mesh_peers(&self.topic.hash()).count(),
+            mesh_peers: self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .mesh_peers(&self.topic.hash())
+                .count(),
             indicators: self.kb.len(),
             stored_envelopes: self.kb.log_len(),
             published: self.published,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 pub use behaviour::{BackfillRequest, BackfillResponse, Behaviour, TOPIC};
-pub use client::Client;
+pub use client::{Client, Published, Rotation};
 pub use event_loop::EventLoop;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -93,7 +93,9 @@ impl Default for Config {
         Self {
             listen: vec![
                 "/ip4/0.0.0.0/tcp/4717".parse().expect("valid multiaddr"),
-                "/ip4/0.0.0.0/udp/4717/quic-v1".parse().expect("valid multiaddr"),
+                "/ip4/0.0.0.0/udp/4717/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
             ],
             bootstrap: Vec::new(),
             mdns: false,
@@ -152,12 +154,34 @@ pub enum Via {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A validated item from another member, stored in the knowledge base.
-    Received { item: Item, hospital: String, author: PeerId, change: Change, via: Via },
+    Received {
+        item: Item,
+        hospital: String,
+        author: PeerId,
+        change: Change,
+        via: Via,
+    },
     /// A validated envelope sealed for a sharing group this node is not in: stored and relayed.
-    Relayed { author: PeerId },
+    Relayed {
+        author: PeerId,
+    },
     /// A message refused; `peer` relayed it.
-    Rejected { peer: PeerId, reason: Reason, detail: String },
-    BackfillCompleted { peer: PeerId, offered: usize, accepted: usize },
+    Rejected {
+        peer: PeerId,
+        reason: Reason,
+        detail: String,
+    },
+    BackfillCompleted {
+        peer: PeerId,
+        offered: usize,
+        accepted: usize,
+    },
+    /// A member rotated a sharing group's key and this node installed the new epoch; persist
+    /// [`Client::keyring`].
+    GroupKey {
+        group: String,
+        epoch: u32,
+    },
     PeerConnected(PeerId),
     PeerDisconnected(PeerId),
 }
@@ -205,7 +229,10 @@ fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S:
 /// Builds a node. Drive the [`EventLoop`] with `tokio::spawn(event_loop.run())`; the
 /// receiver yields [`Event`]s and must be drained (events beyond its capacity are dropped
 /// and counted in [`Status::dropped_events`]).
-pub fn new(setup: Setup, config: Config) -> Result<(Client, EventLoop, mpsc::Receiver<Event>), Error> {
+pub fn new(
+    setup: Setup,
+    config: Config,
+) -> Result<(Client, EventLoop, mpsc::Receiver<Event>), Error> {
     let filter = Filter::new(config.privacy.clone(), setup.pseudonym_key.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity.max(1));
     let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));

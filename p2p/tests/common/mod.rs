@@ -29,27 +29,47 @@ impl Consortium {
     pub fn new() -> Self {
         let mut keyring = Keyring::default();
         keyring.rotate("icu");
-        Self { key: ConsortiumKey::generate(), keyring, serial: 1.into() }
+        Self {
+            key: ConsortiumKey::generate(),
+            keyring,
+            serial: 1.into(),
+        }
     }
 
     pub fn credential(&self, id: &Identity, hospital: &str, expires: Timestamp) -> Credential {
-        let serial = self.serial.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let serial = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.key.issue(
             &id.join_request(),
-            Terms { hospital: hospital.into(), groups: vec!["icu".into()], serial, issued: Timestamp::from_secs(1), expires },
+            Terms {
+                hospital: hospital.into(),
+                groups: vec!["icu".into()],
+                serial,
+                issued: Timestamp::from_secs(1),
+                expires,
+            },
         )
     }
 
     pub fn member(&self, hospital: &str) -> (Setup, Credential) {
         let id = Identity::generate();
-        let cred = self.credential(&id, hospital, heir_mesh::clock::SystemClock.now_plus(365 * DAY));
+        let cred = self.credential(
+            &id,
+            hospital,
+            heir_mesh::clock::SystemClock.now_plus(365 * DAY),
+        );
         (self.setup_for(id, cred.clone()), cred)
     }
 
     pub fn setup_for(&self, identity: Identity, credential: Credential) -> Setup {
         Setup {
             identity,
-            membership: Membership { credential, consortium: self.key.public(), bootstrap: vec![] },
+            membership: Membership {
+                credential,
+                consortium: self.key.public(),
+                bootstrap: vec![],
+            },
             keyring: self.keyring.clone(),
             revocations: Revocations::empty(self.key.public()),
             pseudonym_key: zeroize::Zeroizing::new(rand::random()),
@@ -96,7 +116,12 @@ pub async fn spawn(setup: Setup, config: Config, hospital: &str) -> TestNode {
     .await
     .expect("node listens");
     let addr = addrs[0].clone().with(Protocol::P2p(client.peer_id()));
-    TestNode { client, events, addr, hospital: hospital.to_owned() }
+    TestNode {
+        client,
+        events,
+        addr,
+        hospital: hospital.to_owned(),
+    }
 }
 
 /// Polls `f` every 50 ms until it yields `Some`, or gives up after `timeout`.
