@@ -220,7 +220,8 @@ fn propagation(n: usize, rounds: usize) {
                 handles.push(tokio::spawn(async move {
                     let got = tokio::time::timeout(Duration::from_secs(20), async {
                         while let Some(ev) = rx.recv().await {
-                            if let Event::Received { item: Item::Indicator(i), .. } = &ev
+                            if let Event::Received { item, .. } = &ev
+                                && let Item::Indicator(i) = item.as_ref()
                                 && i.id == id
                             {
                                 return Some(start.elapsed());

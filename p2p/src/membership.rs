@@ -38,7 +38,7 @@ pub enum Error {
     #[error("{what} is not valid: {reason}")]
     Decode { what: &'static str, reason: String },
     #[error("the invitation is for member {invited}, but this node is {ours}")]
-    NotForUs { invited: PeerId, ours: PeerId },
+    NotForUs { invited: String, ours: String },
     #[error("revocation list version {found} is older than the one in force ({current})")]
     StaleRevocations { current: u64, found: u64 },
 }
@@ -339,8 +339,8 @@ impl Invite {
             .verify(&self.consortium, &Revocations::empty(self.consortium), now)?;
         if &self.credential.member != member {
             return Err(Error::NotForUs {
-                invited: self.credential.peer_id()?,
-                ours: peer_id_of(member)?,
+                invited: self.credential.peer_id()?.to_string(),
+                ours: peer_id_of(member)?.to_string(),
             });
         }
         Ok(())

@@ -289,10 +289,8 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
                 peer,
                 ..
-            })) => {
-                if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
-                    let _ = self.swarm.dial(peer);
-                }
+            })) if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) => {
+                let _ = self.swarm.dial(peer);
             }
             _ => {}
         }
@@ -325,7 +323,7 @@ impl EventLoop {
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
-                    .report_message_validation_result(&id, &propagation, acceptance.clone());
+                    .report_message_validation_result(&id, &propagation, acceptance);
                 if matches!(acceptance, MessageAcceptance::Reject) && by_author {
                     self.penalise(propagation, rejection.reason());
                 }
@@ -388,7 +386,7 @@ impl EventLoop {
         }
         match acc.item {
             Some(item) => self.emit(Event::Received {
-                item,
+                item: Box::new(item),
                 hospital: acc.hospital,
                 author: acc.author,
                 change,

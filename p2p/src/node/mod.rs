@@ -155,7 +155,7 @@ pub enum Via {
 pub enum Event {
     /// A validated item from another member, stored in the knowledge base.
     Received {
-        item: Item,
+        item: Box<Item>,
         hospital: String,
         author: PeerId,
         change: Change,
