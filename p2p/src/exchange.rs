@@ -532,6 +532,33 @@ fn from_misp(feed: MispFeed) -> Result<Vec<Item>, Error> {
     Ok(items)
 }
 
+/// A file that could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: std::path::PathBuf,
+        source: Error,
+    },
+}
+
+/// `heir import FILE`: reads a STIX 2.1 bundle or MISP event from `path`.
+pub fn import_file(path: &std::path::Path) -> Result<Vec<Item>, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    import(&text).map_err(|source| FileError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Reads a STIX 2.1 bundle or a MISP event, whichever `text` is.
 pub fn import(text: &str) -> Result<Vec<Item>, Error> {
     let v: serde_json::Value =
@@ -674,6 +701,29 @@ mod tests {
                 .iter()
                 .any(|i| matches!(i, Item::Vulnerability(v) if v.cve == "CVE-2024-0001"))
         );
+    }
+
+    #[test]
+    fn files_are_named_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("feed.json");
+        std::fs::write(
+            &p,
+            to_stix(&entries(), &[], Timestamp::from_secs(1_700_000_000)),
+        )
+        .unwrap();
+        assert_eq!(import_file(&p).unwrap().len(), 4);
+        std::fs::write(
+            &p,
+            "{\"type\":\"bundle\",\"id\":\"b\",\"objects\":[{\"type\":\"indicator\"}]}",
+        )
+        .unwrap();
+        let e = import_file(&p).unwrap_err().to_string();
+        assert!(e.contains("feed.json") && e.contains("objects[0]"), "{e}");
+        let e = import_file(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.json"), "{e}");
     }
 
     #[test]

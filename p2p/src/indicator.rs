@@ -20,8 +20,40 @@ pub const MAX_BUCKETS: usize = 256;
 
 /// Content-derived id: the same observable in the same category gets the same id at every
 /// hospital, which is what corroboration counts on.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IndicatorId(pub [u8; 16]);
+
+/// Fixed-size ids: raw bytes in postcard, hex in JSON.
+macro_rules! hex_serde {
+    ($t:ident, $n:literal) => {
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.0))
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                    let mut out = [0u8; $n];
+                    hex::decode_to_slice(s.as_bytes(), &mut out)
+                        .map_err(serde::de::Error::custom)?;
+                    Ok(Self(out))
+                } else {
+                    <[u8; $n]>::deserialize(d).map(Self)
+                }
+            }
+        }
+    };
+}
+
+hex_serde!(IndicatorId, 16);
+hex_serde!(Pseudonym, 12);
 
 impl IndicatorId {
     pub fn derive(observable: &Observable, category: Category) -> Self {
@@ -162,7 +194,7 @@ impl Observable {
 
 /// A keyed-hash stand-in for an internal host, so a hospital can tell its own reports about
 /// the same host apart without the mesh learning which host it is.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Pseudonym(pub [u8; 12]);
 
 impl fmt::Debug for Pseudonym {
@@ -448,6 +480,21 @@ mod tests {
         );
         assert_ne!(a.id, c.id);
         assert!(a.id.stix("indicator").starts_with("indicator--"));
+    }
+
+    #[test]
+    fn ids_are_hex_in_json_and_bytes_in_postcard() {
+        let id = IndicatorId([0xab; 16]);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{}\"", "ab".repeat(16))
+        );
+        assert_eq!(
+            serde_json::from_str::<IndicatorId>(&serde_json::to_string(&id).unwrap()).unwrap(),
+            id
+        );
+        assert_eq!(postcard::to_allocvec(&id).unwrap().len(), 16);
+        assert!(serde_json::from_str::<IndicatorId>("\"zz\"").is_err());
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::validate::Accepted;
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Keystore(#[from] crate::keystore::Error),
     #[error(
         "{path}: damaged record at byte offset {offset}: {reason}; {kept} earlier records kept"
     )]
@@ -333,6 +335,54 @@ impl KnowledgeBase {
         }
         m
     }
+}
+
+/// Re-validates stored records (signatures and membership, as of when they were issued) into
+/// `kb`; returns a line for each record skipped.
+pub(crate) fn restore(
+    records: Vec<Record>,
+    validator: &mut crate::validate::Validator,
+    keys: &crate::group::Keyring,
+    kb: &mut KnowledgeBase,
+    path: &Path,
+) -> Vec<String> {
+    let mut skipped = Vec::new();
+    for r in records {
+        match validator.validate(&r.bytes, crate::validate::Origin::Store, keys) {
+            Ok(acc) => {
+                kb.insert(&acc, r.received);
+            }
+            Err(e) => skipped.push(format!("{}: stored envelope skipped: {e}", path.display())),
+        }
+    }
+    skipped
+}
+
+/// A node's knowledge base read from its directory without starting the node, for
+/// `heir indicators` and `heir export` while the agent is stopped. Records are checked again
+/// as at start-up; warnings name anything skipped or damaged.
+pub fn load(
+    store: &crate::keystore::Keystore,
+    capacity: usize,
+) -> Result<(KnowledgeBase, Vec<String>), Error> {
+    let membership = store.membership()?;
+    let keys = store.keyring()?;
+    let mut validator = crate::validate::Validator::new(
+        membership.consortium,
+        store.revocations()?,
+        &trust::Config::default(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+    );
+    let path = store.path("knowledge.log");
+    let mut warnings = Vec::new();
+    let mut kb = KnowledgeBase::new(capacity);
+    if !path.exists() {
+        return Ok((kb, warnings));
+    }
+    let (_, records, damage) = Log::open(&path)?;
+    warnings.extend(damage.map(|d| d.to_string()));
+    warnings.extend(restore(records, &mut validator, &keys, &mut kb, &path));
+    Ok((kb, warnings))
 }
 
 const MAGIC: &[u8; 8] = b"HEIRKB1\n";

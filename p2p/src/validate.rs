@@ -30,8 +30,8 @@ pub enum Origin {
         author: Option<PeerId>,
         propagation: PeerId,
     },
-    /// Handed over by `from` in a backfill: not subject to freshness or rate limits, since it
-    /// is old by nature and arrives in bulk.
+    /// Handed over by `from` in a backfill: old by nature and arriving in bulk, so not held
+    /// to freshness, and rate-limited by when it was issued rather than when it arrived.
     Backfill { from: PeerId },
     /// Read back from this node's own store.
     Store,
@@ -124,7 +124,11 @@ pub struct Validator {
     consortium: ConsortiumId,
     revocations: Revocations,
     replay: ReplayGuard,
+    /// Per-author rate by arrival time, for live gossip.
     rate: RateLimiter,
+    /// Per-author rate by issue time: bounds what a backfill may deliver to what the author
+    /// could have published live.
+    issued_rate: RateLimiter,
     clock: SharedClock,
     /// Hashes of credentials whose consortium signature was already checked.
     verified: HashSet<[u8; 32]>,
@@ -153,6 +157,7 @@ impl Validator {
             revocations,
             replay: ReplayGuard::new(config.max_age, config.max_skew, 200_000),
             rate: RateLimiter::new(config.burst, config.per_minute),
+            issued_rate: RateLimiter::new(config.burst, config.per_minute),
             clock,
             verified: HashSet::new(),
             counts: BTreeMap::new(),
@@ -264,6 +269,9 @@ impl Validator {
                 if !self.rate.allow(&cred.member, now) {
                     return Err(trust::Error::RateLimited.into());
                 }
+                // Also spend from the issue-time bucket, so the same messages cannot be
+                // pushed again through a backfill.
+                self.issued_rate.allow(&cred.member, env.issued);
             }
             Origin::Backfill { .. } => {
                 if env.issued > crate::clock::add(now, std::time::Duration::from_secs(60)) {
@@ -271,6 +279,9 @@ impl Validator {
                 }
                 if self.replay.seen(&cred.member, &env.nonce) {
                     return Err(Rejection::Duplicate);
+                }
+                if !self.issued_rate.allow(&cred.member, env.issued) {
+                    return Err(trust::Error::RateLimited.into());
                 }
             }
             Origin::Store => {}
@@ -658,6 +669,61 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e.reason(), Reason::Policy);
+    }
+
+    #[test]
+    fn backfill_cannot_bypass_the_rate_limit() {
+        let mut w = world(trust::Config {
+            burst: 2,
+            per_minute: 1,
+            ..trust::Config::default()
+        });
+        let (a, ca) = member(&w.ck, 1, &[]);
+        let from = Identity::generate().peer_id();
+        let now = w.clock.now();
+        let flood: Vec<Vec<u8>> = (0..5)
+            .map(|n| Envelope::clear(&a, &ca, now, item(n)).encode())
+            .collect();
+        let live: Vec<bool> = flood
+            .iter()
+            .map(|m| w.v.validate(m, gossip(&a), &w.keys).is_ok())
+            .collect();
+        assert_eq!(live, [true, true, false, false, false]);
+        // The author then offers its whole log in a backfill: the two known are duplicates,
+        // the rest are still over its rate.
+        let reasons: Vec<Reason> = flood
+            .iter()
+            .map(|m| {
+                w.v.validate(m, Origin::Backfill { from }, &w.keys)
+                    .unwrap_err()
+                    .reason()
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::Duplicate,
+                Reason::Duplicate,
+                Reason::RateLimited,
+                Reason::RateLimited,
+                Reason::RateLimited
+            ]
+        );
+        // Messages issued at the author's sustained rate pass a backfill.
+        let (b, cb) = member(&w.ck, 2, &[]);
+        for n in 0..5u64 {
+            let m = Envelope::clear(
+                &b,
+                &cb,
+                Timestamp::from_secs(T0 - 600 + n * 60),
+                item(n as u8),
+            )
+            .encode();
+            assert!(
+                w.v.validate(&m, Origin::Backfill { from }, &w.keys).is_ok(),
+                "message {n}"
+            );
+        }
     }
 
     #[test]

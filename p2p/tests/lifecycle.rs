@@ -60,9 +60,23 @@ async fn keystore_members_share_and_restart_from_their_store() {
     .await;
     assert!(got.is_some(), "B did not receive both items");
 
+    // `heir mesh status --json` and `heir mesh peers` shapes.
+    let status = serde_json::to_value(nodes[1].client.status().await.unwrap()).unwrap();
+    assert_eq!(status["hospital"], "H-B");
+    assert_eq!(status["peer_id"], nodes[1].client.peer_id().to_string());
+    let peers = serde_json::to_value(nodes[1].client.peers().await.unwrap()).unwrap();
+    assert_eq!(peers[0]["peer_id"], nodes[0].client.peer_id().to_string());
+
     // Restart B from its directory: the knowledge base comes back from its log.
     nodes[1].client.shutdown().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Read while stopped, as `heir indicators` and `heir export` do.
+    let (kb, warnings) = heir_mesh::knowledge::load(&b, 1000).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(kb.len(), 2);
+    let entries: Vec<_> = kb.entries().cloned().collect();
+    let stix = heir_mesh::exchange::to_stix(&entries, &[], Timestamp::now());
+    assert_eq!(heir_mesh::exchange::import(&stix).unwrap().len(), 2);
     let b_again = spawn(Setup::from_keystore(&b).unwrap(), config(), "H-B").await;
     assert!(b_again.client.indicator(green.id).await.unwrap().is_some());
     assert!(

@@ -125,19 +125,14 @@ impl EventLoop {
                 tracing::warn!("{d}");
                 this.warnings.push(d.to_string());
             }
-            for r in records {
-                match this
-                    .validator
-                    .validate(&r.bytes, Origin::Store, &this.keyring)
-                {
-                    Ok(acc) => {
-                        this.kb.insert(&acc, r.received);
-                    }
-                    Err(e) => this
-                        .warnings
-                        .push(format!("{}: stored envelope skipped: {e}", path.display())),
-                }
-            }
+            let skipped = crate::knowledge::restore(
+                records,
+                &mut this.validator,
+                &this.keyring,
+                &mut this.kb,
+                path,
+            );
+            this.warnings.extend(skipped);
             this.log = Some(log);
         }
         let mut bootstrap = this.config.bootstrap.clone();
@@ -281,7 +276,7 @@ impl EventLoop {
                         .behaviour_mut()
                         .kademlia
                         .add_address(&peer, addr.clone());
-                    if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
+                    if self.wants(&peer) {
                         let _ = self.swarm.dial(addr);
                     }
                 }
@@ -289,11 +284,19 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
                 peer,
                 ..
-            })) if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) => {
+            })) if self.wants(&peer) => {
                 let _ = self.swarm.dial(peer);
             }
             _ => {}
         }
+    }
+
+    /// Whether to dial a newly discovered peer: not already connected, not blocked, and this
+    /// node still below its target number of connections.
+    fn wants(&self, peer: &PeerId) -> bool {
+        !self.swarm.is_connected(peer)
+            && !self.blocked.contains(peer)
+            && self.swarm.network_info().num_peers() < self.config.target_peers
     }
 
     fn on_gossip(
@@ -485,8 +488,12 @@ impl EventLoop {
                         reason: r.reason(),
                         detail: format!("backfill: {r}"),
                     });
-                    if !matches!(r, Rejection::Expired(_) | Rejection::Revoked(_)) {
-                        self.penalise(peer, Reason::Forged);
+                    // A relay answers for the integrity of what it hands over, not for
+                    // its author's standing or timing.
+                    if !matches!(r, Rejection::Expired(_) | Rejection::Revoked(_))
+                        && matches!(r.acceptance(false), MessageAcceptance::Reject)
+                    {
+                        self.penalise(peer, r.reason());
                     }
                 }
             }

@@ -86,6 +86,8 @@ pub struct Config {
     /// Hard rejections (forged, malformed) from one peer before it is blocked.
     pub ban_after: u32,
     pub idle_timeout: Duration,
+    /// Discovered peers (Kademlia, mDNS) are dialled while this node has fewer connections.
+    pub target_peers: usize,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             colocation_whitelist: Vec::new(),
             ban_after: 3,
             idle_timeout: Duration::from_secs(600),
+            target_peers: 12,
         }
     }
 }
