@@ -14,6 +14,30 @@
 //! - [`exchange`]: STIX 2.1 bundle and MISP feed export and import.
 //! - [`keystore`]: a node's keys and membership on disk.
 //! - [`node`]: the libp2p node ([`Client`] + [`EventLoop`]).
+//!
+//! How the agent runs a node and shares its alerts:
+//!
+//! ```no_run
+//! # async fn run(alert: heir_model::Alert) -> Result<(), Box<dyn std::error::Error>> {
+//! use heir_mesh::keystore::Keystore;
+//! use heir_mesh::node::{self, Config, Event, Setup};
+//!
+//! let store = Keystore::open("/var/lib/heir/mesh")?; // after `heir mesh init` or `join`
+//! let (client, event_loop, mut events) = node::new(Setup::from_keystore(&store)?, Config::default())?;
+//! tokio::spawn(event_loop.run());
+//! // Every alert goes through the privacy filter; only external indicators leave.
+//! match client.publish_alert(alert, None, None).await {
+//!     Ok(receipt) => println!("shared {} bytes", receipt.size),
+//!     Err(node::Error::Withheld(why)) => println!("kept local: {why}"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Received { item, hospital, .. } = event {
+//!         println!("{hospital} shared a {}", item.kind());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod clock;
 pub mod exchange;
