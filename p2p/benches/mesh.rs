@@ -175,7 +175,7 @@ fn bytes_per_indicator() {
         first_seen: now,
         last_seen: now,
     };
-    let stix = heir_mesh::exchange::to_stix(&[entry], &[], now);
+    let stix = heir_mesh::exchange::to_stix(&[entry], &[], &[], now);
     let stix_obj = serde_json::to_string(
         &serde_json::from_str::<serde_json::Value>(&stix).unwrap()["objects"][0],
     )

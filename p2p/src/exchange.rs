@@ -9,7 +9,7 @@
 use heir_model::{Category, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::indicator::{Indicator, Item, Observable, Product, Vulnerability};
+use crate::indicator::{Aggregate, Indicator, Item, Metric, Observable, Product, Vulnerability};
 use crate::knowledge::Entry;
 use crate::tlp::Tlp;
 
@@ -117,6 +117,29 @@ struct StixVulnerability {
     x_heir_product: Option<Product>,
 }
 
+/// Custom STIX object for a noised statistic: STIX observed-data must reference observables,
+/// which a histogram does not have.
+const AGGREGATE_TYPE: &str = "x-heir-aggregate";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StixAggregate {
+    #[serde(rename = "type")]
+    kind: String,
+    spec_version: String,
+    id: String,
+    created: String,
+    modified: String,
+    metric: Metric,
+    first_observed: String,
+    last_observed: String,
+    /// Contributors (devices or alerts), at least the k-anonymity threshold.
+    number_observed: u32,
+    buckets: Vec<f64>,
+    epsilon: f64,
+    #[serde(default)]
+    object_marking_refs: Vec<String>,
+}
+
 fn tlp_of(refs: &[String]) -> Tlp {
     refs.iter()
         .find_map(|r| Tlp::from_stix_marking_id(r))
@@ -124,7 +147,12 @@ fn tlp_of(refs: &[String]) -> Tlp {
 }
 
 /// The indicators (and what the consortium said about them) as a STIX 2.1 bundle.
-pub fn to_stix(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timestamp) -> String {
+pub fn to_stix(
+    entries: &[Entry],
+    vulnerabilities: &[Vulnerability],
+    aggregates: &[Aggregate],
+    now: Timestamp,
+) -> String {
     let mut objects = Vec::new();
     for e in entries {
         let i = &e.indicator;
@@ -200,6 +228,23 @@ pub fn to_stix(entries: &[Entry], vulnerabilities: &[Vulnerability], now: Timest
             x_heir_product: Some(v.product.clone()),
         };
         objects.push(serde_json::to_value(sv).expect("serialises"));
+    }
+    for a in aggregates {
+        let sa = StixAggregate {
+            kind: AGGREGATE_TYPE.into(),
+            spec_version: "2.1".into(),
+            id: format!("{AGGREGATE_TYPE}--{}", random_uuid()),
+            created: ts(now),
+            modified: ts(now),
+            metric: a.metric,
+            first_observed: ts(a.period_start),
+            last_observed: ts(a.period_end),
+            number_observed: a.contributors,
+            buckets: a.buckets.clone(),
+            epsilon: a.epsilon,
+            object_marking_refs: vec![a.tlp.stix_marking_id().into()],
+        };
+        objects.push(serde_json::to_value(sa).expect("serialises"));
     }
     let bundle = Bundle {
         kind: "bundle".into(),
@@ -284,6 +329,21 @@ fn from_stix(bundle: Bundle) -> Result<Vec<Item>, Error> {
                     product,
                     description: sv.description,
                     tlp: tlp_of(&sv.object_marking_refs),
+                });
+                item.check().map_err(|e| bad(e.to_string()))?;
+                items.push(item);
+            }
+            AGGREGATE_TYPE => {
+                let sa: StixAggregate =
+                    serde_json::from_value(obj).map_err(|e| bad(e.to_string()))?;
+                let item = Item::Aggregate(Aggregate {
+                    metric: sa.metric,
+                    period_start: parse_ts(&at, "first_observed", &sa.first_observed)?,
+                    period_end: parse_ts(&at, "last_observed", &sa.last_observed)?,
+                    buckets: sa.buckets,
+                    contributors: sa.number_observed,
+                    epsilon: sa.epsilon,
+                    tlp: tlp_of(&sa.object_marking_refs),
                 });
                 item.check().map_err(|e| bad(e.to_string()))?;
                 items.push(item);
@@ -641,7 +701,16 @@ mod tests {
     #[test]
     fn stix_round_trip() {
         let now = Timestamp::from_secs(1_700_000_200);
-        let text = to_stix(&entries(), &[vuln()], now);
+        let agg = Aggregate {
+            metric: Metric::RamaScores,
+            period_start: Timestamp::from_secs(1_699_000_000),
+            period_end: Timestamp::from_secs(1_700_000_000),
+            buckets: vec![3.5, 10.25, -0.5],
+            contributors: 14,
+            epsilon: 1.0,
+            tlp: Tlp::Green,
+        };
+        let text = to_stix(&entries(), &[vuln()], std::slice::from_ref(&agg), now);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["type"], "bundle");
         assert_eq!(v["objects"][0]["spec_version"], "2.1");
@@ -669,6 +738,7 @@ mod tests {
             assert_eq!(**got, want.indicator);
         }
         assert!(items.contains(&Item::Vulnerability(vuln())));
+        assert!(items.contains(&Item::Aggregate(agg)));
     }
 
     #[test]
@@ -709,7 +779,7 @@ mod tests {
         let p = dir.path().join("feed.json");
         std::fs::write(
             &p,
-            to_stix(&entries(), &[], Timestamp::from_secs(1_700_000_000)),
+            to_stix(&entries(), &[], &[], Timestamp::from_secs(1_700_000_000)),
         )
         .unwrap();
         assert_eq!(import_file(&p).unwrap().len(), 4);

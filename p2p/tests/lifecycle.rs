@@ -75,7 +75,7 @@ async fn keystore_members_share_and_restart_from_their_store() {
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(kb.len(), 2);
     let entries: Vec<_> = kb.entries().cloned().collect();
-    let stix = heir_mesh::exchange::to_stix(&entries, &[], Timestamp::now());
+    let stix = heir_mesh::exchange::to_stix(&entries, &[], &[], Timestamp::now());
     assert_eq!(heir_mesh::exchange::import(&stix).unwrap().len(), 2);
     let b_again = spawn(Setup::from_keystore(&b).unwrap(), config(), "H-B").await;
     assert!(b_again.client.indicator(green.id).await.unwrap().is_some());
@@ -160,7 +160,10 @@ async fn group_key_rotation_reaches_members_and_seals_new_items() {
     // Every node has introduced itself (backfill request) to its neighbours by now; make sure
     // node 0 heard from both others.
     let known = wait_for(WAIT, || async {
-        (nodes[0].client.peers().await.ok()?.len() == 2).then_some(())
+        {
+            let peers = nodes[0].client.peers().await.ok()?;
+            (peers.len() == 2 && peers.iter().all(|p| p.hospital.is_some())).then_some(())
+        }
     })
     .await;
     assert!(known.is_some());
@@ -238,4 +241,51 @@ async fn quic_transport_and_kademlia_discovery() {
     })
     .await;
     assert!(got.is_some(), "indicator did not cross QUIC");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rama_benchmark_from_noised_distributions() {
+    use heir_mesh::indicator::Metric;
+    let consortium = Consortium::new();
+    let nodes = network(&consortium, 4, config()).await;
+    let period = (
+        Timestamp::from_secs(1_800_000_000),
+        Timestamp::from_secs(1_800_086_400),
+    );
+    // Too few devices: withheld, nothing sent.
+    let err = nodes[0]
+        .client
+        .publish_statistic(
+            Metric::RamaScores,
+            vec![1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            2,
+            period,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("k-anonymity"), "{err}");
+    // Three hospitals release 200-device histograms: all low risk except hospital 2.
+    for (i, hist) in [
+        [100, 100, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 100, 100, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 100, 100],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        nodes[i]
+            .client
+            .publish_statistic(Metric::RamaScores, hist.to_vec(), 200, period)
+            .await
+            .unwrap();
+    }
+    let report = wait_for(WAIT, || async {
+        let r = nodes[3].client.observatory(Some(50.0)).await.ok()?;
+        r.rama.filter(|b| b.hospitals == 3)
+    })
+    .await
+    .expect("distributions did not arrive");
+    // Score 50 sits above the 400 low-risk devices and below the 200 high-risk ones.
+    assert!((report.percentile - 66.7).abs() < 5.0, "{report:?}");
+    assert_eq!(report.devices, 600);
 }

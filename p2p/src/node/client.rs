@@ -1,13 +1,13 @@
 //! The application's handle on a running node: cheap to clone, every call a command over the
 //! bounded channel to the [`super::EventLoop`], answered on a oneshot.
 
-use heir_model::Alert;
+use heir_model::{Alert, Timestamp};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Error, PeerInfo, Status};
 use crate::group::Keyring;
-use crate::indicator::{IndicatorId, Item};
+use crate::indicator::{IndicatorId, Item, Metric};
 use crate::knowledge::Entry;
 use crate::membership::Revocations;
 use crate::observatory::Report;
@@ -46,6 +46,13 @@ pub(super) enum Command {
         alert: Box<Alert>,
         device: Option<DeviceContext>,
         group: Option<String>,
+        reply: Reply<Result<Published, Error>>,
+    },
+    PublishStatistic {
+        metric: Metric,
+        counts: Vec<u64>,
+        contributors: u32,
+        period: (Timestamp, Timestamp),
         reply: Reply<Result<Published, Error>>,
     },
     #[cfg(feature = "testing")]
@@ -148,6 +155,25 @@ impl Client {
             alert: Box::new(alert),
             device,
             group,
+            reply,
+        })
+        .await?
+    }
+
+    /// Releases a statistic (e.g. the histogram of this hospital's RAMA scores): withheld
+    /// below the k-anonymity threshold, otherwise noised with the configured ε and published.
+    pub async fn publish_statistic(
+        &self,
+        metric: Metric,
+        counts: Vec<u64>,
+        contributors: u32,
+        period: (Timestamp, Timestamp),
+    ) -> Result<Published, Error> {
+        self.ask(|reply| Command::PublishStatistic {
+            metric,
+            counts,
+            contributors,
+            period,
             reply,
         })
         .await?

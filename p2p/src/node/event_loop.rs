@@ -523,6 +523,20 @@ impl EventLoop {
                     .and_then(|ind| self.publish(Item::Indicator(ind), group));
                 let _ = reply.send(r);
             }
+            Command::PublishStatistic {
+                metric,
+                counts,
+                contributors,
+                period,
+                reply,
+            } => {
+                let r = self
+                    .filter
+                    .release(metric, &counts, contributors, period, &mut rand::rng())
+                    .map_err(Error::from)
+                    .and_then(|a| self.publish(Item::Aggregate(a), None));
+                let _ = reply.send(r);
+            }
             #[cfg(feature = "testing")]
             Command::PublishRaw { bytes, reply } => {
                 let _ = reply.send(self.send(bytes));
