@@ -199,6 +199,15 @@ fn propagation(n: usize, rounds: usize) {
         // Let the mesh settle past a few heartbeats.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let setup = setup_start.elapsed();
+        let mut degrees = Vec::new();
+        let mut conns = Vec::new();
+        for node in &nodes {
+            let st = node.client.status().await.unwrap();
+            degrees.push(st.mesh_peers);
+            conns.push(st.connected);
+        }
+        degrees.sort();
+        conns.sort();
         let mut p95s = Vec::new();
         let mut p100s = Vec::new();
         for r in 0..rounds {
@@ -254,11 +263,17 @@ fn propagation(n: usize, rounds: usize) {
         p100s.sort();
         let med = |v: &[Duration]| v[v.len() / 2];
         println!(
-            "FIGURE propagation N={n}: 95% of nodes in {:.1} ms, 100% in {:.1} ms (median of {rounds} publications; worst 100% {:.1} ms; network set up in {:.1} s)",
+            "FIGURE propagation N={n}: 95% of nodes in {:.1} ms, 100% in {:.1} ms (median of {rounds} publications; worst 100% {:.1} ms; network set up in {:.1} s; gossipsub mesh degree min/median/max {}/{}/{}, connections min/median/max {}/{}/{})",
             med(&p95s).as_secs_f64() * 1e3,
             med(&p100s).as_secs_f64() * 1e3,
             p100s.last().unwrap().as_secs_f64() * 1e3,
-            setup.as_secs_f64()
+            setup.as_secs_f64(),
+            degrees[0],
+            degrees[n / 2],
+            degrees[n - 1],
+            conns[0],
+            conns[n / 2],
+            conns[n - 1]
         );
         for node in &nodes {
             let _ = node.client.shutdown().await;

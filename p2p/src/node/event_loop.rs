@@ -294,9 +294,11 @@ impl EventLoop {
     /// Whether to dial a newly discovered peer: not already connected, not blocked, and this
     /// node still below its target number of connections.
     fn wants(&self, peer: &PeerId) -> bool {
-        !self.swarm.is_connected(peer)
-            && !self.blocked.contains(peer)
-            && self.swarm.network_info().num_peers() < self.config.target_peers
+        !self.swarm.is_connected(peer) && !self.blocked.contains(peer) && {
+            let info = self.swarm.network_info();
+            let pending = info.connection_counters().num_pending_outgoing() as usize;
+            info.num_peers() + pending < self.config.target_peers
+        }
     }
 
     fn on_gossip(
