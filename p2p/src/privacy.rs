@@ -315,7 +315,15 @@ impl Filter {
         ind.cves = device
             .map(|d| d.cves.iter().filter(|c| is_cve_id(c)).cloned().collect())
             .unwrap_or_default();
-        ind.internal = internal.map(|ip| self.pseudonym(ip.to_string().as_bytes()));
+        // The internal host, by address or else by name, as a keyed pseudonym.
+        ind.internal = internal
+            .map(|ip| self.pseudonym(ip.to_string().as_bytes()))
+            .or_else(|| {
+                alert
+                    .device
+                    .as_deref()
+                    .map(|d| self.pseudonym(d.as_bytes()))
+            });
         Ok(ind)
     }
 
@@ -547,6 +555,11 @@ mod tests {
         assert_eq!(ind.attack.as_deref(), Some("T1046"));
         assert_eq!(ind.internal, Some(f.pseudonym(b"10.1.2.3")));
         assert_eq!(f.check(&Item::Indicator(ind)), Ok(()));
+        // Without an internal address, the device name is what gets pseudonymised.
+        let mut by_name = alert("203.0.113.9", "203.0.113.10");
+        by_name.dst_ip = None;
+        let ind = f.candidate(&by_name, None).unwrap();
+        assert_eq!(ind.internal, Some(f.pseudonym(b"pump-ward-7")));
         // Configured internal block: both sides internal, nothing to share.
         assert_eq!(
             f.candidate(&alert("198.18.0.1", "10.1.2.3"), None),
