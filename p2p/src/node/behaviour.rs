@@ -138,7 +138,11 @@ impl Behaviour {
             gossipsub,
             kademlia,
             identify,
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(config.ping_interval)
+                    .with_timeout(config.ping_interval * 2),
+            ),
             mdns: mdns.into(),
             backfill,
         })

@@ -2,14 +2,13 @@
 //! forward it, answers and makes backfill requests, and serves the [`super::Client`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, identify, kad, mdns, multiaddr::Protocol, noise, tcp, yamux,
+    Multiaddr, PeerId, Swarm, identify, kad, mdns, multiaddr::Protocol, noise, ping, tcp, yamux,
 };
 use tokio::sync::mpsc;
 
@@ -150,7 +149,8 @@ impl EventLoop {
 
     /// Runs until [`super::Client::shutdown`] or until every client is dropped.
     pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        let mut tick = tokio::time::interval(self.config.redial_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
             tokio::select! {
@@ -159,11 +159,35 @@ impl EventLoop {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.on_command(cmd),
                 },
-                _ = tick.tick() => {
-                    let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
-                }
+                _ = tick.tick() => self.reconnect(),
             }
         }
+    }
+
+    /// Below half the peer target (after a partition, or a restart of peers), dial the
+    /// bootstrap peers again and re-run discovery, which redials known peers.
+    fn reconnect(&mut self) {
+        if self.swarm.network_info().num_peers() * 2 >= self.config.target_peers {
+            return;
+        }
+        for addr in self.bootstrap_addrs() {
+            let known = matches!(addr.iter().last(), Some(Protocol::P2p(p)) if self.swarm.is_connected(&p) || self.blocked.contains(&p));
+            if !known {
+                let _ = self.swarm.dial(addr);
+            }
+        }
+        let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+    }
+
+    fn bootstrap_addrs(&self) -> Vec<Multiaddr> {
+        let mut addrs = self.config.bootstrap.clone();
+        addrs.extend(
+            self.membership
+                .bootstrap
+                .iter()
+                .filter_map(|s| s.parse().ok()),
+        );
+        addrs
     }
 
     fn emit(&mut self, ev: Event) {
@@ -269,6 +293,14 @@ impl EventLoop {
                         .kademlia
                         .add_address(&peer_id, addr);
                 }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                tracing::debug!(%peer, %error, "ping failed, closing connection");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {

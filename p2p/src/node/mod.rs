@@ -88,6 +88,12 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Discovered peers (Kademlia, mDNS) are dialled while this node has fewer connections.
     pub target_peers: usize,
+    /// Liveness probe period; a connection whose ping fails is closed, so a partition is
+    /// noticed and healed by reconnection and backfill.
+    pub ping_interval: Duration,
+    /// How often a node below half its peer target redials its bootstrap peers and re-runs
+    /// Kademlia discovery.
+    pub redial_interval: Duration,
 }
 
 impl Default for Config {
@@ -114,6 +120,8 @@ impl Default for Config {
             ban_after: 3,
             idle_timeout: Duration::from_secs(600),
             target_peers: 12,
+            ping_interval: Duration::from_secs(15),
+            redial_interval: Duration::from_secs(30),
         }
     }
 }
