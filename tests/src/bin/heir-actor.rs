@@ -21,6 +21,7 @@ fn main() {
         }
         "open-loop" => open_loop(&args[1], args[2].parse().expect("count")),
         "memfd" => memfd(&args[1]),
+        "store-writer" => store_writer(&args[1]),
         other => {
             eprintln!("heir-actor: unknown action `{other}`");
             std::process::exit(2);
@@ -96,4 +97,28 @@ fn memfd(name: &str) {
     // SAFETY: valid C string.
     let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
     println!("ret={fd}");
+}
+
+/// Appends alerts to a store as fast as it can, printing each sequence number once its
+/// transaction has committed, until killed.
+fn store_writer(path: &str) {
+    use heir_model::{Alert, Category, Severity, Timestamp};
+    let store =
+        heir_store::Store::open(std::path::Path::new(path), heir_store::Retention::default())
+            .expect("store opens");
+    let mut out = std::io::stdout().lock();
+    for n in 0u64.. {
+        let a = Alert::new(
+            Timestamp::from_secs(1_700_000_000 + n),
+            "crash.test",
+            format!("alert {n}"),
+            Category::Anomaly,
+            Severity::Low,
+            0.5,
+        );
+        for seq in store.append_alerts(&[a]).expect("append") {
+            writeln!(out, "{seq}").expect("stdout");
+            out.flush().expect("stdout");
+        }
+    }
 }

@@ -16,6 +16,8 @@ pub struct Config {
     pub registry: Option<PathBuf>,
     /// The kernel sensor.
     pub sensor: sensor::Config,
+    /// How much of the event stream the store keeps (`max_events`, `max_age` in seconds).
+    pub retention: heir_store::Retention,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/heir"),
             registry: None,
             sensor: sensor::Config::default(),
+            retention: heir_store::Retention::default(),
         }
     }
 }

@@ -233,6 +233,8 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         Some(p) => Some(JsonLines::append(p).with_context(|| format!("opening {}", p.display()))?),
         None => None,
     };
+    let store_path = config.data_dir.join("heir.redb");
+    let store = heir_store::Store::open(&store_path, config.retention)?;
     let registry = heir_agent::risk::registry_path(&config.data_dir, config.registry.as_deref());
     let risk = Arc::new(std::sync::Mutex::new(Risk::open(
         &config.data_dir,
@@ -249,18 +251,28 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         stats: stats.clone(),
     };
     let scoring = risk.clone();
+    let (sink, writer) = heir_agent::persist::spawn(store);
+    let (event_sink, alert_sink) = (sink.clone(), sink.clone());
+    let mut batch = Vec::with_capacity(pipeline::BATCH);
     let pipeline = tokio::spawn(stages.run(
         rx,
-        |_| {},
+        move |e| {
+            batch.push(e.clone());
+            if batch.len() == pipeline::BATCH {
+                event_sink.events(std::mem::take(&mut batch));
+            }
+        },
         move |a| {
             if let Some(out) = alerts_out.as_mut()
                 && let Err(e) = out.write(a)
             {
                 tracing::error!("writing alert: {e}");
             }
+            alert_sink.alert(a.clone());
             scoring.lock().expect("risk lock").rama.alert(a);
         },
     ));
+    drop(sink);
     println!("ready");
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(if live { 1 } else { 60 }));
@@ -290,6 +302,9 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     }
     source.abort();
     pipeline.abort();
+    let _ = pipeline.await;
+    // The pipeline's sinks are gone with it: the writer flushes what it holds and ends.
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     risk.lock().expect("risk lock").save()?;
     Ok(())
 }

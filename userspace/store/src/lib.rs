@@ -271,8 +271,23 @@ impl Store {
             }),
             Some(v) if v == SCHEMA => Ok(()),
             Some(v) => self.migrate(v),
+            None if self.has_tables()? => Err(Error::Foreign {
+                path: self.path.clone(),
+            }),
             None => self.migrate(0),
         }
+    }
+
+    fn has_tables(&self) -> Result<bool, Error> {
+        let rx = self
+            .db
+            .begin_read()
+            .map_err(self.db_err("listing tables"))?;
+        Ok(rx
+            .list_tables()
+            .map_err(self.db_err("listing tables"))?
+            .next()
+            .is_some())
     }
 
     /// Brings a store at schema `from` to [`SCHEMA`], one step per version, in one transaction.
@@ -436,10 +451,18 @@ fn inspect(path: &Path) -> Result<(), Error> {
             source: Box::new(e),
         }
     };
-    let db = redb::ReadOnlyDatabase::open(path).map_err(|source| Error::Open {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
+    let db = match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => db,
+        // Not shut down cleanly (a crash, a kill -9): only a writable open can repair it, and
+        // the schema is checked again after that.
+        Err(redb::DatabaseError::RepairAborted) => return Ok(()),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_owned(),
+                source: Box::new(source),
+            });
+        }
+    };
     let rx = db
         .begin_read()
         .map_err(|e| db_err("inspecting")(e.into()))?;
