@@ -415,13 +415,8 @@ async fn over_rate_publisher_is_cut_off() {
         }
         assert!(held <= 3, "{} stored {held} of the flood", node.hospital);
     }
-    for n in 3..10 {
-        assert_eq!(
-            holders(&honest, item_id(70 + n)).await,
-            0,
-            "message {n} beyond the burst was stored"
-        );
-    }
+    // Gossip may deliver the flood out of order, so which three fit in the burst is not
+    // fixed; what is fixed is that no node kept more than the burst (checked above).
     assert!(
         blocked_by_any(&honest, bad.client.peer_id()).await,
         "flooder was not blocked"
