@@ -1,0 +1,392 @@
+//! Command-and-control beacons: a device calling the same outside host at a steady rhythm.
+//!
+//! Per (device, destination, port) the connection start times are kept (and the bytes sent,
+//! where flows give them). Every few new connections the series is analysed three ways:
+//! - **periodicity** by FFT: the connection times are binned into a spike train and the share
+//!   of spectral power at the strongest frequency and its harmonics is the score. Jitter
+//!   widens the peak a little and missed beats lower it a little, but neither moves it;
+//! - **timing regularity**: the share of intervals within 25% of a whole multiple of the
+//!   period (a missed beat is an interval of two periods, not an irregularity);
+//! - **size regularity**: 1 − coefficient of variation of the bytes sent.
+//!
+//! Legitimate telemetry is just as periodic, so the detector also requires what telemetry
+//! lacks: the destination is outside the hospital, not on the allowlist, and not shared by a
+//! fleet (when several devices beacon to the same host it is a vendor service, not C2).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use heir_model::{Alert, Category, Event, EventKind, NetAddr, Severity};
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
+use serde::{Deserialize, Serialize};
+
+use crate::util::{Cidr, bound, default_internal, exe, in_any};
+use crate::{Detector, Kind, Spec};
+
+const SPEC: Spec = Spec {
+    rule: "net.c2_beacon",
+    category: Category::C2Beacon,
+    owasp_iot: "I3",
+    enisa: "Nefarious activity/abuse: command and control",
+    attack: "T1071.001",
+};
+
+/// Beacon settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// Connections needed before a series is analysed.
+    pub min_connections: usize,
+    /// Connections kept per series.
+    pub max_connections: usize,
+    /// Shortest and longest period of interest, seconds.
+    pub min_period_secs: f64,
+    pub max_period_secs: f64,
+    /// Combined score (0..1) above which a series is a beacon.
+    pub threshold: f64,
+    /// Destinations contacted by this many devices or more are a fleet service.
+    pub fleet_devices: usize,
+    /// Networks inside the hospital (never C2 destinations here).
+    pub internal: Vec<Cidr>,
+    /// Known-good telemetry destinations.
+    pub allowed_destinations: Vec<Cidr>,
+    pub max_series: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_connections: 12,
+            max_connections: 128,
+            min_period_secs: 5.0,
+            max_period_secs: 6.0 * 3600.0,
+            threshold: 0.7,
+            fleet_devices: 3,
+            internal: default_internal(),
+            allowed_destinations: Vec::new(),
+            max_series: 20_000,
+        }
+    }
+}
+
+/// The analysis of one series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Periodicity {
+    pub period_secs: f64,
+    /// Share of spectral power at the period and its harmonics (0..1).
+    pub spectral: f64,
+    pub timing: f64,
+    /// `None` when sizes are unknown (syscall connects).
+    pub size: Option<f64>,
+    pub confidence: f64,
+}
+
+#[derive(Default)]
+struct Series {
+    times: VecDeque<u64>,
+    sizes: VecDeque<u64>,
+    since_analysis: usize,
+    alerted: bool,
+    who: String,
+}
+
+pub struct Beacon {
+    cfg: Config,
+    series: HashMap<(String, IpAddr, u16), Series>,
+    fleet: HashMap<IpAddr, HashSet<String>>,
+    planner: FftPlanner<f64>,
+    ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
+}
+
+impl Beacon {
+    pub fn new(cfg: Config) -> Self {
+        Self { cfg, series: HashMap::new(), fleet: HashMap::new(), planner: FftPlanner::new(), ffts: HashMap::new() }
+    }
+
+    /// Analyses connection times (ns) and optional sizes.
+    pub fn analyse(&mut self, times: &[u64], sizes: &[u64]) -> Option<Periodicity> {
+        if times.len() < 4 {
+            return None;
+        }
+        let t0 = times[0];
+        let rel: Vec<f64> = times.iter().map(|t| t.saturating_sub(t0) as f64 / 1e9).collect();
+        let mut intervals: Vec<f64> = rel.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
+        if intervals.len() < 3 {
+            return None;
+        }
+        intervals.sort_by(f64::total_cmp);
+        let median = intervals[intervals.len() / 2];
+        let span = *rel.last()?;
+        if median <= 0.0 || span <= 0.0 {
+            return None;
+        }
+        // Spike train, 16 bins per median interval, at most 4096 bins.
+        let mut bin = median / 16.0;
+        let mut n = ((span / bin).ceil() as usize + 1).next_power_of_two();
+        while n > 4096 {
+            bin *= 2.0;
+            n = ((span / bin).ceil() as usize + 1).next_power_of_two();
+        }
+        let mut buf = vec![Complex::new(0.0, 0.0); n];
+        for t in &rel {
+            let i = ((t / bin) as usize).min(n - 1);
+            buf[i].re += 1.0;
+        }
+        let mean = rel.len() as f64 / n as f64;
+        for c in &mut buf {
+            c.re -= mean;
+        }
+        let fft = self.ffts.entry(n).or_insert_with(|| self.planner.plan_fft_forward(n)).clone();
+        fft.process(&mut buf);
+        let power: Vec<f64> = buf[..n / 2].iter().map(|c| c.norm_sqr()).collect();
+        let total: f64 = power[1..].iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        // Fundamental: the strongest bin among frequencies whose period is ≥ the median
+        // interval / 1.5 (harmonics of a jittered train are weaker than the fundamental, but
+        // missed beats can make sub-harmonics look strong; this keeps the true beat).
+        let kmax = ((n as f64 * bin) / (median / 1.5)).floor() as usize;
+        let kmax = kmax.clamp(2, n / 2 - 1);
+        let (k, _) = power.iter().enumerate().take(kmax + 1).skip(1).max_by(|a, b| a.1.total_cmp(b.1))?;
+        let period = n as f64 * bin / k as f64;
+        // Power at the fundamental and its harmonics, ±1 bin for jitter.
+        let mut peak = 0.0;
+        let mut h = k;
+        let mut counted = HashSet::new();
+        while h < n / 2 {
+            for j in h.saturating_sub(1)..=(h + 1).min(n / 2 - 1) {
+                if j > 0 && counted.insert(j) {
+                    peak += power[j];
+                }
+            }
+            h += k;
+        }
+        let spectral = (peak / total).clamp(0.0, 1.0);
+        // Refine the period with the intervals that are about one period long.
+        let near: Vec<f64> = intervals.iter().copied().filter(|d| (d / period - 1.0).abs() < 0.3).collect();
+        let period = if near.len() >= 3 { near.iter().sum::<f64>() / near.len() as f64 } else { period };
+        let on_beat = intervals
+            .iter()
+            .filter(|d| {
+                let m = (*d / period).round().max(1.0);
+                ((*d - m * period) / period).abs() <= 0.25
+            })
+            .count();
+        let timing = on_beat as f64 / intervals.len() as f64;
+        let size = (sizes.len() >= 4).then(|| {
+            let m = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
+            if m <= 0.0 {
+                return 1.0;
+            }
+            let var = sizes.iter().map(|s| (*s as f64 - m).powi(2)).sum::<f64>() / sizes.len() as f64;
+            (1.0 - var.sqrt() / m).clamp(0.0, 1.0)
+        });
+        // Spectral concentration of a clean beat over ~N beats is well below 1 because the
+        // energy spreads over harmonics we only partly count; scale it so that a train with
+        // 20% jitter scores ~0.8.
+        let spec_score = (spectral * 2.5).min(1.0);
+        let confidence = match size {
+            Some(s) => 0.45 * spec_score + 0.35 * timing + 0.2 * s,
+            None => 0.55 * spec_score + 0.45 * timing,
+        };
+        Some(Periodicity { period_secs: period, spectral, timing, size, confidence })
+    }
+}
+
+impl Detector for Beacon {
+    fn name(&self) -> &'static str {
+        "beacon"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Flow, Kind::Connect]
+    }
+
+    fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        let (device, dst, port, size, who) = match &ev.kind {
+            EventKind::Flow { src, dst, dst_port, bytes_out, first_seen, .. } => {
+                if !in_any(&self.cfg.internal, *src) {
+                    return;
+                }
+                let _ = first_seen;
+                (src.to_string(), *dst, *dst_port, Some(*bytes_out), String::new())
+            }
+            EventKind::Connect { addr: NetAddr::Inet { ip, port }, ret } if *ret == 0 || *ret == -115 => {
+                ("local".to_owned(), *ip, *port, None, exe(&ev.process).to_owned())
+            }
+            _ => return,
+        };
+        if in_any(&self.cfg.internal, dst) || in_any(&self.cfg.allowed_destinations, dst) {
+            return;
+        }
+        let t = match &ev.kind {
+            EventKind::Flow { first_seen, .. } => first_seen.as_nanos(),
+            _ => ev.ts.as_nanos(),
+        };
+        let max_period = (self.cfg.max_period_secs * 1e9) as u64;
+        bound(&mut self.series, self.cfg.max_series, |_, s| s.times.back().is_some_and(|b| t.saturating_sub(*b) < 2 * max_period));
+        if self.fleet.len() >= self.cfg.max_series {
+            self.fleet.clear();
+        }
+        let devices = self.fleet.entry(dst).or_default();
+        if devices.len() < 64 {
+            devices.insert(device.clone());
+        }
+        let fleet = devices.len() >= self.cfg.fleet_devices;
+        let s = self.series.entry((device.clone(), dst, port)).or_default();
+        // Two sensors may report the same connection: merge starts closer than a second.
+        if s.times.back().is_some_and(|b| t.saturating_sub(*b) < 1_000_000_000) {
+            return;
+        }
+        s.times.push_back(t);
+        if let Some(b) = size {
+            s.sizes.push_back(b);
+        }
+        if !who.is_empty() {
+            s.who = who;
+        }
+        while s.times.len() > self.cfg.max_connections {
+            s.times.pop_front();
+        }
+        while s.sizes.len() > self.cfg.max_connections {
+            s.sizes.pop_front();
+        }
+        s.since_analysis += 1;
+        if s.alerted || fleet || s.times.len() < self.cfg.min_connections || s.since_analysis < 4.min(self.cfg.min_connections) {
+            return;
+        }
+        s.since_analysis = 0;
+        let times: Vec<u64> = s.times.iter().copied().collect();
+        let sizes: Vec<u64> = s.sizes.iter().copied().collect();
+        let who = s.who.clone();
+        let Some(p) = self.analyse(&times, &sizes) else { return };
+        if p.confidence < self.cfg.threshold || p.period_secs < self.cfg.min_period_secs || p.period_secs > self.cfg.max_period_secs {
+            return;
+        }
+        if let Some(s) = self.series.get_mut(&(device.clone(), dst, port)) {
+            s.alerted = true;
+        }
+        let mut a = SPEC.alert(ev.ts, format!("Beacon from {device} to {dst}:{port} every {}", period_name(p.period_secs)), Severity::High, p.confidence as f32);
+        a.device = Some(device.clone());
+        a.src_ip = device.parse().ok();
+        a.dst_ip = Some(dst);
+        a.dst_port = Some(port);
+        a.count = times.len() as u64;
+        a.evidence.push(format!("period {:.1}s over {} connections, confidence {:.2}", p.period_secs, times.len(), p.confidence));
+        a.evidence.push(format!("spectral concentration {:.2}, {:.0}% of intervals on the beat", p.spectral, p.timing * 100.0));
+        if let Some(sz) = p.size {
+            a.evidence.push(format!("request size regularity {sz:.2}"));
+        }
+        if !who.is_empty() {
+            a.evidence.push(format!("process: {who}"));
+        }
+        out.push(a);
+    }
+}
+
+fn period_name(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.1}h", s / 3600.0)
+    } else if s >= 120.0 {
+        format!("{:.1}min", s / 60.0)
+    } else {
+        format!("{s:.0}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::fixtures::*;
+
+    /// `while true; do curl -s https://c2/x; sleep $((50 + RANDOM % 20)); done` with some beats
+    /// missed (laptop asleep, network hiccup).
+    fn curl_beacon(period_ms: u64, jitter: f64, miss_every: u64, n: u64, seed: &mut u64) -> Vec<Event> {
+        let mut t = 0u64;
+        let mut out = Vec::new();
+        for i in 0..n {
+            let j = (unit(seed) * 2.0 - 1.0) * jitter;
+            t += (period_ms as f64 * (1.0 + j)) as u64;
+            if miss_every > 0 && i % miss_every == miss_every - 1 {
+                continue;
+            }
+            let bytes = 700 + (xorshift(seed) % 60);
+            out.push(session(t, "10.9.0.77", 40000 + (i % 20000) as u16, "198.51.100.23", 443, bytes, 1_200));
+        }
+        out
+    }
+
+    fn xorshift(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    fn unit(s: &mut u64) -> f64 {
+        (xorshift(s) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn jittered_beacon_with_missed_beats_is_found_with_its_period() {
+        let mut seed = 3;
+        let mut d = Beacon::new(Config::default());
+        let alerts = run(&mut d, &curl_beacon(60_000, 0.2, 5, 40, &mut seed));
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let e = &alerts[0].evidence[0];
+        let period: f64 = e.split_whitespace().nth(1).unwrap().trim_end_matches('s').parse().unwrap();
+        assert!((period - 60.0).abs() < 6.0, "{e}");
+        assert!(alerts[0].confidence >= 0.7);
+        assert_complete(&alerts);
+    }
+
+    #[test]
+    fn host_side_connect_beacon_names_the_process() {
+        let mut seed = 5;
+        let mut d = Beacon::new(Config::default());
+        let p = proc_(300, 299, 1000, "curl", "/usr/bin/curl", "/usr/bin/bash");
+        let mut t = 0;
+        let events: Vec<_> = (0..30)
+            .map(|_| {
+                t += (30_000.0 * (0.85 + 0.3 * unit(&mut seed))) as u64;
+                connect(t, p.clone(), "203.0.113.99", 8443)
+            })
+            .collect();
+        let alerts = run(&mut d, &events);
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].evidence.iter().any(|e| e.contains("/usr/bin/curl")));
+    }
+
+    #[test]
+    fn random_browsing_fleet_telemetry_and_internal_polling_stay_quiet() {
+        let mut seed = 11;
+        let mut d = Beacon::new(Config::default());
+        // Irregular user traffic to one site: exponential gaps.
+        let mut t = 0u64;
+        let browsing: Vec<_> = (0..80)
+            .map(|_| {
+                t += (-(1.0 - unit(&mut seed)).ln() * 45_000.0) as u64 + 1_000;
+                session(t, "10.9.0.78", 40000, "203.0.113.80", 443, 500 + xorshift(&mut seed) % 50_000, 90_000)
+            })
+            .collect();
+        assert!(run(&mut d, &browsing).is_empty());
+        // Five monitors reporting to the vendor's cloud every 60s: a fleet service.
+        let mut fleet = Vec::new();
+        for dev in 1..=5 {
+            for i in 0..40u64 {
+                fleet.push(session(i * 60_000 + dev * 1_000, &format!("10.9.3.{dev}"), 40000, "198.51.100.200", 443, 900, 300));
+            }
+        }
+        fleet.sort_by_key(|e| e.ts);
+        let alerts = run(&mut d, &fleet);
+        assert!(alerts.is_empty(), "fleet telemetry: {alerts:#?}");
+        // Monitoring system polling internal devices every 30s.
+        let polling: Vec<_> = (0..60u64).map(|i| session(i * 30_000, "10.9.0.79", 40000, "10.9.0.5", 161, 80, 200)).collect();
+        assert!(run(&mut d, &polling).is_empty());
+    }
+}
