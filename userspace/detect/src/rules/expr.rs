@@ -5,6 +5,7 @@
 //!   comm in ["nc", "ncat"] && argv matches "*-e*"
 //!   dst_port == 23 && !(src_ip in ["10.0.0.0/8"])
 //!   write && path startswith "/etc/cron"
+//!   flags has 0x200
 //! ```
 //!
 //! Why not CEL: every field here has one static type, and a typo, a type mismatch or a field
@@ -56,6 +57,7 @@ pub enum CmpOp {
     StartsWith,
     EndsWith,
     Matches,
+    Has,
 }
 
 impl CmpOp {
@@ -73,6 +75,7 @@ impl CmpOp {
             CmpOp::StartsWith => "startswith",
             CmpOp::EndsWith => "endswith",
             CmpOp::Matches => "matches",
+            CmpOp::Has => "has",
         }
     }
 }
@@ -205,6 +208,7 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
                     "startswith" => Tok::Op(CmpOp::StartsWith),
                     "endswith" => Tok::Op(CmpOp::EndsWith),
                     "matches" => Tok::Op(CmpOp::Matches),
+                    "has" => Tok::Op(CmpOp::Has),
                     _ => Tok::Ident(word.to_owned()),
                 };
                 out.push((start, tok));
@@ -245,6 +249,8 @@ pub enum Cmp {
     StrMatches(String),
     IntCmp(CmpOp, i64),
     IntIn(Vec<i64>, bool),
+    /// All bits of the mask are set.
+    IntBits(i64),
     BoolEq(bool, bool),
     IpIn(Vec<Cidr>, bool),
     /// Any element of a list equals one of these.
@@ -327,6 +333,7 @@ impl Cmp {
                 _ => false,
             },
             (Cmp::IntIn(l, pos), Val::Int(x)) => l.contains(&x) == *pos,
+            (Cmp::IntBits(m), Val::Int(x)) => x & m == *m,
             (Cmp::BoolEq(b, eq), Val::Bool(x)) => (x == *b) == *eq,
             (Cmp::IpIn(nets, pos), Val::Ip(ip)) => nets.iter().any(|n| n.contains(ip)) == *pos,
             (Cmp::ListContains(l), v @ (Val::Strs(_) | Val::Lineage(_))) => {
@@ -535,7 +542,7 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
             (CmpOp::StartsWith, Lit::Str(s)) => Ok(Cmp::StrStarts(s)),
             (CmpOp::EndsWith, Lit::Str(s)) => Ok(Cmp::StrEnds(s)),
             (CmpOp::Matches, Lit::Str(s)) => Ok(Cmp::StrMatches(s)),
-            (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, _) => bad_op(),
+            (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge | CmpOp::Has, _) => bad_op(),
             (CmpOp::In | CmpOp::NotIn, _) => bad(format!("`{}` needs a list of strings", op.text())),
             _ => bad(format!("`{}` is a string: expected a quoted string", field.name())),
         },
@@ -553,6 +560,7 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
             (CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, Lit::Int(i)) => {
                 Ok(Cmp::IntCmp(op, i))
             }
+            (CmpOp::Has, Lit::Int(i)) => Ok(Cmp::IntBits(i)),
             (CmpOp::Contains | CmpOp::StartsWith | CmpOp::EndsWith | CmpOp::Matches, _) => bad_op(),
             _ => bad(format!("`{}` is an integer: expected a number", field.name())),
         },

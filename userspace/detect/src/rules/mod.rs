@@ -212,3 +212,6 @@ impl Watcher {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
