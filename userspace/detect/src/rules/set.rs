@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use heir_model::{Alert, Event, EventKind, Taxonomy};
 
-use super::field::{Field, Val};
+use super::field::Val;
 use super::file::{Rule, Threshold};
 use crate::Kind;
 use crate::util::bound;
@@ -180,10 +180,15 @@ fn alert(rule: &Rule, ev: &Event, note: Option<String>) -> Alert {
         attack: Some(rule.attack.clone()),
     };
     match &ev.kind {
-        EventKind::Flow { src, dst, dst_port, .. } | EventKind::Protocol { src, dst, dst_port, .. } => {
+        EventKind::Flow { src, src_port, dst, dst_port, .. } | EventKind::Protocol { src, src_port, dst, dst_port, .. } => {
             a.src_ip = Some(*src);
             a.dst_ip = Some(*dst);
             a.dst_port = Some(*dst_port);
+            let what = match &ev.kind {
+                EventKind::Protocol { observation, .. } => observation.name(),
+                _ => "flow",
+            };
+            a.evidence.push(format!("{what} {src}:{src_port} → {dst}:{dst_port}"));
         }
         _ => {
             a.pid = Some(ev.process.pid);
@@ -213,6 +218,6 @@ fn alert(rule: &Rule, ev: &Event, note: Option<String>) -> Alert {
     if let Some(n) = note {
         a.evidence.push(n);
     }
-    let _ = Field::KindName;
+    a.evidence.push(format!("matched: {}", rule.when.trim()));
     a
 }
