@@ -385,7 +385,11 @@ impl Detector for Anomaly {
             seed: self.cfg.seed,
             trees: self.cfg.trees,
             depth: self.cfg.depth,
-            models: self.models.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            models: {
+                let mut m: Vec<(String, Model)> = self.models.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                m.sort_by(|a, b| a.0.cmp(&b.0));
+                m
+            },
         };
         postcard::to_allocvec(&saved).ok()
     }

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod kind;
 pub mod registry;
 pub mod rules;
+pub mod scenario;
 mod util;
 
 pub use clock::{Clock, ManualClock, SystemClock};

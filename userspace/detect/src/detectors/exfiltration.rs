@@ -165,7 +165,9 @@ impl Detector for Exfiltration {
     }
 
     fn save(&self) -> Option<Vec<u8>> {
-        postcard::to_allocvec(&self.baselines).ok()
+        // Sorted, so the same learnt state always saves to the same bytes.
+        let sorted: std::collections::BTreeMap<&IpAddr, &Baseline> = self.baselines.iter().collect();
+        postcard::to_allocvec(&sorted).ok()
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), StateError> {
