@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use heir_model::{Alert, Category, Event, EventKind, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::util::{Cidr, default_internal, in_any, secs_to_ns};
+use crate::util::{Cidr, Device, default_internal, in_any, secs_to_ns};
 use crate::{Detector, Kind, Spec, StateError};
 
 const SPEC: Spec = Spec {
@@ -160,15 +160,15 @@ struct Saved {
     seed: u64,
     trees: usize,
     depth: u32,
-    models: Vec<(String, Model)>,
+    models: Vec<(Device, Model)>,
 }
 
 pub struct Anomaly {
     cfg: Config,
     forest: Vec<Tree>,
     nodes: usize,
-    models: HashMap<String, Model>,
-    windows: HashMap<String, Window>,
+    models: HashMap<Device, Model>,
+    windows: HashMap<Device, Window>,
 }
 
 impl Anomaly {
@@ -225,7 +225,7 @@ impl Anomaly {
         score
     }
 
-    fn close(&mut self, device: String, w: Window, out: &mut Vec<Alert>) {
+    fn close(&mut self, device: Device, w: Window, out: &mut Vec<Alert>) {
         let mut v = w.v;
         v[5] = w.peers.len() as f64;
         v[6] = w.ports.len() as f64;
@@ -261,8 +261,8 @@ impl Anomaly {
                 Severity::Medium,
                 (0.5 + z / 40.0).min(0.9) as f32,
             );
-            a.device = Some(device.clone());
-            a.src_ip = device.parse().ok();
+            a.device = Some(device.to_string());
+            a.src_ip = device.ip();
             for (q, r) in attribution.iter().take(4) {
                 let name = FEATURES[*q];
                 a.evidence.push(if *r >= 1.0 {
@@ -290,25 +290,20 @@ impl Anomaly {
         self.models.insert(device, m);
     }
 
-    fn device_of(&self, ev: &Event) -> Vec<(String, bool)> {
+    /// The devices an event belongs to: both internal ends of a flow, or this host.
+    fn devices_of(&self, ev: &Event) -> [Option<(Device, bool)>; 2] {
         match &ev.kind {
-            EventKind::Flow { src, dst, .. } | EventKind::Protocol { src, dst, .. } => {
-                let mut v = Vec::with_capacity(2);
-                if in_any(&self.cfg.internal, *src) {
-                    v.push((src.to_string(), true));
-                }
-                if in_any(&self.cfg.internal, *dst) {
-                    v.push((dst.to_string(), false));
-                }
-                v
-            }
-            _ => vec![("local".to_owned(), true)],
+            EventKind::Flow { src, dst, .. } | EventKind::Protocol { src, dst, .. } => [
+                in_any(&self.cfg.internal, *src).then_some((Device::Ip(*src), true)),
+                in_any(&self.cfg.internal, *dst).then_some((Device::Ip(*dst), false)),
+            ],
+            _ => [Some((Device::Local, true)), None],
         }
     }
 
     fn roll(&mut self, now: u64, out: &mut Vec<Alert>) {
         let w = secs_to_ns(self.cfg.window_secs).max(1);
-        let due: Vec<String> = self.windows.iter().filter(|(_, x)| now >= x.start + w).map(|(k, _)| k.clone()).collect();
+        let due: Vec<Device> = self.windows.iter().filter(|(_, x)| now >= x.start + w).map(|(k, _)| *k).collect();
         for d in due {
             if let Some(x) = self.windows.remove(&d) {
                 self.close(d, x, out);
@@ -329,12 +324,12 @@ impl Detector for Anomaly {
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         let now = ev.ts.as_nanos();
         let w = secs_to_ns(self.cfg.window_secs).max(1);
-        for (device, outbound) in self.device_of(ev) {
+        for (device, outbound) in self.devices_of(ev).into_iter().flatten() {
             if let Some(cur) = self.windows.get(&device)
                 && now >= cur.start + w
             {
                 let cur = self.windows.remove(&device).expect("present");
-                self.close(device.clone(), cur, out);
+                self.close(device, cur, out);
             }
             if !self.windows.contains_key(&device) && self.windows.len() >= self.cfg.max_devices {
                 continue;
@@ -386,8 +381,8 @@ impl Detector for Anomaly {
             trees: self.cfg.trees,
             depth: self.cfg.depth,
             models: {
-                let mut m: Vec<(String, Model)> = self.models.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                m.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut m: Vec<(Device, Model)> = self.models.iter().map(|(k, v)| (*k, v.clone())).collect();
+                m.sort_by_key(|a| a.0);
                 m
             },
         };

@@ -22,7 +22,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use crate::util::{Cidr, bound, default_internal, exe, in_any};
+use crate::util::{Cidr, Device, bound, default_internal, exe, in_any};
 use crate::{Detector, Kind, Spec};
 
 const SPEC: Spec = Spec {
@@ -96,8 +96,8 @@ struct Series {
 
 pub struct Beacon {
     cfg: Config,
-    series: HashMap<(String, IpAddr, u16), Series>,
-    fleet: HashMap<IpAddr, HashSet<String>>,
+    series: HashMap<(Device, IpAddr, u16), Series>,
+    fleet: HashMap<IpAddr, HashSet<Device>>,
     planner: FftPlanner<f64>,
     ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
 }
@@ -214,10 +214,10 @@ impl Detector for Beacon {
                     return;
                 }
                 let _ = first_seen;
-                (src.to_string(), *dst, *dst_port, Some(*bytes_out), String::new())
+                (Device::Ip(*src), *dst, *dst_port, Some(*bytes_out), None)
             }
             EventKind::Connect { addr: NetAddr::Inet { ip, port }, ret } if *ret == 0 || *ret == -115 => {
-                ("local".to_owned(), *ip, *port, None, exe(&ev.process).to_owned())
+                (Device::Local, *ip, *port, None, Some(&ev.process))
             }
             _ => return,
         };
@@ -235,10 +235,10 @@ impl Detector for Beacon {
         }
         let devices = self.fleet.entry(dst).or_default();
         if devices.len() < 64 {
-            devices.insert(device.clone());
+            devices.insert(device);
         }
         let fleet = devices.len() >= self.cfg.fleet_devices;
-        let s = self.series.entry((device.clone(), dst, port)).or_default();
+        let s = self.series.entry((device, dst, port)).or_default();
         // Two sensors may report the same connection: merge starts closer than a second.
         if s.times.back().is_some_and(|b| t.saturating_sub(*b) < 1_000_000_000) {
             return;
@@ -247,8 +247,10 @@ impl Detector for Beacon {
         if let Some(b) = size {
             s.sizes.push_back(b);
         }
-        if !who.is_empty() {
-            s.who = who;
+        if let Some(p) = who
+            && s.who.is_empty()
+        {
+            s.who = exe(p).to_owned();
         }
         while s.times.len() > self.cfg.max_connections {
             s.times.pop_front();
@@ -268,12 +270,12 @@ impl Detector for Beacon {
         if p.confidence < self.cfg.threshold || p.period_secs < self.cfg.min_period_secs || p.period_secs > self.cfg.max_period_secs {
             return;
         }
-        if let Some(s) = self.series.get_mut(&(device.clone(), dst, port)) {
+        if let Some(s) = self.series.get_mut(&(device, dst, port)) {
             s.alerted = true;
         }
         let mut a = SPEC.alert(ev.ts, format!("Beacon from {device} to {dst}:{port} every {}", period_name(p.period_secs)), Severity::High, p.confidence as f32);
-        a.device = Some(device.clone());
-        a.src_ip = device.parse().ok();
+        a.device = Some(device.to_string());
+        a.src_ip = device.ip();
         a.dst_ip = Some(dst);
         a.dst_port = Some(port);
         a.count = times.len() as u64;

@@ -138,18 +138,17 @@ pub fn in_any(nets: &[Cidr], ip: IpAddr) -> bool {
     nets.iter().any(|n| n.contains(ip))
 }
 
-/// Shell-style glob: `*` any run, `?` one character. Iterative, so adversarial patterns
-/// cannot blow the stack.
+/// Shell-style glob: `*` any run, `?` one byte. Works on bytes without allocating (it runs on
+/// every file open), iteratively, so adversarial patterns cannot blow the stack.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             pi += 1;
             mark = ti;
@@ -161,10 +160,36 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()
+}
+
+/// Whom a per-device model or series belongs to: an address seen on the wire, or this host
+/// (syscall events). Cheap to hash, unlike its string form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum Device {
+    Ip(IpAddr),
+    Local,
+}
+
+impl Device {
+    pub fn ip(self) -> Option<IpAddr> {
+        match self {
+            Device::Ip(ip) => Some(ip),
+            Device::Local => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Ip(ip) => ip.fmt(f),
+            Device::Local => f.write_str("local"),
+        }
+    }
 }
 
 pub const fn secs_to_ns(s: u64) -> u64 {
