@@ -13,11 +13,25 @@ use heir_model::{Event, Timestamp};
 fn stream() -> Vec<Event> {
     let mut rng = Rng::new(1);
     let mut ev = scenario::benign_mix(0, 200_000, &mut rng);
-    ev.extend(scenario::nmap_syn_scan(10_000, "10.9.0.66", "10.9.0.5", 1000, &[22, 104]));
+    ev.extend(scenario::nmap_syn_scan(
+        10_000,
+        "10.9.0.66",
+        "10.9.0.5",
+        1000,
+        &[22, 104],
+    ));
     ev.extend(scenario::hydra_ftp(20_000, "10.9.0.66", "10.9.0.8", 200));
     ev.extend(scenario::bash_reverse_shell(30_000, 50_000, "10.9.0.66"));
     ev.extend(scenario::openssl_ransomware(40_000, 60_000, 500));
-    ev.extend(scenario::curl_beacon(0, "10.9.0.77", "198.51.100.23", 10_000, 0.2, 40, &mut rng));
+    ev.extend(scenario::curl_beacon(
+        0,
+        "10.9.0.77",
+        "198.51.100.23",
+        10_000,
+        0.2,
+        40,
+        &mut rng,
+    ));
     ev.sort_by_key(|e| e.ts);
     ev
 }
@@ -25,7 +39,8 @@ fn stream() -> Vec<Event> {
 fn engine() -> Engine {
     let clock = ManualClock::new(Timestamp::from_nanos(scenario::T0));
     let mut e = Engine::new(&Config::default(), Arc::new(clock));
-    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).expect("rules");
+    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"))
+        .expect("rules");
     e
 }
 
@@ -37,7 +52,9 @@ fn bench(c: &mut Criterion) {
     let events = stream();
     let n = events.len();
     let mut g = c.benchmark_group("detect");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("mixed_stream", |b| {
         b.iter_batched(
@@ -80,7 +97,12 @@ fn bench(c: &mut Criterion) {
         e.stats().raw_alerts,
         n as f64 / total.as_secs_f64() / 1e6
     );
-    println!("latency per event: p50 {:?} p99 {:?} max {:?}", pct(&all, 0.5), pct(&all, 0.99), all[all.len() - 1]);
+    println!(
+        "latency per event: p50 {:?} p99 {:?} max {:?}",
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        all[all.len() - 1]
+    );
     if !alerting.is_empty() {
         println!(
             "event-to-alert latency ({} alerting events): p50 {:?} p99 {:?} max {:?}",

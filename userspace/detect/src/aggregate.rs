@@ -26,7 +26,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { window_secs: 300, max_evidence: 16, max_incidents: 50_000 }
+        Self {
+            window_secs: 300,
+            max_evidence: 16,
+            max_incidents: 50_000,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, open: HashMap::new() }
+        Self {
+            cfg,
+            open: HashMap::new(),
+        }
     }
 
     /// Takes one raw alert; appends to `out` what should be published now.
@@ -97,13 +104,21 @@ impl Aggregator {
                 }
                 let old = std::mem::replace(
                     inc,
-                    Incident { last: alert.ts, emitted_count: alert.count, alert: alert.clone() },
+                    Incident {
+                        last: alert.ts,
+                        emitted_count: alert.count,
+                        alert: alert.clone(),
+                    },
                 );
                 close(old, out);
                 out.push(alert);
             }
             Entry::Vacant(v) => {
-                v.insert(Incident { last: alert.ts, emitted_count: alert.count, alert: alert.clone() });
+                v.insert(Incident {
+                    last: alert.ts,
+                    emitted_count: alert.count,
+                    alert: alert.clone(),
+                });
                 out.push(alert);
             }
         }
@@ -142,7 +157,14 @@ mod tests {
     use heir_model::{Category, Severity};
 
     fn alert(s: u64, src: &str) -> Alert {
-        let mut a = Alert::new(Timestamp::from_secs(s), "net.port_scan", "scan", Category::PortScan, Severity::High, 0.9);
+        let mut a = Alert::new(
+            Timestamp::from_secs(s),
+            "net.port_scan",
+            "scan",
+            Category::PortScan,
+            Severity::High,
+            0.9,
+        );
         a.src_ip = Some(src.parse().unwrap());
         a.evidence.push(format!("at {s}"));
         a
@@ -150,7 +172,10 @@ mod tests {
 
     #[test]
     fn repeats_fold_into_one_incident_with_a_count() {
-        let mut agg = Aggregator::new(Config { window_secs: 60, ..Config::default() });
+        let mut agg = Aggregator::new(Config {
+            window_secs: 60,
+            ..Config::default()
+        });
         let mut out = Vec::new();
         for s in 0..1000 {
             agg.push(alert(1000 + s / 20, "10.0.0.9"), &mut out);
@@ -169,7 +194,10 @@ mod tests {
 
     #[test]
     fn a_repeat_after_the_quiet_window_is_a_new_incident() {
-        let mut agg = Aggregator::new(Config { window_secs: 60, ..Config::default() });
+        let mut agg = Aggregator::new(Config {
+            window_secs: 60,
+            ..Config::default()
+        });
         let mut out = Vec::new();
         agg.push(alert(0, "10.0.0.9"), &mut out);
         agg.push(alert(500, "10.0.0.9"), &mut out);

@@ -31,11 +31,24 @@ const SPEC: Spec = Spec {
 
 /// Feature names, in vector order.
 pub const FEATURES: [&str; 16] = [
-    "bytes_out", "bytes_in", "packets_out", "packets_in", "flows", "distinct_peers", "distinct_ports", "tcp_flows",
-    "udp_flows", "other_flows", "execs", "opens", "connects", "accepts", "file_changes", "privileged_calls",
+    "bytes_out",
+    "bytes_in",
+    "packets_out",
+    "packets_in",
+    "flows",
+    "distinct_peers",
+    "distinct_ports",
+    "tcp_flows",
+    "udp_flows",
+    "other_flows",
+    "execs",
+    "opens",
+    "connects",
+    "accepts",
+    "file_changes",
+    "privileged_calls",
 ];
 const N: usize = FEATURES.len();
-
 
 /// Anomaly-detection settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,7 +124,15 @@ impl Tree {
         let internal = (1usize << depth) - 1;
         let mut dims = vec![0u8; internal];
         let mut splits = vec![0f32; internal];
-        fn build(node: usize, internal: usize, lo: &mut [f64; N], hi: &mut [f64; N], dims: &mut [u8], splits: &mut [f32], seed: &mut u64) {
+        fn build(
+            node: usize,
+            internal: usize,
+            lo: &mut [f64; N],
+            hi: &mut [f64; N],
+            dims: &mut [u8],
+            splits: &mut [f32],
+            seed: &mut u64,
+        ) {
             if node >= internal {
                 return;
             }
@@ -178,7 +199,17 @@ impl Anomaly {
         let mut seed = cfg.seed | 1;
         let forest = (0..trees).map(|_| Tree::new(depth, &mut seed)).collect();
         let nodes = (1usize << (depth + 1)) - 1;
-        Self { cfg: Config { depth, trees, ..cfg }, forest, nodes, models: HashMap::new(), windows: HashMap::new() }
+        Self {
+            cfg: Config {
+                depth,
+                trees,
+                ..cfg
+            },
+            forest,
+            nodes,
+            models: HashMap::new(),
+            windows: HashMap::new(),
+        }
     }
 
     /// Position of each feature relative to the device's own baseline: 0.5 at baseline, a
@@ -187,7 +218,8 @@ impl Anomaly {
     fn normalise(v: &[f64; N], baseline: &[f64]) -> [f64; N] {
         let mut x = [0.0; N];
         for q in 0..N {
-            x[q] = (0.5 + 0.25 * ((v[q].max(0.0) + 1.0) / (baseline[q].max(0.0) + 1.0)).log2()).clamp(-2.0, 3.0);
+            x[q] = (0.5 + 0.25 * ((v[q].max(0.0) + 1.0) / (baseline[q].max(0.0) + 1.0)).log2())
+                .clamp(-2.0, 3.0);
         }
         x
     }
@@ -213,7 +245,11 @@ impl Anomaly {
                 if node >= internal {
                     break;
                 }
-                node = if x[tree.dims[node] as usize] < f64::from(tree.splits[node]) { 2 * node + 1 } else { 2 * node + 2 };
+                node = if x[tree.dims[node] as usize] < f64::from(tree.splits[node]) {
+                    2 * node + 1
+                } else {
+                    2 * node + 2
+                };
                 d += 1;
             }
         }
@@ -246,11 +282,21 @@ impl Anomaly {
         let score = self.score_and_learn(&mut m, &x);
         let s = (score + 1.0).ln();
         m.windows = m.windows.saturating_add(1);
-        let ready = m.windows > self.cfg.warmup_windows.max(u32::from(self.cfg.profile_windows));
-        let z = if m.score_mad > 0.0 { (m.score_mean - s) / (1.4826 * m.score_mad + 0.05) } else { 0.0 };
+        let ready = m.windows
+            > self
+                .cfg
+                .warmup_windows
+                .max(u32::from(self.cfg.profile_windows));
+        let z = if m.score_mad > 0.0 {
+            (m.score_mean - s) / (1.4826 * m.score_mad + 0.05)
+        } else {
+            0.0
+        };
         let mut attribution: Vec<(usize, f64)> = (0..N)
             .map(|q| (q, (v[q] + 1.0) / (m.baseline[q] + 1.0)))
-            .filter(|(_, r)| *r >= self.cfg.min_feature_ratio || *r <= 1.0 / self.cfg.min_feature_ratio)
+            .filter(|(_, r)| {
+                *r >= self.cfg.min_feature_ratio || *r <= 1.0 / self.cfg.min_feature_ratio
+            })
             .collect();
         attribution.sort_by(|a, b| b.1.ln().abs().total_cmp(&a.1.ln().abs()));
         let anomalous = ready && z >= self.cfg.z_threshold && !attribution.is_empty();
@@ -266,18 +312,30 @@ impl Anomaly {
             for (q, r) in attribution.iter().take(4) {
                 let name = FEATURES[*q];
                 a.evidence.push(if *r >= 1.0 {
-                    format!("{name} {r:.0}× baseline ({:.0} vs {:.0})", v[*q], m.baseline[*q])
+                    format!(
+                        "{name} {r:.0}× baseline ({:.0} vs {:.0})",
+                        v[*q], m.baseline[*q]
+                    )
                 } else {
-                    format!("{name} {:.0}× below baseline ({:.0} vs {:.0})", 1.0 / r, v[*q], m.baseline[*q])
+                    format!(
+                        "{name} {:.0}× below baseline ({:.0} vs {:.0})",
+                        1.0 / r,
+                        v[*q],
+                        m.baseline[*q]
+                    )
                 });
             }
             a.evidence.push(format!("half-space-trees mass score {score:.0}, {z:.1} deviations below this device's usual"));
             out.push(a);
         } else {
             // Only normal windows teach the baselines, so an ongoing attack is not learnt.
-            let alpha = if m.windows <= 8 { 1.0 / f64::from(m.windows) } else { 0.05 };
-            for q in 0..N {
-                m.baseline[q] += alpha * (v[q] - m.baseline[q]);
+            let alpha = if m.windows <= 8 {
+                1.0 / f64::from(m.windows)
+            } else {
+                0.05
+            };
+            for (b, x) in m.baseline.iter_mut().zip(v) {
+                *b += alpha * (x - *b);
             }
             if m.windows == 1 {
                 m.score_mean = s;
@@ -303,7 +361,12 @@ impl Anomaly {
 
     fn roll(&mut self, now: u64, out: &mut Vec<Alert>) {
         let w = secs_to_ns(self.cfg.window_secs).max(1);
-        let due: Vec<Device> = self.windows.iter().filter(|(_, x)| now >= x.start + w).map(|(k, _)| *k).collect();
+        let due: Vec<Device> = self
+            .windows
+            .iter()
+            .filter(|(_, x)| now >= x.start + w)
+            .map(|(k, _)| *k)
+            .collect();
         for d in due {
             if let Some(x) = self.windows.remove(&d) {
                 self.close(d, x, out);
@@ -318,7 +381,19 @@ impl Detector for Anomaly {
     }
 
     fn kinds(&self) -> &'static [Kind] {
-        &[Kind::Flow, Kind::Exec, Kind::Open, Kind::Connect, Kind::Accept, Kind::Rename, Kind::Unlink, Kind::CredChange, Kind::Capset, Kind::Module, Kind::Ptrace]
+        &[
+            Kind::Flow,
+            Kind::Exec,
+            Kind::Open,
+            Kind::Connect,
+            Kind::Accept,
+            Kind::Rename,
+            Kind::Unlink,
+            Kind::CredChange,
+            Kind::Capset,
+            Kind::Module,
+            Kind::Ptrace,
+        ]
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
@@ -334,10 +409,23 @@ impl Detector for Anomaly {
             if !self.windows.contains_key(&device) && self.windows.len() >= self.cfg.max_devices {
                 continue;
             }
-            let win = self.windows.entry(device).or_insert_with(|| Window { start: now - now % w, ..Window::default() });
+            let win = self.windows.entry(device).or_insert_with(|| Window {
+                start: now - now % w,
+                ..Window::default()
+            });
             let v = &mut win.v;
             match &ev.kind {
-                EventKind::Flow { src, dst, dst_port, transport, bytes_out, bytes_in, packets_out, packets_in, .. } => {
+                EventKind::Flow {
+                    src,
+                    dst,
+                    dst_port,
+                    transport,
+                    bytes_out,
+                    bytes_in,
+                    packets_out,
+                    packets_in,
+                    ..
+                } => {
                     let (bo, bi, po, pi, peer) = if outbound {
                         (*bytes_out, *bytes_in, *packets_out, *packets_in, *dst)
                     } else {
@@ -365,7 +453,10 @@ impl Detector for Anomaly {
                 EventKind::Connect { .. } => v[12] += 1.0,
                 EventKind::Accept { .. } => v[13] += 1.0,
                 EventKind::Rename { .. } | EventKind::Unlink { .. } => v[14] += 1.0,
-                EventKind::CredChange { .. } | EventKind::Capset { .. } | EventKind::Module { .. } | EventKind::Ptrace { .. } => v[15] += 1.0,
+                EventKind::CredChange { .. }
+                | EventKind::Capset { .. }
+                | EventKind::Module { .. }
+                | EventKind::Ptrace { .. } => v[15] += 1.0,
                 _ => {}
             }
         }
@@ -381,7 +472,8 @@ impl Detector for Anomaly {
             trees: self.cfg.trees,
             depth: self.cfg.depth,
             models: {
-                let mut m: Vec<(Device, Model)> = self.models.iter().map(|(k, v)| (*k, v.clone())).collect();
+                let mut m: Vec<(Device, Model)> =
+                    self.models.iter().map(|(k, v)| (*k, v.clone())).collect();
                 m.sort_by_key(|a| a.0);
                 m
             },
@@ -390,8 +482,14 @@ impl Detector for Anomaly {
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), StateError> {
-        let saved: Saved = postcard::from_bytes(state).map_err(|source| StateError::Decode { detector: "anomaly".into(), source })?;
-        if saved.seed != self.cfg.seed || saved.trees != self.cfg.trees || saved.depth != self.cfg.depth {
+        let saved: Saved = postcard::from_bytes(state).map_err(|source| StateError::Decode {
+            detector: "anomaly".into(),
+            source,
+        })?;
+        if saved.seed != self.cfg.seed
+            || saved.trees != self.cfg.trees
+            || saved.depth != self.cfg.depth
+        {
             // A different forest shape makes the stored masses meaningless: start over.
             tracing::warn!("anomaly model shape changed (seed, trees or depth): relearning");
             return Ok(());
@@ -400,7 +498,9 @@ impl Detector for Anomaly {
         self.models = saved
             .models
             .into_iter()
-            .filter(|(_, m)| m.reference.len() == total && m.latest.len() == total && m.baseline.len() == N)
+            .filter(|(_, m)| {
+                m.reference.len() == total && m.latest.len() == total && m.baseline.len() == N
+            })
             .collect();
         Ok(())
     }
@@ -417,7 +517,15 @@ mod tests {
         (0..flows)
             .map(|i| {
                 let noise = 0.7 + 0.6 * unit(seed);
-                session(minute * 60_000 + i * 7_000, "10.9.0.77", 40000 + i as u16, "10.9.0.5", 2575 + (i % 2) as u16 * 1000, (30_000.0 * noise) as u64, (4_000.0 * noise) as u64)
+                session(
+                    minute * 60_000 + i * 7_000,
+                    "10.9.0.77",
+                    40000 + i as u16,
+                    "10.9.0.5",
+                    2575 + (i % 2) as u16 * 1000,
+                    (30_000.0 * noise) as u64,
+                    (4_000.0 * noise) as u64,
+                )
             })
             .collect()
     }
@@ -438,17 +546,32 @@ mod tests {
         for m in 0..400 {
             alerts.extend(feed(&mut d, &normal_minute(m, &mut seed)));
         }
-        assert!(alerts.is_empty(), "false positives on normal traffic: {alerts:#?}");
+        assert!(
+            alerts.is_empty(),
+            "false positives on normal traffic: {alerts:#?}"
+        );
         // Restart: the model must come back without relearning.
         let saved = d.save().unwrap();
         let mut d = Anomaly::new(Config::default());
         d.restore(&saved).unwrap();
         let mut attack = normal_minute(400, &mut seed);
-        attack.push(session(400 * 60_000 + 30_000, "10.9.0.77", 50000, "10.9.0.5", 2575, 8_000_000, 4_000));
+        attack.push(session(
+            400 * 60_000 + 30_000,
+            "10.9.0.77",
+            50000,
+            "10.9.0.5",
+            2575,
+            8_000_000,
+            4_000,
+        ));
         let mut alerts = feed(&mut d, &attack);
         alerts.extend(feed(&mut d, &normal_minute(401, &mut seed)));
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
-        assert!(alerts[0].evidence[0].starts_with("bytes_out"), "{:?}", alerts[0].evidence);
+        assert!(
+            alerts[0].evidence[0].starts_with("bytes_out"),
+            "{:?}",
+            alerts[0].evidence
+        );
         assert!(alerts[0].evidence[0].contains("× baseline"));
         assert_eq!(alerts[0].device.as_deref(), Some("10.9.0.77"));
         assert_complete(&alerts);
@@ -462,7 +585,15 @@ mod tests {
         for m in 0..50 {
             let mut ev = normal_minute(m, &mut seed);
             if m == 30 {
-                ev.push(session(m * 60_000 + 1, "10.9.0.77", 1, "10.9.0.5", 22, 900_000_000, 1));
+                ev.push(session(
+                    m * 60_000 + 1,
+                    "10.9.0.77",
+                    1,
+                    "10.9.0.5",
+                    22,
+                    900_000_000,
+                    1,
+                ));
             }
             alerts.extend(feed(&mut d, &ev));
         }

@@ -104,7 +104,13 @@ pub struct Beacon {
 
 impl Beacon {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, series: HashMap::new(), fleet: HashMap::new(), planner: FftPlanner::new(), ffts: HashMap::new() }
+        Self {
+            cfg,
+            series: HashMap::new(),
+            fleet: HashMap::new(),
+            planner: FftPlanner::new(),
+            ffts: HashMap::new(),
+        }
     }
 
     /// Analyses connection times (ns) and optional sizes.
@@ -113,8 +119,15 @@ impl Beacon {
             return None;
         }
         let t0 = times[0];
-        let rel: Vec<f64> = times.iter().map(|t| t.saturating_sub(t0) as f64 / 1e9).collect();
-        let mut intervals: Vec<f64> = rel.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
+        let rel: Vec<f64> = times
+            .iter()
+            .map(|t| t.saturating_sub(t0) as f64 / 1e9)
+            .collect();
+        let mut intervals: Vec<f64> = rel
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|d| *d > 0.0)
+            .collect();
         if intervals.len() < 3 {
             return None;
         }
@@ -140,7 +153,11 @@ impl Beacon {
         for c in &mut buf {
             c.re -= mean;
         }
-        let fft = self.ffts.entry(n).or_insert_with(|| self.planner.plan_fft_forward(n)).clone();
+        let fft = self
+            .ffts
+            .entry(n)
+            .or_insert_with(|| self.planner.plan_fft_forward(n))
+            .clone();
         fft.process(&mut buf);
         let power: Vec<f64> = buf[..n / 2].iter().map(|c| c.norm_sqr()).collect();
         let total: f64 = power[1..].iter().sum();
@@ -152,24 +169,39 @@ impl Beacon {
         // missed beats can make sub-harmonics look strong; this keeps the true beat).
         let kmax = ((n as f64 * bin) / (median / 1.5)).floor() as usize;
         let kmax = kmax.clamp(2, n / 2 - 1);
-        let (k, _) = power.iter().enumerate().take(kmax + 1).skip(1).max_by(|a, b| a.1.total_cmp(b.1))?;
+        let (k, _) = power
+            .iter()
+            .enumerate()
+            .take(kmax + 1)
+            .skip(1)
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
         let period = n as f64 * bin / k as f64;
         // Power at the fundamental and its harmonics, ±1 bin for jitter.
         let mut peak = 0.0;
         let mut h = k;
         let mut counted = HashSet::new();
         while h < n / 2 {
-            for j in h.saturating_sub(1)..=(h + 1).min(n / 2 - 1) {
-                if j > 0 && counted.insert(j) {
-                    peak += power[j];
+            let lo = h.saturating_sub(1).max(1);
+            let hi = (h + 1).min(n / 2 - 1);
+            for (j, p) in power.iter().enumerate().take(hi + 1).skip(lo) {
+                if counted.insert(j) {
+                    peak += p;
                 }
             }
             h += k;
         }
         let spectral = (peak / total).clamp(0.0, 1.0);
         // Refine the period with the intervals that are about one period long.
-        let near: Vec<f64> = intervals.iter().copied().filter(|d| (d / period - 1.0).abs() < 0.3).collect();
-        let period = if near.len() >= 3 { near.iter().sum::<f64>() / near.len() as f64 } else { period };
+        let near: Vec<f64> = intervals
+            .iter()
+            .copied()
+            .filter(|d| (d / period - 1.0).abs() < 0.3)
+            .collect();
+        let period = if near.len() >= 3 {
+            near.iter().sum::<f64>() / near.len() as f64
+        } else {
+            period
+        };
         let on_beat = intervals
             .iter()
             .filter(|d| {
@@ -183,7 +215,8 @@ impl Beacon {
             if m <= 0.0 {
                 return 1.0;
             }
-            let var = sizes.iter().map(|s| (*s as f64 - m).powi(2)).sum::<f64>() / sizes.len() as f64;
+            let var =
+                sizes.iter().map(|s| (*s as f64 - m).powi(2)).sum::<f64>() / sizes.len() as f64;
             (1.0 - var.sqrt() / m).clamp(0.0, 1.0)
         });
         // Spectral concentration of a clean beat over ~N beats is well below 1 because the
@@ -194,7 +227,13 @@ impl Beacon {
             Some(s) => 0.45 * spec_score + 0.35 * timing + 0.2 * s,
             None => 0.55 * spec_score + 0.45 * timing,
         };
-        Some(Periodicity { period_secs: period, spectral, timing, size, confidence })
+        Some(Periodicity {
+            period_secs: period,
+            spectral,
+            timing,
+            size,
+            confidence,
+        })
     }
 }
 
@@ -209,16 +248,24 @@ impl Detector for Beacon {
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         let (device, dst, port, size, who) = match &ev.kind {
-            EventKind::Flow { src, dst, dst_port, bytes_out, first_seen, .. } => {
+            EventKind::Flow {
+                src,
+                dst,
+                dst_port,
+                bytes_out,
+                first_seen,
+                ..
+            } => {
                 if !in_any(&self.cfg.internal, *src) {
                     return;
                 }
                 let _ = first_seen;
                 (Device::Ip(*src), *dst, *dst_port, Some(*bytes_out), None)
             }
-            EventKind::Connect { addr: NetAddr::Inet { ip, port }, ret } if *ret == 0 || *ret == -115 => {
-                (Device::Local, *ip, *port, None, Some(&ev.process))
-            }
+            EventKind::Connect {
+                addr: NetAddr::Inet { ip, port },
+                ret,
+            } if *ret == 0 || *ret == -115 => (Device::Local, *ip, *port, None, Some(&ev.process)),
             _ => return,
         };
         if in_any(&self.cfg.internal, dst) || in_any(&self.cfg.allowed_destinations, dst) {
@@ -229,7 +276,11 @@ impl Detector for Beacon {
             _ => ev.ts.as_nanos(),
         };
         let max_period = (self.cfg.max_period_secs * 1e9) as u64;
-        bound(&mut self.series, self.cfg.max_series, |_, s| s.times.back().is_some_and(|b| t.saturating_sub(*b) < 2 * max_period));
+        bound(&mut self.series, self.cfg.max_series, |_, s| {
+            s.times
+                .back()
+                .is_some_and(|b| t.saturating_sub(*b) < 2 * max_period)
+        });
         if self.fleet.len() >= self.cfg.max_series {
             self.fleet.clear();
         }
@@ -240,7 +291,10 @@ impl Detector for Beacon {
         let fleet = devices.len() >= self.cfg.fleet_devices;
         let s = self.series.entry((device, dst, port)).or_default();
         // Two sensors may report the same connection: merge starts closer than a second.
-        if s.times.back().is_some_and(|b| t.saturating_sub(*b) < 1_000_000_000) {
+        if s.times
+            .back()
+            .is_some_and(|b| t.saturating_sub(*b) < 1_000_000_000)
+        {
             return;
         }
         s.times.push_back(t);
@@ -259,28 +313,54 @@ impl Detector for Beacon {
             s.sizes.pop_front();
         }
         s.since_analysis += 1;
-        if s.alerted || fleet || s.times.len() < self.cfg.min_connections || s.since_analysis < 4.min(self.cfg.min_connections) {
+        if s.alerted
+            || fleet
+            || s.times.len() < self.cfg.min_connections
+            || s.since_analysis < 4.min(self.cfg.min_connections)
+        {
             return;
         }
         s.since_analysis = 0;
         let times: Vec<u64> = s.times.iter().copied().collect();
         let sizes: Vec<u64> = s.sizes.iter().copied().collect();
         let who = s.who.clone();
-        let Some(p) = self.analyse(&times, &sizes) else { return };
-        if p.confidence < self.cfg.threshold || p.period_secs < self.cfg.min_period_secs || p.period_secs > self.cfg.max_period_secs {
+        let Some(p) = self.analyse(&times, &sizes) else {
+            return;
+        };
+        if p.confidence < self.cfg.threshold
+            || p.period_secs < self.cfg.min_period_secs
+            || p.period_secs > self.cfg.max_period_secs
+        {
             return;
         }
         if let Some(s) = self.series.get_mut(&(device, dst, port)) {
             s.alerted = true;
         }
-        let mut a = SPEC.alert(ev.ts, format!("Beacon from {device} to {dst}:{port} every {}", period_name(p.period_secs)), Severity::High, p.confidence as f32);
+        let mut a = SPEC.alert(
+            ev.ts,
+            format!(
+                "Beacon from {device} to {dst}:{port} every {}",
+                period_name(p.period_secs)
+            ),
+            Severity::High,
+            p.confidence as f32,
+        );
         a.device = Some(device.to_string());
         a.src_ip = device.ip();
         a.dst_ip = Some(dst);
         a.dst_port = Some(port);
         a.count = times.len() as u64;
-        a.evidence.push(format!("period {:.1}s over {} connections, confidence {:.2}", p.period_secs, times.len(), p.confidence));
-        a.evidence.push(format!("spectral concentration {:.2}, {:.0}% of intervals on the beat", p.spectral, p.timing * 100.0));
+        a.evidence.push(format!(
+            "period {:.1}s over {} connections, confidence {:.2}",
+            p.period_secs,
+            times.len(),
+            p.confidence
+        ));
+        a.evidence.push(format!(
+            "spectral concentration {:.2}, {:.0}% of intervals on the beat",
+            p.spectral,
+            p.timing * 100.0
+        ));
         if let Some(sz) = p.size {
             a.evidence.push(format!("request size regularity {sz:.2}"));
         }
@@ -308,7 +388,13 @@ mod tests {
 
     /// `while true; do curl -s https://c2/x; sleep $((50 + RANDOM % 20)); done` with some beats
     /// missed (laptop asleep, network hiccup).
-    fn curl_beacon(period_ms: u64, jitter: f64, miss_every: u64, n: u64, seed: &mut u64) -> Vec<Event> {
+    fn curl_beacon(
+        period_ms: u64,
+        jitter: f64,
+        miss_every: u64,
+        n: u64,
+        seed: &mut u64,
+    ) -> Vec<Event> {
         let mut t = 0u64;
         let mut out = Vec::new();
         for i in 0..n {
@@ -318,7 +404,15 @@ mod tests {
                 continue;
             }
             let bytes = 700 + (xorshift(seed) % 60);
-            out.push(session(t, "10.9.0.77", 40000 + (i % 20000) as u16, "198.51.100.23", 443, bytes, 1_200));
+            out.push(session(
+                t,
+                "10.9.0.77",
+                40000 + (i % 20000) as u16,
+                "198.51.100.23",
+                443,
+                bytes,
+                1_200,
+            ));
         }
         out
     }
@@ -341,7 +435,13 @@ mod tests {
         let alerts = run(&mut d, &curl_beacon(60_000, 0.2, 5, 40, &mut seed));
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let e = &alerts[0].evidence[0];
-        let period: f64 = e.split_whitespace().nth(1).unwrap().trim_end_matches('s').parse().unwrap();
+        let period: f64 = e
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('s')
+            .parse()
+            .unwrap();
         assert!((period - 60.0).abs() < 6.0, "{e}");
         assert!(alerts[0].confidence >= 0.7);
         assert_complete(&alerts);
@@ -361,7 +461,12 @@ mod tests {
             .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
-        assert!(alerts[0].evidence.iter().any(|e| e.contains("/usr/bin/curl")));
+        assert!(
+            alerts[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("/usr/bin/curl"))
+        );
     }
 
     #[test]
@@ -373,7 +478,15 @@ mod tests {
         let browsing: Vec<_> = (0..80)
             .map(|_| {
                 t += (-(1.0 - unit(&mut seed)).ln() * 45_000.0) as u64 + 1_000;
-                session(t, "10.9.0.78", 40000, "203.0.113.80", 443, 500 + xorshift(&mut seed) % 50_000, 90_000)
+                session(
+                    t,
+                    "10.9.0.78",
+                    40000,
+                    "203.0.113.80",
+                    443,
+                    500 + xorshift(&mut seed) % 50_000,
+                    90_000,
+                )
             })
             .collect();
         assert!(run(&mut d, &browsing).is_empty());
@@ -381,14 +494,24 @@ mod tests {
         let mut fleet = Vec::new();
         for dev in 1..=5 {
             for i in 0..40u64 {
-                fleet.push(session(i * 60_000 + dev * 1_000, &format!("10.9.3.{dev}"), 40000, "198.51.100.200", 443, 900, 300));
+                fleet.push(session(
+                    i * 60_000 + dev * 1_000,
+                    &format!("10.9.3.{dev}"),
+                    40000,
+                    "198.51.100.200",
+                    443,
+                    900,
+                    300,
+                ));
             }
         }
         fleet.sort_by_key(|e| e.ts);
         let alerts = run(&mut d, &fleet);
         assert!(alerts.is_empty(), "fleet telemetry: {alerts:#?}");
         // Monitoring system polling internal devices every 30s.
-        let polling: Vec<_> = (0..60u64).map(|i| session(i * 30_000, "10.9.0.79", 40000, "10.9.0.5", 161, 80, 200)).collect();
+        let polling: Vec<_> = (0..60u64)
+            .map(|i| session(i * 30_000, "10.9.0.79", 40000, "10.9.0.5", 161, 80, 200))
+            .collect();
         assert!(run(&mut d, &polling).is_empty());
     }
 }

@@ -68,7 +68,11 @@ impl Engine {
     }
 
     /// An engine over a chosen set of detectors (tests, benchmarks, embedding).
-    pub fn with_detectors(detectors: Vec<Box<dyn Detector>>, cfg: &Config, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_detectors(
+        detectors: Vec<Box<dyn Detector>>,
+        cfg: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let mut by_kind = vec![Vec::new(); Kind::COUNT];
         for (i, d) in detectors.iter().enumerate() {
             for k in d.kinds() {
@@ -174,7 +178,11 @@ impl Engine {
     /// Learnt state of every detector that has some (baselines, anomaly models), for the store.
     pub fn save_state(&self) -> Vec<u8> {
         let snap = Snapshot {
-            detectors: self.detectors.iter().filter_map(|d| Some((d.name().to_owned(), d.save()?))).collect(),
+            detectors: self
+                .detectors
+                .iter()
+                .filter_map(|d| Some((d.name().to_owned(), d.save()?)))
+                .collect(),
         };
         postcard::to_allocvec(&snap).unwrap_or_default()
     }

@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::detectors::{
-    brute_force, cleartext, credential_access, cryptomining, default_credentials, exfiltration, injection, kernel_module,
-    persistence, port_scan, privilege_escalation, ransomware, reverse_shell, syn_flood, weak_tls,
+    brute_force, cleartext, credential_access, cryptomining, default_credentials, exfiltration,
+    injection, kernel_module, persistence, port_scan, privilege_escalation, ransomware,
+    reverse_shell, syn_flood, weak_tls,
 };
 use crate::{Detector, aggregate, anomaly, beacon};
 
@@ -53,13 +54,21 @@ pub struct AggregateConfig {
 impl Default for AggregateConfig {
     fn default() -> Self {
         let d = aggregate::Config::default();
-        Self { window_secs: d.window_secs, max_evidence: d.max_evidence, max_incidents: d.max_incidents }
+        Self {
+            window_secs: d.window_secs,
+            max_evidence: d.max_evidence,
+            max_incidents: d.max_incidents,
+        }
     }
 }
 
 impl From<&AggregateConfig> for aggregate::Config {
     fn from(c: &AggregateConfig) -> Self {
-        aggregate::Config { window_secs: c.window_secs, max_evidence: c.max_evidence, max_incidents: c.max_incidents }
+        aggregate::Config {
+            window_secs: c.window_secs,
+            max_evidence: c.max_evidence,
+            max_incidents: c.max_incidents,
+        }
     }
 }
 
@@ -95,7 +104,10 @@ pub fn build(cfg: &Config) -> Vec<Box<dyn Detector>> {
     add!(syn_flood, syn_flood::SynFlood);
     add!(reverse_shell, reverse_shell::ReverseShell);
     add!(credential_access, credential_access::CredentialAccess);
-    add!(privilege_escalation, privilege_escalation::PrivilegeEscalation);
+    add!(
+        privilege_escalation,
+        privilege_escalation::PrivilegeEscalation
+    );
     add!(kernel_module, kernel_module::KernelModule);
     add!(injection, injection::Injection);
     add!(persistence, persistence::Persistence);
@@ -119,10 +131,14 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "detector names are unique");
-        let cfg = Config::from_toml("[port_scan]\nvertical_ports = 50\n[beacon]\nenabled = false\n").unwrap();
+        let cfg =
+            Config::from_toml("[port_scan]\nvertical_ports = 50\n[beacon]\nenabled = false\n")
+                .unwrap();
         assert_eq!(cfg.port_scan.vertical_ports, 50);
         assert_eq!(build(&cfg).len(), 16);
-        let err = Config::from_toml("[port_scan]\nvertical_port = 50\n").unwrap_err().to_string();
+        let err = Config::from_toml("[port_scan]\nvertical_port = 50\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("vertical_port"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }

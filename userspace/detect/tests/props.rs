@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use heir_detect::rules::expr::Expr;
 use heir_detect::{Config, Engine, Kind, ManualClock, rules};
-use heir_model::event::{Ancestor, CredCall, LoginOutcome, ModuleOp, Observation, ProcessInfo, TcpFlags, Transport};
+use heir_model::event::{
+    Ancestor, CredCall, LoginOutcome, ModuleOp, Observation, ProcessInfo, TcpFlags, Transport,
+};
 use heir_model::{Event, EventKind, NetAddr, Process, Timestamp};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -35,36 +37,93 @@ fn text() -> impl Strategy<Value = String> {
 
 fn addr() -> impl Strategy<Value = NetAddr> {
     prop_oneof![
-        (ip(), prop_oneof![any::<u16>(), Just(22u16), Just(3333u16), Just(443u16)]).prop_map(|(ip, port)| NetAddr::Inet { ip, port }),
+        (
+            ip(),
+            prop_oneof![any::<u16>(), Just(22u16), Just(3333u16), Just(443u16)]
+        )
+            .prop_map(|(ip, port)| NetAddr::Inet { ip, port }),
         text().prop_map(|path| NetAddr::Unix { path }),
         any::<u16>().prop_map(|af| NetAddr::Other { af }),
     ]
 }
 
 fn outcome() -> impl Strategy<Value = Option<LoginOutcome>> {
-    prop_oneof![Just(None), Just(Some(LoginOutcome::Success)), Just(Some(LoginOutcome::Failure))]
+    prop_oneof![
+        Just(None),
+        Just(Some(LoginOutcome::Success)),
+        Just(Some(LoginOutcome::Failure))
+    ]
 }
 
 fn observation() -> impl Strategy<Value = Observation> {
     prop_oneof![
-        (text(), text(), any::<Option<bool>>()).prop_map(|(calling_ae, called_ae, accepted)| Observation::Dicom { calling_ae, called_ae, accepted }),
-        Just(Observation::DicomTls),
-        (text(), text()).prop_map(|(s, r)| Observation::Hl7Mllp { sending_application: s, receiving_application: r }),
-        (proptest::option::of(text()), outcome()).prop_map(|(user, outcome)| Observation::Telnet { user, outcome }),
-        (proptest::option::of(text()), any::<bool>(), outcome()).prop_map(|(user, c, outcome)| Observation::Ftp { user, cleartext_credentials: c, outcome }),
-        (text(), any::<bool>(), proptest::option::of(text()), any::<bool>(), any::<Option<u16>>()).prop_map(|(method, admin_path, u, b, status)| Observation::Http {
-            method,
-            admin_path,
-            basic_auth_user: u,
-            basic_auth_cleartext: b,
-            status
+        (text(), text(), any::<Option<bool>>()).prop_map(|(calling_ae, called_ae, accepted)| {
+            Observation::Dicom {
+                calling_ae,
+                called_ae,
+                accepted,
+            }
         }),
-        (proptest::option::of(text()), any::<bool>(), outcome()).prop_map(|(user, c, outcome)| Observation::Mqtt { user, cleartext_credentials: c, outcome }),
-        (proptest::collection::vec(any::<u16>(), 0..4), proptest::collection::vec(any::<u16>(), 0..8), proptest::option::of(text()), text()).prop_map(
-            |(versions, cipher_suites, sni, ja4)| Observation::TlsClientHello { versions, cipher_suites, sni, alpn: vec![], ja4 }
-        ),
-        (any::<u16>(), any::<u16>()).prop_map(|(version, cipher_suite)| Observation::TlsServerHello { version, cipher_suite }),
-        (text(), text()).prop_map(|(proto_version, software)| Observation::SshBanner { proto_version, software }),
+        Just(Observation::DicomTls),
+        (text(), text()).prop_map(|(s, r)| Observation::Hl7Mllp {
+            sending_application: s,
+            receiving_application: r
+        }),
+        (proptest::option::of(text()), outcome())
+            .prop_map(|(user, outcome)| Observation::Telnet { user, outcome }),
+        (proptest::option::of(text()), any::<bool>(), outcome()).prop_map(|(user, c, outcome)| {
+            Observation::Ftp {
+                user,
+                cleartext_credentials: c,
+                outcome,
+            }
+        }),
+        (
+            text(),
+            any::<bool>(),
+            proptest::option::of(text()),
+            any::<bool>(),
+            any::<Option<u16>>()
+        )
+            .prop_map(|(method, admin_path, u, b, status)| Observation::Http {
+                method,
+                admin_path,
+                basic_auth_user: u,
+                basic_auth_cleartext: b,
+                status
+            }),
+        (proptest::option::of(text()), any::<bool>(), outcome()).prop_map(|(user, c, outcome)| {
+            Observation::Mqtt {
+                user,
+                cleartext_credentials: c,
+                outcome,
+            }
+        }),
+        (
+            proptest::collection::vec(any::<u16>(), 0..4),
+            proptest::collection::vec(any::<u16>(), 0..8),
+            proptest::option::of(text()),
+            text()
+        )
+            .prop_map(
+                |(versions, cipher_suites, sni, ja4)| Observation::TlsClientHello {
+                    versions,
+                    cipher_suites,
+                    sni,
+                    alpn: vec![],
+                    ja4
+                }
+            ),
+        (any::<u16>(), any::<u16>()).prop_map(|(version, cipher_suite)| {
+            Observation::TlsServerHello {
+                version,
+                cipher_suite,
+            }
+        }),
+        (text(), text()).prop_map(|(proto_version, software)| Observation::SshBanner {
+            proto_version,
+            software
+        }),
         any::<u16>().prop_map(|dialect| Observation::Smb { dialect }),
         any::<bool>().prop_map(|standard_security| Observation::Rdp { standard_security }),
     ]
@@ -72,53 +131,158 @@ fn observation() -> impl Strategy<Value = Observation> {
 
 fn kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![
-        (text(), proptest::collection::vec(text(), 0..4), any::<i64>()).prop_map(|(filename, argv, ret)| EventKind::Exec { filename, argv, argv_truncated: false, ret }),
+        (
+            text(),
+            proptest::collection::vec(text(), 0..4),
+            any::<i64>()
+        )
+            .prop_map(|(filename, argv, ret)| EventKind::Exec {
+                filename,
+                argv,
+                argv_truncated: false,
+                ret
+            }),
         any::<u32>().prop_map(|child_pid| EventKind::Fork { child_pid }),
-        (any::<i32>(), any::<Option<i32>>()).prop_map(|(code, signal)| EventKind::Exit { code, signal }),
-        (text(), any::<u32>(), any::<i64>()).prop_map(|(path, flags, ret)| EventKind::Open { path, flags, ret }),
-        (text(), text(), any::<i64>()).prop_map(|(from, to, ret)| EventKind::Rename { from, to, ret }),
+        (any::<i32>(), any::<Option<i32>>())
+            .prop_map(|(code, signal)| EventKind::Exit { code, signal }),
+        (text(), any::<u32>(), any::<i64>()).prop_map(|(path, flags, ret)| EventKind::Open {
+            path,
+            flags,
+            ret
+        }),
+        (text(), text(), any::<i64>()).prop_map(|(from, to, ret)| EventKind::Rename {
+            from,
+            to,
+            ret
+        }),
         (text(), any::<i64>()).prop_map(|(path, ret)| EventKind::Unlink { path, ret }),
-        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(writes, renames, unlinks, window_ms)| EventKind::FileBurst { writes, renames, unlinks, window_ms }),
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+            |(writes, renames, unlinks, window_ms)| EventKind::FileBurst {
+                writes,
+                renames,
+                unlinks,
+                window_ms
+            }
+        ),
         (addr(), any::<i64>()).prop_map(|(addr, ret)| EventKind::Connect { addr, ret }),
-        (proptest::option::of(addr()), proptest::option::of(addr()), any::<i64>()).prop_map(|(local, peer, ret)| EventKind::Accept { local, peer, ret }),
+        (
+            proptest::option::of(addr()),
+            proptest::option::of(addr()),
+            any::<i64>()
+        )
+            .prop_map(|(local, peer, ret)| EventKind::Accept { local, peer, ret }),
         (addr(), any::<i64>()).prop_map(|(addr, ret)| EventKind::Bind { addr, ret }),
-        (any::<Option<u32>>(), any::<Option<u32>>(), any::<Option<u32>>(), any::<i64>()).prop_map(|(real, effective, saved, ret)| EventKind::CredChange { call: CredCall::Setresuid, real, effective, saved, ret }),
-        (any::<u64>(), any::<i64>()).prop_map(|(effective, ret)| EventKind::Capset { effective, permitted: effective, inheritable: 0, ret }),
-        (any::<i64>(), any::<u32>(), any::<i64>()).prop_map(|(request, target, ret)| EventKind::Ptrace { request, target, ret }),
-        (proptest::option::of(text()), any::<i64>()).prop_map(|(name, ret)| EventKind::Module { op: ModuleOp::FinitModule, name, ret }),
-        (any::<u32>(), any::<Option<u32>>(), any::<i64>()).prop_map(|(cmd, prog_type, ret)| EventKind::Bpf { cmd, prog_type, ret }),
-        (text(), any::<u32>(), any::<i64>()).prop_map(|(name, flags, ret)| EventKind::MemfdCreate { name, flags, ret }),
-        (text(), text(), text(), any::<u64>(), any::<i64>()).prop_map(|(source, target, fstype, flags, ret)| EventKind::Mount { source, target, fstype, flags, ret }),
-        (ip(), any::<u16>(), ip(), any::<u16>(), any::<[u64; 4]>(), any::<[u8; 2]>(), any::<u32>(), any::<[bool; 2]>(), any::<[u64; 2]>(), 0u8..3).prop_map(
-            |(src, src_port, dst, dst_port, c, f, syn_unanswered, b, t, tr)| EventKind::Flow {
+        (
+            any::<Option<u32>>(),
+            any::<Option<u32>>(),
+            any::<Option<u32>>(),
+            any::<i64>()
+        )
+            .prop_map(|(real, effective, saved, ret)| EventKind::CredChange {
+                call: CredCall::Setresuid,
+                real,
+                effective,
+                saved,
+                ret
+            }),
+        (any::<u64>(), any::<i64>()).prop_map(|(effective, ret)| EventKind::Capset {
+            effective,
+            permitted: effective,
+            inheritable: 0,
+            ret
+        }),
+        (any::<i64>(), any::<u32>(), any::<i64>()).prop_map(|(request, target, ret)| {
+            EventKind::Ptrace {
+                request,
+                target,
+                ret,
+            }
+        }),
+        (proptest::option::of(text()), any::<i64>()).prop_map(|(name, ret)| EventKind::Module {
+            op: ModuleOp::FinitModule,
+            name,
+            ret
+        }),
+        (any::<u32>(), any::<Option<u32>>(), any::<i64>()).prop_map(|(cmd, prog_type, ret)| {
+            EventKind::Bpf {
+                cmd,
+                prog_type,
+                ret,
+            }
+        }),
+        (text(), any::<u32>(), any::<i64>())
+            .prop_map(|(name, flags, ret)| EventKind::MemfdCreate { name, flags, ret }),
+        (text(), text(), text(), any::<u64>(), any::<i64>()).prop_map(
+            |(source, target, fstype, flags, ret)| EventKind::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                ret
+            }
+        ),
+        (
+            ip(),
+            any::<u16>(),
+            ip(),
+            any::<u16>(),
+            any::<[u64; 4]>(),
+            any::<[u8; 2]>(),
+            any::<u32>(),
+            any::<[bool; 2]>(),
+            any::<[u64; 2]>(),
+            0u8..3
+        )
+            .prop_map(
+                |(src, src_port, dst, dst_port, c, f, syn_unanswered, b, t, tr)| EventKind::Flow {
+                    src,
+                    src_port,
+                    dst,
+                    dst_port,
+                    transport: [Transport::Tcp, Transport::Udp, Transport::Icmp][tr as usize],
+                    packets_out: c[0],
+                    bytes_out: c[1],
+                    packets_in: c[2],
+                    bytes_in: c[3],
+                    flags_out: TcpFlags(f[0]),
+                    flags_in: TcpFlags(f[1]),
+                    syn_unanswered,
+                    established: b[0],
+                    icmp_unreachable: b[1],
+                    first_seen: Timestamp::from_nanos(t[0]),
+                    last_seen: Timestamp::from_nanos(t[1]),
+                }
+            ),
+        (ip(), any::<u16>(), ip(), any::<u16>(), observation()).prop_map(
+            |(src, src_port, dst, dst_port, observation)| EventKind::Protocol {
                 src,
                 src_port,
                 dst,
                 dst_port,
-                transport: [Transport::Tcp, Transport::Udp, Transport::Icmp][tr as usize],
-                packets_out: c[0],
-                bytes_out: c[1],
-                packets_in: c[2],
-                bytes_in: c[3],
-                flags_out: TcpFlags(f[0]),
-                flags_in: TcpFlags(f[1]),
-                syn_unanswered,
-                established: b[0],
-                icmp_unreachable: b[1],
-                first_seen: Timestamp::from_nanos(t[0]),
-                last_seen: Timestamp::from_nanos(t[1]),
+                observation
             }
         ),
-        (ip(), any::<u16>(), ip(), any::<u16>(), observation()).prop_map(|(src, src_port, dst, dst_port, observation)| EventKind::Protocol { src, src_port, dst, dst_port, observation }),
     ]
 }
 
 fn event() -> impl Strategy<Value = Event> {
     (
-        prop_oneof![any::<u64>(), (0u64..600_000_000_000).prop_map(|t| 1_767_225_600_000_000_000 + t)],
-        (1u32..64, 1u32..64, prop_oneof![Just(0u32), Just(1000u32), any::<u32>()], prop_oneof![Just(0u32), any::<u32>()]),
+        prop_oneof![
+            any::<u64>(),
+            (0u64..600_000_000_000).prop_map(|t| 1_767_225_600_000_000_000 + t)
+        ],
+        (
+            1u32..64,
+            1u32..64,
+            prop_oneof![Just(0u32), Just(1000u32), any::<u32>()],
+            prop_oneof![Just(0u32), any::<u32>()],
+        ),
         text(),
-        proptest::option::of((proptest::option::of(text()), proptest::collection::vec(text(), 0..3), text())),
+        proptest::option::of((
+            proptest::option::of(text()),
+            proptest::collection::vec(text(), 0..3),
+            text(),
+        )),
         kind(),
     )
         .prop_map(|(ts, (pid, ppid, uid, euid), comm, info, kind)| Event {
@@ -132,15 +296,29 @@ fn event() -> impl Strategy<Value = Event> {
                 gid: uid,
                 comm,
                 cgroup: 0,
-                info: info.map(|(exe, args, parent)| Arc::new(ProcessInfo { exe, args, started: None, lineage: vec![Ancestor { pid: ppid, exe: parent }] })),
+                info: info.map(|(exe, args, parent)| {
+                    Arc::new(ProcessInfo {
+                        exe,
+                        args,
+                        started: None,
+                        lineage: vec![Ancestor {
+                            pid: ppid,
+                            exe: parent,
+                        }],
+                    })
+                }),
             },
             kind,
         })
 }
 
 fn engine() -> Engine {
-    let mut e = Engine::new(&Config::default(), Arc::new(ManualClock::new(Timestamp::from_secs(1_767_225_600))));
-    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).expect("shipped rules load");
+    let mut e = Engine::new(
+        &Config::default(),
+        Arc::new(ManualClock::new(Timestamp::from_secs(1_767_225_600))),
+    );
+    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"))
+        .expect("shipped rules load");
     e
 }
 

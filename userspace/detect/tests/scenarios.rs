@@ -11,7 +11,8 @@ use heir_model::{Alert, Category, Event, Timestamp};
 
 fn engine(clock: &ManualClock) -> Engine {
     let mut e = Engine::new(&Config::default(), Arc::new(clock.clone()));
-    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).expect("shipped rules load");
+    e.reload_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"))
+        .expect("shipped rules load");
     e
 }
 
@@ -27,7 +28,9 @@ fn run(e: &mut Engine, clock: &ManualClock, mut events: Vec<Event>) -> Vec<Alert
             next_tick = ev.ts.as_nanos() + 1_000_000_000;
         }
     }
-    clock.set(Timestamp::from_nanos(events.last().map_or(0, |e| e.ts.as_nanos()) + 3_600_000_000_000));
+    clock.set(Timestamp::from_nanos(
+        events.last().map_or(0, |e| e.ts.as_nanos()) + 3_600_000_000_000,
+    ));
     e.tick(&mut out);
     out
 }
@@ -57,26 +60,80 @@ fn an_attack_campaign_is_a_handful_of_incidents() {
     let mut e = engine(&clock);
     let mut rng = Rng::new(7);
     let mut events = scenario::benign_mix(0, 20_000, &mut rng);
-    events.extend(scenario::nmap_syn_scan(1_000, "10.9.0.66", "10.9.0.5", 1000, &[22, 104, 443, 4242]));
+    events.extend(scenario::nmap_syn_scan(
+        1_000,
+        "10.9.0.66",
+        "10.9.0.5",
+        1000,
+        &[22, 104, 443, 4242],
+    ));
     events.extend(scenario::hydra_ftp(5_000, "10.9.0.66", "10.9.0.8", 60));
     events.extend(scenario::bash_reverse_shell(20_000, 5000, "10.9.0.66"));
     events.extend(scenario::openssl_ransomware(25_000, 6000, 200));
-    events.extend(scenario::curl_beacon(0, "10.9.0.77", "198.51.100.23", 60_000, 0.2, 40, &mut rng));
+    events.extend(scenario::curl_beacon(
+        0,
+        "10.9.0.77",
+        "198.51.100.23",
+        60_000,
+        0.2,
+        40,
+        &mut rng,
+    ));
     let total = events.len();
     let alerts = run(&mut e, &clock, events);
     let cats = by_category(&alerts);
-    for c in [Category::PortScan, Category::BruteForce, Category::ReverseShell, Category::Ransomware, Category::C2Beacon, Category::CleartextProtocol] {
+    for c in [
+        Category::PortScan,
+        Category::BruteForce,
+        Category::ReverseShell,
+        Category::Ransomware,
+        Category::C2Beacon,
+        Category::CleartextProtocol,
+    ] {
         assert!(cats.contains_key(&c), "{c} missing: {cats:?}");
     }
-    assert!(alerts.len() <= 20, "{} alerts for {total} events: {cats:?}\n{:#?}", alerts.len(), alerts.iter().map(|a| (&a.rule, a.count)).collect::<Vec<_>>());
-    let scan = alerts.iter().find(|a| a.category == Category::PortScan).unwrap();
-    assert!(scan.evidence.iter().any(|e| e.contains("SYN (-sS)")), "{scan:?}");
-    let beacon = alerts.iter().find(|a| a.category == Category::C2Beacon).unwrap();
-    assert!(beacon.title.contains("every 6") || beacon.title.contains("every 5"), "{}", beacon.title);
+    assert!(
+        alerts.len() <= 20,
+        "{} alerts for {total} events: {cats:?}\n{:#?}",
+        alerts.len(),
+        alerts
+            .iter()
+            .map(|a| (&a.rule, a.count))
+            .collect::<Vec<_>>()
+    );
+    let scan = alerts
+        .iter()
+        .find(|a| a.category == Category::PortScan)
+        .unwrap();
+    assert!(
+        scan.evidence.iter().any(|e| e.contains("SYN (-sS)")),
+        "{scan:?}"
+    );
+    let beacon = alerts
+        .iter()
+        .find(|a| a.category == Category::C2Beacon)
+        .unwrap();
+    assert!(
+        beacon.title.contains("every 6") || beacon.title.contains("every 5"),
+        "{}",
+        beacon.title
+    );
     for a in &alerts {
         let line = a.to_json_line();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        for k in ["ts", "id", "rule", "title", "category", "severity", "confidence", "owasp_iot", "enisa", "attack", "evidence"] {
+        for k in [
+            "ts",
+            "id",
+            "rule",
+            "title",
+            "category",
+            "severity",
+            "confidence",
+            "owasp_iot",
+            "enisa",
+            "attack",
+            "evidence",
+        ] {
             assert!(v.get(k).is_some(), "{k} missing in {line}");
         }
     }
@@ -89,10 +146,17 @@ fn learnt_state_survives_a_restart() {
     let mut rng = Rng::new(3);
     run(&mut e, &clock, scenario::benign_mix(0, 30_000, &mut rng));
     let state = e.save_state();
-    assert!(state.len() > 100, "anomaly and exfiltration state saved ({} bytes)", state.len());
+    assert!(
+        state.len() > 100,
+        "anomaly and exfiltration state saved ({} bytes)",
+        state.len()
+    );
     let mut fresh = engine(&clock);
     fresh.restore_state(&state).unwrap();
-    assert!(fresh.save_state() == state, "restored state saves back identically");
+    assert!(
+        fresh.save_state() == state,
+        "restored state saves back identically"
+    );
     let mut broken = state.clone();
     broken.truncate(state.len() / 2);
     assert!(fresh.restore_state(&broken).is_err());

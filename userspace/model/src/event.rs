@@ -421,7 +421,10 @@ pub enum Observation {
     /// TLS ServerHello: what was actually negotiated.
     TlsServerHello { version: u16, cipher_suite: u16 },
     /// SSH identification string, e.g. `SSH-2.0-OpenSSH_9.2p1`: protocol and software parts.
-    SshBanner { proto_version: String, software: String },
+    SshBanner {
+        proto_version: String,
+        software: String,
+    },
     /// SMB negotiation; `dialect` 0x0100 stands for SMB1, else the SMB2/3 dialect number.
     Smb { dialect: u16 },
     /// RDP connection request; `standard_security` means the legacy RDP encryption (no TLS/NLA).

@@ -20,7 +20,11 @@ const SPEC: Spec = Spec {
     attack: "T1110.001",
 };
 
-const SPRAY: Spec = Spec { rule: "auth.password_spraying", attack: "T1110.003", ..SPEC };
+const SPRAY: Spec = Spec {
+    rule: "auth.password_spraying",
+    attack: "T1110.003",
+    ..SPEC
+};
 
 /// Brute-force settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +77,10 @@ pub struct BruteForce {
 
 impl BruteForce {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, by_target: HashMap::new() }
+        Self {
+            cfg,
+            by_target: HashMap::new(),
+        }
     }
 }
 
@@ -83,8 +90,19 @@ fn login(o: &Observation) -> Option<(&'static str, Option<&str>, Option<LoginOut
         Observation::Telnet { user, outcome } => Some(("telnet", user.as_deref(), *outcome)),
         Observation::Ftp { user, outcome, .. } => Some(("ftp", user.as_deref(), *outcome)),
         Observation::Mqtt { user, outcome, .. } => Some(("mqtt", user.as_deref(), *outcome)),
-        Observation::Http { basic_auth_user, status, admin_path, .. } if basic_auth_user.is_some() || *admin_path => {
-            let outcome = status.map(|s| if s == 401 || s == 403 { LoginOutcome::Failure } else { LoginOutcome::Success });
+        Observation::Http {
+            basic_auth_user,
+            status,
+            admin_path,
+            ..
+        } if basic_auth_user.is_some() || *admin_path => {
+            let outcome = status.map(|s| {
+                if s == 401 || s == 403 {
+                    LoginOutcome::Failure
+                } else {
+                    LoginOutcome::Success
+                }
+            });
             Some(("http", basic_auth_user.as_deref(), outcome))
         }
         _ => None,
@@ -104,11 +122,34 @@ impl Detector for BruteForce {
         let now = ev.ts.as_nanos();
         let horizon = now.saturating_sub(secs_to_ns(self.cfg.window_secs));
         let (src, dst, port, service, user, failed, succeeded) = match &ev.kind {
-            EventKind::Protocol { src, dst, dst_port, observation, .. } => {
-                let Some((service, user, outcome)) = login(observation) else { return };
-                (*src, *dst, *dst_port, service, user, outcome == Some(LoginOutcome::Failure), outcome == Some(LoginOutcome::Success))
+            EventKind::Protocol {
+                src,
+                dst,
+                dst_port,
+                observation,
+                ..
+            } => {
+                let Some((service, user, outcome)) = login(observation) else {
+                    return;
+                };
+                (
+                    *src,
+                    *dst,
+                    *dst_port,
+                    service,
+                    user,
+                    outcome == Some(LoginOutcome::Failure),
+                    outcome == Some(LoginOutcome::Success),
+                )
             }
-            EventKind::Flow { src, dst, dst_port, bytes_out, established, .. } if self.cfg.ssh_ports.contains(dst_port) => {
+            EventKind::Flow {
+                src,
+                dst,
+                dst_port,
+                bytes_out,
+                established,
+                ..
+            } if self.cfg.ssh_ports.contains(dst_port) => {
                 if !established || *bytes_out > self.cfg.ssh_attempt_max_bytes {
                     return;
                 }
@@ -119,14 +160,28 @@ impl Detector for BruteForce {
         if in_any(&self.cfg.ignore_sources, src) {
             return;
         }
-        bound(&mut self.by_target, self.cfg.max_tracked, |_, a| a.times.last().is_some_and(|t| *t >= horizon));
+        bound(&mut self.by_target, self.cfg.max_tracked, |_, a| {
+            a.times.last().is_some_and(|t| *t >= horizon)
+        });
         let a = self.by_target.entry((src, dst, service)).or_default();
         a.times.retain(|t| *t >= horizon);
         if succeeded {
             if a.times.len() >= self.cfg.failures / 2 && a.times.len() > 1 {
-                let mut al = SPEC.alert(ev.ts, format!("Login to {service} on {dst} succeeded after {} failures", a.times.len()), Severity::Critical, 0.9);
+                let mut al = SPEC.alert(
+                    ev.ts,
+                    format!(
+                        "Login to {service} on {dst} succeeded after {} failures",
+                        a.times.len()
+                    ),
+                    Severity::Critical,
+                    0.9,
+                );
                 fill(&mut al, src, dst, port);
-                al.evidence.push(format!("{} failed {service} logins from {src} before a success within {}s", a.times.len(), self.cfg.window_secs));
+                al.evidence.push(format!(
+                    "{} failed {service} logins from {src} before a success within {}s",
+                    a.times.len(),
+                    self.cfg.window_secs
+                ));
                 if let Some(u) = user {
                     al.evidence.push(format!("account: {u}"));
                 }
@@ -146,24 +201,54 @@ impl Detector for BruteForce {
         }
         if a.times.len() >= self.cfg.failures && a.alerted_at.is_none_or(|t| t < horizon) {
             a.alerted_at = Some(now);
-            let what = if service == "ssh" { "short ssh sessions" } else { "failed logins" };
-            let mut al = SPEC.alert(ev.ts, format!("Brute force against {service} on {dst} from {src}"), Severity::High, 0.85);
+            let what = if service == "ssh" {
+                "short ssh sessions"
+            } else {
+                "failed logins"
+            };
+            let mut al = SPEC.alert(
+                ev.ts,
+                format!("Brute force against {service} on {dst} from {src}"),
+                Severity::High,
+                0.85,
+            );
             fill(&mut al, src, dst, port);
             al.count = a.times.len() as u64;
-            al.evidence.push(format!("{} {what} from {src} within {}s", a.times.len(), self.cfg.window_secs));
+            al.evidence.push(format!(
+                "{} {what} from {src} within {}s",
+                a.times.len(),
+                self.cfg.window_secs
+            ));
             if !a.users.is_empty() {
                 let mut users: Vec<&String> = a.users.iter().collect();
                 users.sort();
-                al.evidence.push(format!("accounts tried: {}", users.iter().take(8).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+                al.evidence.push(format!(
+                    "accounts tried: {}",
+                    users
+                        .iter()
+                        .take(8)
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             out.push(al);
         }
         if a.users.len() >= self.cfg.spray_users && a.sprayed_at.is_none_or(|t| t < horizon) {
             a.sprayed_at = Some(now);
-            let mut al = SPRAY.alert(ev.ts, format!("Password spraying against {service} on {dst} from {src}"), Severity::High, 0.8);
+            let mut al = SPRAY.alert(
+                ev.ts,
+                format!("Password spraying against {service} on {dst} from {src}"),
+                Severity::High,
+                0.8,
+            );
             fill(&mut al, src, dst, port);
             al.count = a.users.len() as u64;
-            al.evidence.push(format!("{} distinct accounts tried from {src} within {}s", a.users.len(), self.cfg.window_secs));
+            al.evidence.push(format!(
+                "{} distinct accounts tried from {src} within {}s",
+                a.users.len(),
+                self.cfg.window_secs
+            ));
             out.push(al);
         }
     }
@@ -182,11 +267,21 @@ mod tests {
     use crate::detectors::fixtures::*;
 
     fn ftp(ms: u64, user: &str, ok: bool) -> Event {
-        proto(ms, "10.9.0.66", "10.9.0.8", 21, Observation::Ftp {
-            user: Some(user.into()),
-            cleartext_credentials: true,
-            outcome: Some(if ok { LoginOutcome::Success } else { LoginOutcome::Failure }),
-        })
+        proto(
+            ms,
+            "10.9.0.66",
+            "10.9.0.8",
+            21,
+            Observation::Ftp {
+                user: Some(user.into()),
+                cleartext_credentials: true,
+                outcome: Some(if ok {
+                    LoginOutcome::Success
+                } else {
+                    LoginOutcome::Failure
+                }),
+            },
+        )
     }
 
     #[test]
@@ -198,7 +293,11 @@ mod tests {
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 2, "{alerts:#?}");
         assert_eq!(alerts[0].rule, "auth.brute_force");
-        assert!(alerts[1].title.contains("succeeded after 40 failures"), "{}", alerts[1].title);
+        assert!(
+            alerts[1].title.contains("succeeded after 40 failures"),
+            "{}",
+            alerts[1].title
+        );
         assert_eq!(alerts[1].severity, Severity::Critical);
         assert_complete(&alerts);
     }
@@ -206,8 +305,20 @@ mod tests {
     #[test]
     fn spraying_many_accounts_once_each() {
         let mut d = BruteForce::new(Config::default());
-        let users = ["admin", "root", "service", "tech", "radiology", "nurse", "biomed"];
-        let events: Vec<_> = users.iter().enumerate().map(|(i, u)| ftp(i as u64 * 20_000, u, false)).collect();
+        let users = [
+            "admin",
+            "root",
+            "service",
+            "tech",
+            "radiology",
+            "nurse",
+            "biomed",
+        ];
+        let events: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| ftp(i as u64 * 20_000, u, false))
+            .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].rule, "auth.password_spraying");
@@ -216,7 +327,19 @@ mod tests {
     #[test]
     fn hydra_against_ssh_shows_as_short_session_burst() {
         let mut d = BruteForce::new(Config::default());
-        let events: Vec<_> = (0..20).map(|i| session(i * 700, "10.9.0.66", 40000 + i as u16, "10.9.0.9", 22, 2_400, 3_100)).collect();
+        let events: Vec<_> = (0..20)
+            .map(|i| {
+                session(
+                    i * 700,
+                    "10.9.0.66",
+                    40000 + i as u16,
+                    "10.9.0.9",
+                    22,
+                    2_400,
+                    3_100,
+                )
+            })
+            .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].evidence[0].contains("short ssh sessions"));
@@ -225,9 +348,23 @@ mod tests {
     #[test]
     fn admin_typos_and_real_ssh_work_stay_quiet() {
         let mut d = BruteForce::new(Config::default());
-        let mut events = vec![ftp(0, "alice", false), ftp(5_000, "alice", false), ftp(9_000, "alice", true)];
+        let mut events = vec![
+            ftp(0, "alice", false),
+            ftp(5_000, "alice", false),
+            ftp(9_000, "alice", true),
+        ];
         // An admin's interactive ssh sessions move real data; scp of a log.
-        events.extend((0..5).map(|i| session(i * 60_000, "10.9.0.2", 50000 + i as u16, "10.9.0.9", 22, 80_000, 2_000_000)));
+        events.extend((0..5).map(|i| {
+            session(
+                i * 60_000,
+                "10.9.0.2",
+                50000 + i as u16,
+                "10.9.0.9",
+                22,
+                80_000,
+                2_000_000,
+            )
+        }));
         assert!(run(&mut d, &events).is_empty());
     }
 }

@@ -17,7 +17,11 @@ const SPEC: Spec = Spec {
     attack: "T1003.008",
 };
 
-const KEYS: Spec = Spec { rule: "host.private_key_access", attack: "T1552.004", ..SPEC };
+const KEYS: Spec = Spec {
+    rule: "host.private_key_access",
+    attack: "T1552.004",
+    ..SPEC
+};
 
 /// Credential-access settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +41,13 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
-            hash_files: strings(&["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd"]),
+            hash_files: strings(&[
+                "/etc/shadow",
+                "/etc/shadow-",
+                "/etc/gshadow",
+                "/etc/gshadow-",
+                "/etc/security/opasswd",
+            ]),
             key_files: strings(&[
                 "/root/.ssh/id_*",
                 "/home/*/.ssh/id_*",
@@ -47,11 +57,54 @@ impl Default for Config {
                 "*/.gnupg/private-keys-v1.d/*",
             ]),
             allowed: strings(&[
-                "sshd", "sshd-session", "sshd-auth", "login", "su", "sudo", "passwd", "chpasswd", "chage", "pwck", "grpck",
-                "useradd", "usermod", "userdel", "groupadd", "groupmod", "newusers", "vipw", "unix_chkpwd", "cron", "systemd",
-                "systemd-logind", "polkitd", "sssd", "nscd", "lynis", "aide", "ssh", "ssh-add", "ssh-agent", "ssh-keygen",
-                "ssh-keysign", "rsync", "borg", "restic", "duplicity", "bacula-fd", "rsnapshot", "tar", "dpkg", "apt", "apt-get",
-                "nginx", "apache2", "openvpn", "mosquitto", "Orthanc", "heir",
+                "sshd",
+                "sshd-session",
+                "sshd-auth",
+                "login",
+                "su",
+                "sudo",
+                "passwd",
+                "chpasswd",
+                "chage",
+                "pwck",
+                "grpck",
+                "useradd",
+                "usermod",
+                "userdel",
+                "groupadd",
+                "groupmod",
+                "newusers",
+                "vipw",
+                "unix_chkpwd",
+                "cron",
+                "systemd",
+                "systemd-logind",
+                "polkitd",
+                "sssd",
+                "nscd",
+                "lynis",
+                "aide",
+                "ssh",
+                "ssh-add",
+                "ssh-agent",
+                "ssh-keygen",
+                "ssh-keysign",
+                "rsync",
+                "borg",
+                "restic",
+                "duplicity",
+                "bacula-fd",
+                "rsnapshot",
+                "tar",
+                "dpkg",
+                "apt",
+                "apt-get",
+                "nginx",
+                "apache2",
+                "openvpn",
+                "mosquitto",
+                "Orthanc",
+                "heir",
             ]),
         }
     }
@@ -77,9 +130,12 @@ impl Detector for CredentialAccess {
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventKind::Open { path, ret, .. } = &ev.kind else { return };
+        let EventKind::Open { path, ret, .. } = &ev.kind else {
+            return;
+        };
         let hash = self.cfg.hash_files.iter().any(|p| glob(p, path));
-        let key = !hash && !path.ends_with(".pub") && self.cfg.key_files.iter().any(|p| glob(p, path));
+        let key =
+            !hash && !path.ends_with(".pub") && self.cfg.key_files.iter().any(|p| glob(p, path));
         if !hash && !key {
             return;
         }
@@ -87,14 +143,28 @@ impl Detector for CredentialAccess {
             return;
         }
         let spec = if hash { SPEC } else { KEYS };
-        let what = if hash { "password hashes" } else { "a private key" };
+        let what = if hash {
+            "password hashes"
+        } else {
+            "a private key"
+        };
         let (severity, verb, confidence) = if *ret >= 0 {
             (Severity::High, "read", 0.85)
         } else {
             (Severity::Low, "tried to read", 0.5)
         };
-        let mut a = spec.process_alert(ev, format!("{} {verb} {what} ({path})", exe(&ev.process)), severity, confidence);
-        a.evidence.push(format!("{} (pid {}, uid {}) opened {path}, ret {ret}", exe(&ev.process), ev.process.pid, ev.process.uid));
+        let mut a = spec.process_alert(
+            ev,
+            format!("{} {verb} {what} ({path})", exe(&ev.process)),
+            severity,
+            confidence,
+        );
+        a.evidence.push(format!(
+            "{} (pid {}, uid {}) opened {path}, ret {ret}",
+            exe(&ev.process),
+            ev.process.pid,
+            ev.process.uid
+        ));
         if let Some(p) = crate::util::parent_exe(&ev.process) {
             a.evidence.push(format!("parent: {p}"));
         }
@@ -111,12 +181,27 @@ mod tests {
     fn attacker_dumps_shadow_and_keys() {
         let mut d = CredentialAccess::new(Config::default());
         let cat = proc_(900, 899, 0, "cat", "/usr/bin/cat", "/usr/bin/bash");
-        let py = proc_(901, 899, 0, "python3", "/usr/bin/python3.11", "/usr/bin/bash");
+        let py = proc_(
+            901,
+            899,
+            0,
+            "python3",
+            "/usr/bin/python3.11",
+            "/usr/bin/bash",
+        );
         let www = proc_(902, 899, 33, "cat", "/usr/bin/cat", "/usr/sbin/apache2");
         let events = [
             open(0, cat, "/etc/shadow", 0),
             open(1, py, "/root/.ssh/id_ed25519", 0),
-            ev(2, www, EventKind::Open { path: "/etc/shadow".into(), flags: 0, ret: -13 }),
+            ev(
+                2,
+                www,
+                EventKind::Open {
+                    path: "/etc/shadow".into(),
+                    flags: 0,
+                    ret: -13,
+                },
+            ),
         ];
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 3);
@@ -130,13 +215,55 @@ mod tests {
     fn account_audit_backup_and_logins_stay_quiet() {
         let mut d = CredentialAccess::new(Config::default());
         let events = [
-            open(0, proc_(10, 9, 0, "pwck", "/usr/sbin/pwck", "/usr/bin/bash"), "/etc/shadow", 0),
-            open(1, proc_(11, 9, 0, "chage", "/usr/bin/chage", "/usr/bin/bash"), "/etc/shadow", 0),
-            open(2, proc_(12, 1, 0, "rsync", "/usr/bin/rsync", "/usr/sbin/cron"), "/etc/shadow", 0),
-            open(3, proc_(13, 1, 0, "sshd", "/usr/sbin/sshd", "/sbin/init"), "/etc/ssh/ssh_host_ed25519_key", 0),
-            open(4, proc_(14, 9, 1000, "unix_chkpwd", "/usr/sbin/unix_chkpwd", "/usr/bin/sudo"), "/etc/shadow", 0),
-            open(5, proc_(15, 9, 1000, "cat", "/usr/bin/cat", "/usr/bin/bash"), "/home/alice/.ssh/id_ed25519.pub", 0),
-            open(6, proc_(16, 9, 1000, "cat", "/usr/bin/cat", "/usr/bin/bash"), "/etc/passwd", 0),
+            open(
+                0,
+                proc_(10, 9, 0, "pwck", "/usr/sbin/pwck", "/usr/bin/bash"),
+                "/etc/shadow",
+                0,
+            ),
+            open(
+                1,
+                proc_(11, 9, 0, "chage", "/usr/bin/chage", "/usr/bin/bash"),
+                "/etc/shadow",
+                0,
+            ),
+            open(
+                2,
+                proc_(12, 1, 0, "rsync", "/usr/bin/rsync", "/usr/sbin/cron"),
+                "/etc/shadow",
+                0,
+            ),
+            open(
+                3,
+                proc_(13, 1, 0, "sshd", "/usr/sbin/sshd", "/sbin/init"),
+                "/etc/ssh/ssh_host_ed25519_key",
+                0,
+            ),
+            open(
+                4,
+                proc_(
+                    14,
+                    9,
+                    1000,
+                    "unix_chkpwd",
+                    "/usr/sbin/unix_chkpwd",
+                    "/usr/bin/sudo",
+                ),
+                "/etc/shadow",
+                0,
+            ),
+            open(
+                5,
+                proc_(15, 9, 1000, "cat", "/usr/bin/cat", "/usr/bin/bash"),
+                "/home/alice/.ssh/id_ed25519.pub",
+                0,
+            ),
+            open(
+                6,
+                proc_(16, 9, 1000, "cat", "/usr/bin/cat", "/usr/bin/bash"),
+                "/etc/passwd",
+                0,
+            ),
         ];
         assert!(run(&mut d, &events).is_empty());
     }

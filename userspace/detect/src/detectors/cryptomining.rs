@@ -38,11 +38,36 @@ impl Default for Config {
         Self {
             enabled: true,
             miners: strings(&[
-                "xmrig", "xmr-stak", "xmr-stak-rx", "minerd", "cpuminer", "cpuminer-multi", "cgminer", "bfgminer", "ethminer",
-                "nbminer", "t-rex", "lolminer", "phoenixminer", "nanominer", "teamredminer", "srbminer", "kdevtmpfsi", "kinsing",
+                "xmrig",
+                "xmr-stak",
+                "xmr-stak-rx",
+                "minerd",
+                "cpuminer",
+                "cpuminer-multi",
+                "cgminer",
+                "bfgminer",
+                "ethminer",
+                "nbminer",
+                "t-rex",
+                "lolminer",
+                "phoenixminer",
+                "nanominer",
+                "teamredminer",
+                "srbminer",
+                "kdevtmpfsi",
+                "kinsing",
             ]),
-            patterns: strings(&["*stratum+tcp://*", "*stratum+ssl://*", "*stratum2+tcp://*", "--donate-level*", "*--randomx*", "*--coin=*"]),
-            stratum_ports: vec![3333, 3334, 3357, 4444, 5555, 7777, 14433, 14444, 45560, 45700],
+            patterns: strings(&[
+                "*stratum+tcp://*",
+                "*stratum+ssl://*",
+                "*stratum2+tcp://*",
+                "--donate-level*",
+                "*--randomx*",
+                "*--coin=*",
+            ]),
+            stratum_ports: vec![
+                3333, 3334, 3357, 4444, 5555, 7777, 14433, 14444, 45560, 45700,
+            ],
             allowed: Vec::new(),
         }
     }
@@ -56,7 +81,10 @@ pub struct Cryptomining {
 
 impl Cryptomining {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, connects: HashMap::new() }
+        Self {
+            cfg,
+            connects: HashMap::new(),
+        }
     }
 }
 
@@ -72,23 +100,43 @@ impl Detector for Cryptomining {
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         let p = &ev.process;
         match &ev.kind {
-            EventKind::Exec { filename, argv, ret, .. } if *ret == 0 => {
+            EventKind::Exec {
+                filename,
+                argv,
+                ret,
+                ..
+            } if *ret == 0 => {
                 let name = basename(filename);
                 let by_name = self.cfg.miners.iter().any(|m| m == name || *m == p.comm);
-                let pattern = argv.iter().find(|a| self.cfg.patterns.iter().any(|pat| glob(pat, a)));
+                let pattern = argv
+                    .iter()
+                    .find(|a| self.cfg.patterns.iter().any(|pat| glob(pat, a)));
                 if !by_name && pattern.is_none() {
                     return;
                 }
-                let mut a = SPEC.process_alert(ev, format!("Cryptominer started: {filename}"), Severity::High, if by_name && pattern.is_some() { 0.98 } else { 0.85 });
+                let mut a = SPEC.process_alert(
+                    ev,
+                    format!("Cryptominer started: {filename}"),
+                    Severity::High,
+                    if by_name && pattern.is_some() {
+                        0.98
+                    } else {
+                        0.85
+                    },
+                );
                 if by_name {
-                    a.evidence.push(format!("executable `{name}` is a known miner"));
+                    a.evidence
+                        .push(format!("executable `{name}` is a known miner"));
                 }
                 if let Some(arg) = pattern {
                     a.evidence.push(format!("miner argument `{arg}`"));
                 }
                 out.push(a);
             }
-            EventKind::Connect { addr: NetAddr::Inet { ip, port }, ret } if (*ret == 0 || *ret == -115) && self.cfg.stratum_ports.contains(port) => {
+            EventKind::Connect {
+                addr: NetAddr::Inet { ip, port },
+                ret,
+            } if (*ret == 0 || *ret == -115) && self.cfg.stratum_ports.contains(port) => {
                 if process_is(p, &self.cfg.allowed) {
                     return;
                 }
@@ -98,10 +146,17 @@ impl Detector for Cryptomining {
                 if *n > 1 {
                     return;
                 }
-                let mut a = SPEC.process_alert(ev, format!("{} connected to a mining-pool port {ip}:{port}", exe(p)), Severity::Medium, 0.6);
+                let mut a = SPEC.process_alert(
+                    ev,
+                    format!("{} connected to a mining-pool port {ip}:{port}", exe(p)),
+                    Severity::Medium,
+                    0.6,
+                );
                 a.dst_ip = Some(*ip);
                 a.dst_port = Some(*port);
-                a.evidence.push(format!("outbound connection to {ip}:{port}, a stratum mining-pool port"));
+                a.evidence.push(format!(
+                    "outbound connection to {ip}:{port}, a stratum mining-pool port"
+                ));
                 out.push(a);
             }
             EventKind::Exit { .. } => {
@@ -120,9 +175,28 @@ mod tests {
     #[test]
     fn renamed_xmrig_with_pool_fires_https_client_is_quiet() {
         let mut d = Cryptomining::new(Config::default());
-        let m = proc_(60, 59, 33, "kworkerd", "/tmp/.cache/kworkerd", "/usr/bin/bash");
+        let m = proc_(
+            60,
+            59,
+            33,
+            "kworkerd",
+            "/tmp/.cache/kworkerd",
+            "/usr/bin/bash",
+        );
         let events = [
-            exec(0, m.clone(), "/tmp/.cache/kworkerd", &["kworkerd", "-o", "stratum+tcp://pool.example:3333", "-u", "4A…", "--donate-level=1"]),
+            exec(
+                0,
+                m.clone(),
+                "/tmp/.cache/kworkerd",
+                &[
+                    "kworkerd",
+                    "-o",
+                    "stratum+tcp://pool.example:3333",
+                    "-u",
+                    "4A…",
+                    "--donate-level=1",
+                ],
+            ),
             connect(1, m.clone(), "203.0.113.50", 3333),
             connect(2, m, "203.0.113.50", 3333),
         ];
@@ -130,7 +204,15 @@ mod tests {
         assert_eq!(alerts.len(), 2);
         assert_complete(&alerts);
         let curl = proc_(61, 59, 0, "curl", "/usr/bin/curl", "/usr/bin/bash");
-        let benign = [exec(3, curl.clone(), "/usr/bin/curl", &["curl", "https://pacs.example/"]), connect(4, curl, "10.9.0.5", 443)];
+        let benign = [
+            exec(
+                3,
+                curl.clone(),
+                "/usr/bin/curl",
+                &["curl", "https://pacs.example/"],
+            ),
+            connect(4, curl, "10.9.0.5", 443),
+        ];
         assert!(run(&mut d, &benign).is_empty());
     }
 }

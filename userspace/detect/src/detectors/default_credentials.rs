@@ -32,9 +32,34 @@ impl Default for Config {
         Self {
             enabled: true,
             users: strings(&[
-                "admin", "administrator", "root", "user", "guest", "service", "support", "tech", "operator",
-                "default", "test", "manager", "sysadmin", "supervisor", "maint", "field", "biomed", "anonymous",
-                "ftp", "pi", "ubnt", "cisco", "installer", "factory", "siemens", "philips", "ge", "mindray",
+                "admin",
+                "administrator",
+                "root",
+                "user",
+                "guest",
+                "service",
+                "support",
+                "tech",
+                "operator",
+                "default",
+                "test",
+                "manager",
+                "sysadmin",
+                "supervisor",
+                "maint",
+                "field",
+                "biomed",
+                "anonymous",
+                "ftp",
+                "pi",
+                "ubnt",
+                "cisco",
+                "installer",
+                "factory",
+                "siemens",
+                "philips",
+                "ge",
+                "mindray",
             ]),
             alert_on_attempt: false,
         }
@@ -64,14 +89,46 @@ impl Detector for DefaultCredentials {
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventKind::Protocol { src, dst, dst_port, observation, .. } = &ev.kind else { return };
+        let EventKind::Protocol {
+            src,
+            dst,
+            dst_port,
+            observation,
+            ..
+        } = &ev.kind
+        else {
+            return;
+        };
         let (service, user, outcome) = match observation {
-            Observation::Telnet { user: Some(u), outcome } => ("telnet", u, *outcome),
-            Observation::Ftp { user: Some(u), outcome, .. } => ("ftp", u, *outcome),
-            Observation::Mqtt { user: Some(u), outcome, .. } => ("mqtt", u, *outcome),
-            Observation::Http { basic_auth_user: Some(u), status, .. } => {
-                ("http", u, status.map(|s| if (200..400).contains(&s) { LoginOutcome::Success } else { LoginOutcome::Failure }))
-            }
+            Observation::Telnet {
+                user: Some(u),
+                outcome,
+            } => ("telnet", u, *outcome),
+            Observation::Ftp {
+                user: Some(u),
+                outcome,
+                ..
+            } => ("ftp", u, *outcome),
+            Observation::Mqtt {
+                user: Some(u),
+                outcome,
+                ..
+            } => ("mqtt", u, *outcome),
+            Observation::Http {
+                basic_auth_user: Some(u),
+                status,
+                ..
+            } => (
+                "http",
+                u,
+                status.map(|s| {
+                    if (200..400).contains(&s) {
+                        LoginOutcome::Success
+                    } else {
+                        LoginOutcome::Failure
+                    }
+                }),
+            ),
             _ => return,
         };
         if !self.cfg.users.iter().any(|d| d.eq_ignore_ascii_case(user)) {
@@ -82,7 +139,12 @@ impl Detector for DefaultCredentials {
             _ if self.cfg.alert_on_attempt => (Severity::Medium, 0.6, "attempted"),
             _ => return,
         };
-        let mut a = SPEC.alert(ev.ts, format!("Default account `{user}` login {verb} on {service} at {dst}"), severity, confidence);
+        let mut a = SPEC.alert(
+            ev.ts,
+            format!("Default account `{user}` login {verb} on {service} at {dst}"),
+            severity,
+            confidence,
+        );
         a.device = Some(dst.to_string());
         a.src_ip = Some(*src);
         a.dst_ip = Some(*dst);
@@ -100,14 +162,54 @@ mod tests {
     #[test]
     fn telnet_admin_login_fires_named_user_does_not() {
         let mut d = DefaultCredentials::new(Config::default());
-        let attack = proto(0, "10.9.0.66", "10.9.0.20", 23, Observation::Telnet { user: Some("Admin".into()), outcome: Some(LoginOutcome::Success) });
-        let basic = proto(1, "10.9.0.66", "10.9.0.21", 80, Observation::Http { method: "GET".into(), admin_path: true, basic_auth_user: Some("admin".into()), basic_auth_cleartext: true, status: Some(200) });
+        let attack = proto(
+            0,
+            "10.9.0.66",
+            "10.9.0.20",
+            23,
+            Observation::Telnet {
+                user: Some("Admin".into()),
+                outcome: Some(LoginOutcome::Success),
+            },
+        );
+        let basic = proto(
+            1,
+            "10.9.0.66",
+            "10.9.0.21",
+            80,
+            Observation::Http {
+                method: "GET".into(),
+                admin_path: true,
+                basic_auth_user: Some("admin".into()),
+                basic_auth_cleartext: true,
+                status: Some(200),
+            },
+        );
         let alerts = run(&mut d, &[attack, basic]);
         assert_eq!(alerts.len(), 2);
         assert_complete(&alerts);
         let benign = [
-            proto(2, "10.9.0.2", "10.9.0.20", 23, Observation::Telnet { user: Some("jdoe".into()), outcome: Some(LoginOutcome::Success) }),
-            proto(3, "10.9.0.66", "10.9.0.20", 21, Observation::Ftp { user: Some("admin".into()), cleartext_credentials: true, outcome: Some(LoginOutcome::Failure) }),
+            proto(
+                2,
+                "10.9.0.2",
+                "10.9.0.20",
+                23,
+                Observation::Telnet {
+                    user: Some("jdoe".into()),
+                    outcome: Some(LoginOutcome::Success),
+                },
+            ),
+            proto(
+                3,
+                "10.9.0.66",
+                "10.9.0.20",
+                21,
+                Observation::Ftp {
+                    user: Some("admin".into()),
+                    cleartext_credentials: true,
+                    outcome: Some(LoginOutcome::Failure),
+                },
+            ),
         ];
         assert!(run(&mut d, &benign).is_empty());
     }

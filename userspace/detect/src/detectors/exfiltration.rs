@@ -79,7 +79,11 @@ pub struct Exfiltration {
 
 impl Exfiltration {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, baselines: HashMap::new(), current: HashMap::new() }
+        Self {
+            cfg,
+            baselines: HashMap::new(),
+            current: HashMap::new(),
+        }
     }
 
     fn close(&mut self, device: IpAddr, c: &Current) {
@@ -88,20 +92,28 @@ impl Exfiltration {
             return;
         }
         let x = c.bytes as f64;
-        b.mean = if b.windows == 0 { x } else { self.cfg.alpha * x + (1.0 - self.cfg.alpha) * b.mean };
+        b.mean = if b.windows == 0 {
+            x
+        } else {
+            self.cfg.alpha * x + (1.0 - self.cfg.alpha) * b.mean
+        };
         b.windows = b.windows.saturating_add(1);
     }
 
     /// Closes windows that ended before `now`, counting empty windows in between as zero.
     fn roll(&mut self, device: IpAddr, now: u64) {
         let w = secs_to_ns(self.cfg.window_secs).max(1);
-        let Some(c) = self.current.get(&device) else { return };
+        let Some(c) = self.current.get(&device) else {
+            return;
+        };
         if now < c.start + w {
             return;
         }
         let c = self.current.remove(&device).expect("present");
         self.close(device, &c);
-        let empty = ((now - c.start) / w).saturating_sub(1).min(u64::from(self.cfg.warmup_windows) * 4);
+        let empty = ((now - c.start) / w)
+            .saturating_sub(1)
+            .min(u64::from(self.cfg.warmup_windows) * 4);
         for _ in 0..empty {
             self.close(device, &Current::default());
         }
@@ -118,7 +130,15 @@ impl Detector for Exfiltration {
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventKind::Flow { src, dst, bytes_out, .. } = &ev.kind else { return };
+        let EventKind::Flow {
+            src,
+            dst,
+            bytes_out,
+            ..
+        } = &ev.kind
+        else {
+            return;
+        };
         if !in_any(&self.cfg.internal, *src) || in_any(&self.cfg.internal, *dst) {
             return;
         }
@@ -128,12 +148,17 @@ impl Detector for Exfiltration {
             return;
         }
         let w = secs_to_ns(self.cfg.window_secs).max(1);
-        let c = self.current.entry(*src).or_insert_with(|| Current { start: now - now % w, ..Current::default() });
+        let c = self.current.entry(*src).or_insert_with(|| Current {
+            start: now - now % w,
+            ..Current::default()
+        });
         c.bytes = c.bytes.saturating_add(*bytes_out);
         if c.top.len() < 256 || c.top.contains_key(dst) {
             *c.top.entry(*dst).or_default() += bytes_out;
         }
-        let Some(b) = self.baselines.get(src) else { return };
+        let Some(b) = self.baselines.get(src) else {
+            return;
+        };
         if b.windows < self.cfg.warmup_windows || c.alerted {
             return;
         }
@@ -145,14 +170,31 @@ impl Detector for Exfiltration {
         let ratio = c.bytes as f64 / b.mean.max(1.0);
         let mut top: Vec<(&IpAddr, &u64)> = c.top.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1));
-        let mut a = SPEC.alert(ev.ts, format!("{src} sent {} out of the network, {ratio:.0}× its baseline", human(c.bytes)), Severity::High, (0.6 + (ratio.log10() / 10.0)).min(0.95) as f32);
+        let mut a = SPEC.alert(
+            ev.ts,
+            format!(
+                "{src} sent {} out of the network, {ratio:.0}× its baseline",
+                human(c.bytes)
+            ),
+            Severity::High,
+            (0.6 + (ratio.log10() / 10.0)).min(0.95) as f32,
+        );
         a.device = Some(src.to_string());
         a.src_ip = Some(*src);
         a.dst_ip = top.first().map(|(ip, _)| **ip);
-        a.evidence.push(format!("bytes_out {} in this {}s window, {ratio:.0}× baseline {}", human(c.bytes), self.cfg.window_secs, human(b.mean as u64)));
+        a.evidence.push(format!(
+            "bytes_out {} in this {}s window, {ratio:.0}× baseline {}",
+            human(c.bytes),
+            self.cfg.window_secs,
+            human(b.mean as u64)
+        ));
         a.evidence.push(format!(
             "top destinations: {}",
-            top.iter().take(3).map(|(ip, n)| format!("{ip} ({})", human(**n))).collect::<Vec<_>>().join(", ")
+            top.iter()
+                .take(3)
+                .map(|(ip, n)| format!("{ip} ({})", human(**n)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         out.push(a);
     }
@@ -166,12 +208,16 @@ impl Detector for Exfiltration {
 
     fn save(&self) -> Option<Vec<u8>> {
         // Sorted, so the same learnt state always saves to the same bytes.
-        let sorted: std::collections::BTreeMap<&IpAddr, &Baseline> = self.baselines.iter().collect();
+        let sorted: std::collections::BTreeMap<&IpAddr, &Baseline> =
+            self.baselines.iter().collect();
         postcard::to_allocvec(&sorted).ok()
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), StateError> {
-        self.baselines = postcard::from_bytes(state).map_err(|source| StateError::Decode { detector: self.name().into(), source })?;
+        self.baselines = postcard::from_bytes(state).map_err(|source| StateError::Decode {
+            detector: self.name().into(),
+            source,
+        })?;
         Ok(())
     }
 }
@@ -192,22 +238,53 @@ mod tests {
 
     fn day(d: &mut Exfiltration, windows: u64, bytes: u64) -> Vec<Alert> {
         // A monitor uploading its telemetry: ~bytes per 5-minute window, in 10 flows.
-        let events: Vec<_> = (0..windows * 10).map(|i| session(i * 30_000, "10.9.0.77", 40000, "203.0.113.10", 443, bytes / 10, 4_000)).collect();
+        let events: Vec<_> = (0..windows * 10)
+            .map(|i| {
+                session(
+                    i * 30_000,
+                    "10.9.0.77",
+                    40000,
+                    "203.0.113.10",
+                    443,
+                    bytes / 10,
+                    4_000,
+                )
+            })
+            .collect();
         run(d, &events)
     }
 
     #[test]
     fn bulk_upload_far_above_baseline_fires_once_and_survives_restart() {
         let mut d = Exfiltration::new(Config::default());
-        assert!(day(&mut d, 24, 20_000_000).is_empty(), "steady telemetry is quiet");
+        assert!(
+            day(&mut d, 24, 20_000_000).is_empty(),
+            "steady telemetry is quiet"
+        );
         let saved = d.save().unwrap();
         let mut d = Exfiltration::new(Config::default());
         d.restore(&saved).unwrap();
         // 800 MB to a new host in the next window.
-        let events: Vec<_> = (0..40).map(|i| session(24 * 300_000 + i * 1000, "10.9.0.77", 41000, "198.51.100.99", 443, 20_000_000, 3_000)).collect();
+        let events: Vec<_> = (0..40)
+            .map(|i| {
+                session(
+                    24 * 300_000 + i * 1000,
+                    "10.9.0.77",
+                    41000,
+                    "198.51.100.99",
+                    443,
+                    20_000_000,
+                    3_000,
+                )
+            })
+            .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
-        assert!(alerts[0].evidence[0].contains("× baseline"), "{:?}", alerts[0].evidence);
+        assert!(
+            alerts[0].evidence[0].contains("× baseline"),
+            "{:?}",
+            alerts[0].evidence
+        );
         assert_eq!(alerts[0].dst_ip, Some(ip("198.51.100.99")));
         assert_complete(&alerts);
         assert!(d.restore(b"\xff\xff\xff").is_err());
@@ -217,7 +294,19 @@ mod tests {
     fn internal_transfers_and_warmup_stay_quiet() {
         let mut d = Exfiltration::new(Config::default());
         // Big C-STORE to the PACS: internal.
-        let events: Vec<_> = (0..100).map(|i| session(i * 1000, "10.9.0.77", 40000, "10.9.0.5", 104, 50_000_000, 1_000)).collect();
+        let events: Vec<_> = (0..100)
+            .map(|i| {
+                session(
+                    i * 1000,
+                    "10.9.0.77",
+                    40000,
+                    "10.9.0.5",
+                    104,
+                    50_000_000,
+                    1_000,
+                )
+            })
+            .collect();
         assert!(run(&mut d, &events).is_empty());
         // Big upload before any baseline exists: warm-up.
         let mut d = Exfiltration::new(Config::default());

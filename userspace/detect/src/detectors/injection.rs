@@ -18,7 +18,11 @@ const SPEC: Spec = Spec {
     attack: "T1055.008",
 };
 
-const FILELESS: Spec = Spec { rule: "host.fileless_exec", attack: "T1620", ..SPEC };
+const FILELESS: Spec = Spec {
+    rule: "host.fileless_exec",
+    attack: "T1620",
+    ..SPEC
+};
 
 const PTRACE_POKETEXT: i64 = 4;
 const PTRACE_POKEDATA: i64 = 5;
@@ -39,7 +43,20 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true, debuggers: strings(&["gdb", "strace", "ltrace", "lldb", "lldb-server", "gdbserver", "perf", "valgrind", "rr"]) }
+        Self {
+            enabled: true,
+            debuggers: strings(&[
+                "gdb",
+                "strace",
+                "ltrace",
+                "lldb",
+                "lldb-server",
+                "gdbserver",
+                "perf",
+                "valgrind",
+                "rr",
+            ]),
+        }
     }
 }
 
@@ -51,7 +68,10 @@ pub struct Injection {
 
 impl Injection {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, memfds: HashMap::new() }
+        Self {
+            cfg,
+            memfds: HashMap::new(),
+        }
     }
 }
 
@@ -67,18 +87,32 @@ impl Detector for Injection {
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         let p = &ev.process;
         match &ev.kind {
-            EventKind::Ptrace { request, target, ret } if *ret >= 0 => {
+            EventKind::Ptrace {
+                request,
+                target,
+                ret,
+            } if *ret >= 0 => {
                 let (what, sev) = match *request {
                     PTRACE_ATTACH | PTRACE_SEIZE => ("attached to", Severity::High),
-                    PTRACE_POKETEXT | PTRACE_POKEDATA | PTRACE_POKEUSER => ("wrote into the memory of", Severity::Critical),
-                    PTRACE_SETREGS | PTRACE_SETREGSET => ("rewrote the registers of", Severity::Critical),
+                    PTRACE_POKETEXT | PTRACE_POKEDATA | PTRACE_POKEUSER => {
+                        ("wrote into the memory of", Severity::Critical)
+                    }
+                    PTRACE_SETREGS | PTRACE_SETREGSET => {
+                        ("rewrote the registers of", Severity::Critical)
+                    }
                     _ => return,
                 };
                 if process_is(p, &self.cfg.debuggers) {
                     return;
                 }
-                let mut a = SPEC.process_alert(ev, format!("{} {what} pid {target}", exe(p)), sev, 0.85);
-                a.evidence.push(format!("ptrace request {request} on pid {target} by {} (pid {}, uid {})", exe(p), p.pid, p.uid));
+                let mut a =
+                    SPEC.process_alert(ev, format!("{} {what} pid {target}", exe(p)), sev, 0.85);
+                a.evidence.push(format!(
+                    "ptrace request {request} on pid {target} by {} (pid {}, uid {})",
+                    exe(p),
+                    p.pid,
+                    p.uid
+                ));
                 out.push(a);
             }
             EventKind::MemfdCreate { name, ret, .. } if *ret >= 0 => {
@@ -89,14 +123,26 @@ impl Detector for Injection {
                 self.memfds.remove(&p.pid);
             }
             EventKind::Exec { filename, ret, .. } if *ret == 0 => {
-                let from_fd = filename.starts_with("/memfd:") || ((filename.starts_with("/proc/") || filename.starts_with("/dev/fd/")) && filename.contains("/fd/"));
+                let from_fd = filename.starts_with("/memfd:")
+                    || ((filename.starts_with("/proc/") || filename.starts_with("/dev/fd/"))
+                        && filename.contains("/fd/"));
                 if !from_fd {
                     return;
                 }
-                let mut a = FILELESS.process_alert(ev, format!("Fileless execution of {filename}"), Severity::High, 0.85);
-                a.evidence.push(format!("pid {} executed {filename}, a file descriptor rather than a file on disk", p.pid));
+                let mut a = FILELESS.process_alert(
+                    ev,
+                    format!("Fileless execution of {filename}"),
+                    Severity::High,
+                    0.85,
+                );
+                a.evidence.push(format!(
+                    "pid {} executed {filename}, a file descriptor rather than a file on disk",
+                    p.pid
+                ));
                 if let Some(n) = self.memfds.get(&p.pid).or_else(|| self.memfds.get(&p.ppid)) {
-                    a.evidence.push(format!("memfd_create(\"{n}\") earlier in the same process tree"));
+                    a.evidence.push(format!(
+                        "memfd_create(\"{n}\") earlier in the same process tree"
+                    ));
                 }
                 out.push(a);
             }
@@ -117,11 +163,51 @@ mod tests {
         let gdb = proc_(71, 69, 0, "gdb", "/usr/bin/gdb", "/usr/bin/bash");
         let loader = proc_(72, 69, 1000, "loader", "/tmp/loader", "/usr/bin/bash");
         let events = [
-            ev(0, inj.clone(), EventKind::Ptrace { request: PTRACE_ATTACH, target: 400, ret: 0 }),
-            ev(1, inj, EventKind::Ptrace { request: PTRACE_POKETEXT, target: 400, ret: 0 }),
-            ev(2, gdb.clone(), EventKind::Ptrace { request: PTRACE_ATTACH, target: 401, ret: 0 }),
-            ev(3, gdb, EventKind::Ptrace { request: PTRACE_POKEDATA, target: 401, ret: 0 }),
-            ev(4, loader.clone(), EventKind::MemfdCreate { name: "x".into(), flags: 1, ret: 3 }),
+            ev(
+                0,
+                inj.clone(),
+                EventKind::Ptrace {
+                    request: PTRACE_ATTACH,
+                    target: 400,
+                    ret: 0,
+                },
+            ),
+            ev(
+                1,
+                inj,
+                EventKind::Ptrace {
+                    request: PTRACE_POKETEXT,
+                    target: 400,
+                    ret: 0,
+                },
+            ),
+            ev(
+                2,
+                gdb.clone(),
+                EventKind::Ptrace {
+                    request: PTRACE_ATTACH,
+                    target: 401,
+                    ret: 0,
+                },
+            ),
+            ev(
+                3,
+                gdb,
+                EventKind::Ptrace {
+                    request: PTRACE_POKEDATA,
+                    target: 401,
+                    ret: 0,
+                },
+            ),
+            ev(
+                4,
+                loader.clone(),
+                EventKind::MemfdCreate {
+                    name: "x".into(),
+                    flags: 1,
+                    ret: 3,
+                },
+            ),
             exec(5, loader, "/proc/self/fd/3", &["[kworker/0:1]"]),
         ];
         let alerts = run(&mut d, &events);

@@ -33,16 +33,51 @@ impl Default for Config {
         Self {
             enabled: true,
             paths: strings(&[
-                "/etc/crontab", "/etc/cron.d/*", "/etc/cron.hourly/*", "/etc/cron.daily/*", "/etc/cron.weekly/*",
-                "/etc/cron.monthly/*", "/var/spool/cron/*", "/etc/systemd/system/*", "/lib/systemd/system/*",
-                "/usr/lib/systemd/system/*", "/etc/systemd/user/*", "/home/*/.config/systemd/user/*", "/etc/init.d/*",
-                "/etc/rc.local", "/etc/rc?.d/*", "/etc/profile", "/etc/profile.d/*", "/etc/bash.bashrc", "/root/.bashrc",
-                "/root/.profile", "/home/*/.bashrc", "/home/*/.profile", "/etc/ld.so.preload", "/root/.ssh/authorized_keys*",
-                "/home/*/.ssh/authorized_keys*", "/etc/udev/rules.d/*", "/etc/update-motd.d/*",
+                "/etc/crontab",
+                "/etc/cron.d/*",
+                "/etc/cron.hourly/*",
+                "/etc/cron.daily/*",
+                "/etc/cron.weekly/*",
+                "/etc/cron.monthly/*",
+                "/var/spool/cron/*",
+                "/etc/systemd/system/*",
+                "/lib/systemd/system/*",
+                "/usr/lib/systemd/system/*",
+                "/etc/systemd/user/*",
+                "/home/*/.config/systemd/user/*",
+                "/etc/init.d/*",
+                "/etc/rc.local",
+                "/etc/rc?.d/*",
+                "/etc/profile",
+                "/etc/profile.d/*",
+                "/etc/bash.bashrc",
+                "/root/.bashrc",
+                "/root/.profile",
+                "/home/*/.bashrc",
+                "/home/*/.profile",
+                "/etc/ld.so.preload",
+                "/root/.ssh/authorized_keys*",
+                "/home/*/.ssh/authorized_keys*",
+                "/etc/udev/rules.d/*",
+                "/etc/update-motd.d/*",
             ]),
             allowed: strings(&[
-                "dpkg", "apt", "apt-get", "unattended-upgr", "unattended-upgrade", "rpm", "dnf", "yum", "systemctl",
-                "systemd", "debconf", "ucf", "update-rc.d", "deb-systemd-helper", "systemd-sysv-install", "heir",
+                "dpkg",
+                "apt",
+                "apt-get",
+                "unattended-upgr",
+                "unattended-upgrade",
+                "rpm",
+                "dnf",
+                "yum",
+                "systemctl",
+                "systemd",
+                "debconf",
+                "ucf",
+                "update-rc.d",
+                "deb-systemd-helper",
+                "systemd-sysv-install",
+                "heir",
             ]),
         }
     }
@@ -73,13 +108,18 @@ impl Detector for Persistence {
             EventKind::Rename { to, ret, .. } if *ret >= 0 => to,
             _ => return,
         };
-        if !self.cfg.paths.iter().any(|p| glob(p, path)) || process_is(&ev.process, &self.cfg.allowed) {
+        if !self.cfg.paths.iter().any(|p| glob(p, path))
+            || process_is(&ev.process, &self.cfg.allowed)
+        {
             return;
         }
         let p = &ev.process;
         let (attack, sev) = if path.contains("cron") {
             ("T1053.003", Severity::High)
-        } else if path.contains("systemd") || path.contains("init.d") || path.contains("rc") && path.starts_with("/etc/rc") {
+        } else if path.contains("systemd")
+            || path.contains("init.d")
+            || path.contains("rc") && path.starts_with("/etc/rc")
+        {
             ("T1543.002", Severity::High)
         } else if path.contains("authorized_keys") {
             ("T1098.004", Severity::High)
@@ -89,8 +129,18 @@ impl Detector for Persistence {
             ("T1546.004", Severity::Medium)
         };
         let spec = Spec { attack, ..SPEC };
-        let mut a = spec.process_alert(ev, format!("{} wrote autostart location {path}", exe(p)), sev, 0.8);
-        a.evidence.push(format!("{} (pid {}, uid {}) wrote {path}", exe(p), p.pid, p.uid));
+        let mut a = spec.process_alert(
+            ev,
+            format!("{} wrote autostart location {path}", exe(p)),
+            sev,
+            0.8,
+        );
+        a.evidence.push(format!(
+            "{} (pid {}, uid {}) wrote {path}",
+            exe(p),
+            p.pid,
+            p.uid
+        ));
         if let Some(parent) = crate::util::parent_exe(p) {
             a.evidence.push(format!("parent: {parent}"));
         }
@@ -111,7 +161,15 @@ mod tests {
         let sh = proc_(80, 79, 0, "bash", "/usr/bin/bash", "/usr/bin/python3");
         let events = [
             open(0, sh.clone(), "/etc/cron.d/updater", WRONLY_CREAT_TRUNC),
-            ev(1, sh.clone(), EventKind::Rename { from: "/tmp/x.service".into(), to: "/etc/systemd/system/x.service".into(), ret: 0 }),
+            ev(
+                1,
+                sh.clone(),
+                EventKind::Rename {
+                    from: "/tmp/x.service".into(),
+                    to: "/etc/systemd/system/x.service".into(),
+                    ret: 0,
+                },
+            ),
             open(2, sh, "/etc/ld.so.preload", 0o2001),
         ];
         let alerts = run(&mut d, &events);
@@ -122,8 +180,21 @@ mod tests {
         let dpkg = proc_(90, 89, 0, "dpkg", "/usr/bin/dpkg", "/usr/bin/apt-get");
         let vi = proc_(91, 89, 0, "vi", "/usr/bin/vi", "/usr/bin/bash");
         let benign = [
-            open(0, dpkg.clone(), "/lib/systemd/system/nginx.service.dpkg-new", WRONLY_CREAT_TRUNC),
-            ev(1, dpkg, EventKind::Rename { from: "/lib/systemd/system/nginx.service.dpkg-new".into(), to: "/lib/systemd/system/nginx.service".into(), ret: 0 }),
+            open(
+                0,
+                dpkg.clone(),
+                "/lib/systemd/system/nginx.service.dpkg-new",
+                WRONLY_CREAT_TRUNC,
+            ),
+            ev(
+                1,
+                dpkg,
+                EventKind::Rename {
+                    from: "/lib/systemd/system/nginx.service.dpkg-new".into(),
+                    to: "/lib/systemd/system/nginx.service".into(),
+                    ret: 0,
+                },
+            ),
             open(2, vi.clone(), "/etc/hosts", WRONLY_CREAT_TRUNC),
             open(3, vi, "/etc/crontab", 0),
         ];

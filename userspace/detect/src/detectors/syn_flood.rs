@@ -32,7 +32,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true, window_secs: 10, syn_threshold: 2_000, max_tracked: 10_000 }
+        Self {
+            enabled: true,
+            window_secs: 10,
+            syn_threshold: 2_000,
+            max_tracked: 10_000,
+        }
     }
 }
 
@@ -51,7 +56,10 @@ pub struct SynFlood {
 
 impl SynFlood {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg, targets: HashMap::new() }
+        Self {
+            cfg,
+            targets: HashMap::new(),
+        }
     }
 }
 
@@ -65,16 +73,30 @@ impl Detector for SynFlood {
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventKind::Flow { src, dst, dst_port, syn_unanswered, .. } = &ev.kind else { return };
+        let EventKind::Flow {
+            src,
+            dst,
+            dst_port,
+            syn_unanswered,
+            ..
+        } = &ev.kind
+        else {
+            return;
+        };
         if *syn_unanswered == 0 {
             return;
         }
         let now = ev.ts.as_nanos();
         let window = secs_to_ns(self.cfg.window_secs);
-        bound(&mut self.targets, self.cfg.max_tracked, |_, t| now.saturating_sub(t.window_start) < window);
+        bound(&mut self.targets, self.cfg.max_tracked, |_, t| {
+            now.saturating_sub(t.window_start) < window
+        });
         let t = self.targets.entry((*dst, *dst_port)).or_default();
         if now.saturating_sub(t.window_start) >= window {
-            *t = Target { window_start: now, ..Target::default() };
+            *t = Target {
+                window_start: now,
+                ..Target::default()
+            };
         }
         t.syns += u64::from(*syn_unanswered);
         if t.sources.len() < 100_000 {
@@ -84,7 +106,12 @@ impl Detector for SynFlood {
             t.alerted = true;
             let secs = (now.saturating_sub(t.window_start) as f64 / 1e9).max(1.0);
             let spoofed = t.sources.len() > 50;
-            let mut a = SPEC.alert(ev.ts, format!("SYN flood against {dst}:{dst_port}"), Severity::High, if spoofed { 0.95 } else { 0.85 });
+            let mut a = SPEC.alert(
+                ev.ts,
+                format!("SYN flood against {dst}:{dst_port}"),
+                Severity::High,
+                if spoofed { 0.95 } else { 0.85 },
+            );
             a.device = Some(dst.to_string());
             a.dst_ip = Some(*dst);
             a.dst_port = Some(*dst_port);
@@ -92,8 +119,16 @@ impl Detector for SynFlood {
                 a.src_ip = Some(*src);
             }
             a.count = t.syns;
-            a.evidence.push(format!("{} half-open handshakes in {secs:.1}s (~{:.0}/s)", t.syns, t.syns as f64 / secs));
-            a.evidence.push(format!("{} distinct sources{}", t.sources.len(), if spoofed { " (likely spoofed)" } else { "" }));
+            a.evidence.push(format!(
+                "{} half-open handshakes in {secs:.1}s (~{:.0}/s)",
+                t.syns,
+                t.syns as f64 / secs
+            ));
+            a.evidence.push(format!(
+                "{} distinct sources{}",
+                t.sources.len(),
+                if spoofed { " (likely spoofed)" } else { "" }
+            ));
             out.push(a);
         }
     }
@@ -110,7 +145,20 @@ mod tests {
         let mut d = SynFlood::new(Config::default());
         // hping3 -S -p 80 --rand-source -c 5000 -i u100: one record per spoofed source every export.
         let events: Vec<_> = (0..1000u32)
-            .map(|i| flow(u64::from(i) / 2, &format!("198.51.{}.{}", i / 250, i % 250 + 1), 2000, "10.9.0.50", 80, FlowSpec { flags_out: TcpFlags::SYN, syn_unanswered: 5, ..FlowSpec::default() }))
+            .map(|i| {
+                flow(
+                    u64::from(i) / 2,
+                    &format!("198.51.{}.{}", i / 250, i % 250 + 1),
+                    2000,
+                    "10.9.0.50",
+                    80,
+                    FlowSpec {
+                        flags_out: TcpFlags::SYN,
+                        syn_unanswered: 5,
+                        ..FlowSpec::default()
+                    },
+                )
+            })
             .collect();
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
@@ -120,7 +168,15 @@ mod tests {
         let mut d = SynFlood::new(Config::default());
         let events: Vec<_> = (0..2000u64)
             .map(|i| {
-                let mut f = session(i * 5, "10.9.0.31", 30000 + (i % 30000) as u16, "10.9.0.50", 80, 900, 20_000);
+                let mut f = session(
+                    i * 5,
+                    "10.9.0.31",
+                    30000 + (i % 30000) as u16,
+                    "10.9.0.50",
+                    80,
+                    900,
+                    20_000,
+                );
                 if let heir_model::EventKind::Flow { syn_unanswered, .. } = &mut f.kind {
                     *syn_unanswered = u32::from(i % 100 == 0);
                 }

@@ -33,7 +33,11 @@ impl Case {
             };
             events.push(event(m.clone(), i).map_err(|e| format!("event {}: {e}", i + 1))?);
         }
-        Ok(Case { expect_fire, events, line })
+        Ok(Case {
+            expect_fire,
+            events,
+            line,
+        })
     }
 }
 
@@ -47,7 +51,8 @@ fn event(mut m: Map<String, Value>, index: usize) -> Result<Event, String> {
         return Err("`at` must be between 0 and 1e9 seconds".into());
     }
     let ts = Timestamp::from_nanos(BASE_SECS * 1_000_000_000 + (at_secs * 1e9) as u64);
-    m.entry("ts").or_insert_with(|| Value::String(ts.to_rfc3339()));
+    m.entry("ts")
+        .or_insert_with(|| Value::String(ts.to_rfc3339()));
     let ts_str = m["ts"].clone();
     let pid = m.get("pid").cloned().unwrap_or(Value::from(4242));
     m.entry("pid").or_insert(pid.clone());
@@ -58,7 +63,15 @@ fn event(mut m: Map<String, Value>, index: usize) -> Result<Event, String> {
     m.entry("comm").or_insert(Value::from("test"));
     match m.get("kind").and_then(Value::as_str) {
         Some("flow") => {
-            for k in ["packets_out", "bytes_out", "packets_in", "bytes_in", "flags_out", "flags_in", "syn_unanswered"] {
+            for k in [
+                "packets_out",
+                "bytes_out",
+                "packets_in",
+                "bytes_in",
+                "flags_out",
+                "flags_in",
+                "syn_unanswered",
+            ] {
                 m.entry(k).or_insert(Value::from(0));
             }
             m.entry("src_port").or_insert(Value::from(40000));
@@ -76,8 +89,8 @@ fn event(mut m: Map<String, Value>, index: usize) -> Result<Event, String> {
             m.entry("argv").or_insert(Value::Array(Vec::new()));
         }
         Some(
-            "open" | "rename" | "unlink" | "connect" | "accept" | "bind" | "listen" | "cred_change" | "capset"
-            | "ptrace" | "module" | "bpf" | "memfd_create" | "mount",
+            "open" | "rename" | "unlink" | "connect" | "accept" | "bind" | "listen" | "cred_change"
+            | "capset" | "ptrace" | "module" | "bpf" | "memfd_create" | "mount",
         ) => {
             m.entry("ret").or_insert(Value::from(0));
         }

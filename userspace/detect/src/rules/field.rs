@@ -60,7 +60,11 @@ impl Val<'_> {
             Val::Bool(b) => b.to_string(),
             Val::Ip(ip) => ip.to_string(),
             Val::Strs(l) => l.join(" "),
-            Val::Lineage(l) => l.iter().map(|a| a.exe.as_str()).collect::<Vec<_>>().join(" < "),
+            Val::Lineage(l) => l
+                .iter()
+                .map(|a| a.exe.as_str())
+                .collect::<Vec<_>>()
+                .join(" < "),
         }
     }
 }
@@ -247,9 +251,10 @@ impl Field {
                     _ => None,
                 }
             }
-            (Field::LocalPort, K::Accept { local, .. }) => {
-                local.as_ref().and_then(NetAddr::port).map(|p| Val::Int(i64::from(p)))
-            }
+            (Field::LocalPort, K::Accept { local, .. }) => local
+                .as_ref()
+                .and_then(NetAddr::port)
+                .map(|p| Val::Int(i64::from(p))),
             (Field::Call, K::CredChange { call, .. }) => Some(Val::Str(cred_call(*call))),
             (Field::Real, K::CredChange { real, .. }) => real.map(|v| Val::Int(i64::from(v))),
             (Field::Effective, K::CredChange { effective, .. }) => {
@@ -268,7 +273,9 @@ impl Field {
             (Field::Name, K::Module { name, .. }) => name.as_deref().map(Val::Str),
             (Field::Name, K::MemfdCreate { name, .. }) => Some(Val::Str(name)),
             (Field::Cmd, K::Bpf { cmd, .. }) => int(i64::from(*cmd)),
-            (Field::ProgType, K::Bpf { prog_type, .. }) => prog_type.map(|v| Val::Int(i64::from(v))),
+            (Field::ProgType, K::Bpf { prog_type, .. }) => {
+                prog_type.map(|v| Val::Int(i64::from(v)))
+            }
             (Field::Source, K::Mount { source, .. }) => Some(Val::Str(source)),
             (Field::MountTarget, K::Mount { target, .. }) => Some(Val::Str(target)),
             (Field::Fstype, K::Mount { fstype, .. }) => Some(Val::Str(fstype)),
@@ -297,12 +304,20 @@ impl Field {
                 int(i64::from(*syn_unanswered))
             }
             (Field::Established, K::Flow { established, .. }) => Some(Val::Bool(*established)),
-            (Field::IcmpUnreachable, K::Flow { icmp_unreachable, .. }) => {
-                Some(Val::Bool(*icmp_unreachable))
-            }
-            (Field::DurationMs, K::Flow { first_seen, last_seen, .. }) => {
-                int(sat(last_seen.saturating_sub(*first_seen).as_millis() as u64))
-            }
+            (
+                Field::IcmpUnreachable,
+                K::Flow {
+                    icmp_unreachable, ..
+                },
+            ) => Some(Val::Bool(*icmp_unreachable)),
+            (
+                Field::DurationMs,
+                K::Flow {
+                    first_seen,
+                    last_seen,
+                    ..
+                },
+            ) => int(sat(last_seen.saturating_sub(*first_seen).as_millis() as u64)),
             (_, K::Protocol { observation, .. }) => self.get_observation(observation),
             _ => None,
         }
@@ -315,31 +330,56 @@ impl Field {
         use Observation as O;
         match (self, o) {
             (Field::Protocol, _) => Some(Val::Str(o.name())),
+            (Field::User, O::Telnet { user, .. } | O::Ftp { user, .. } | O::Mqtt { user, .. }) => {
+                s(user)
+            }
             (
                 Field::User,
-                O::Telnet { user, .. } | O::Ftp { user, .. } | O::Mqtt { user, .. },
-            ) => s(user),
-            (Field::User, O::Http { basic_auth_user, .. }) => s(basic_auth_user),
+                O::Http {
+                    basic_auth_user, ..
+                },
+            ) => s(basic_auth_user),
             (
                 Field::Outcome,
                 O::Telnet { outcome, .. } | O::Ftp { outcome, .. } | O::Mqtt { outcome, .. },
             ) => outcome.map(|o| Val::Str(outcome_name(o))),
             (
                 Field::CleartextCredentials,
-                O::Ftp { cleartext_credentials, .. } | O::Mqtt { cleartext_credentials, .. },
+                O::Ftp {
+                    cleartext_credentials,
+                    ..
+                }
+                | O::Mqtt {
+                    cleartext_credentials,
+                    ..
+                },
             ) => Some(Val::Bool(*cleartext_credentials)),
-            (Field::CleartextCredentials, O::Http { basic_auth_cleartext, .. }) => {
-                Some(Val::Bool(*basic_auth_cleartext))
+            (
+                Field::CleartextCredentials,
+                O::Http {
+                    basic_auth_cleartext,
+                    ..
+                },
+            ) => Some(Val::Bool(*basic_auth_cleartext)),
+            (Field::CleartextCredentials, O::Telnet { user, .. }) => {
+                Some(Val::Bool(user.is_some()))
             }
-            (Field::CleartextCredentials, O::Telnet { user, .. }) => Some(Val::Bool(user.is_some())),
             (Field::CallingAe, O::Dicom { calling_ae, .. }) => Some(Val::Str(calling_ae)),
             (Field::CalledAe, O::Dicom { called_ae, .. }) => Some(Val::Str(called_ae)),
-            (Field::SendingApplication, O::Hl7Mllp { sending_application, .. }) => {
-                Some(Val::Str(sending_application))
-            }
-            (Field::ReceivingApplication, O::Hl7Mllp { receiving_application, .. }) => {
-                Some(Val::Str(receiving_application))
-            }
+            (
+                Field::SendingApplication,
+                O::Hl7Mllp {
+                    sending_application,
+                    ..
+                },
+            ) => Some(Val::Str(sending_application)),
+            (
+                Field::ReceivingApplication,
+                O::Hl7Mllp {
+                    receiving_application,
+                    ..
+                },
+            ) => Some(Val::Str(receiving_application)),
             (Field::Method, O::Http { method, .. }) => Some(Val::Str(method)),
             (Field::AdminPath, O::Http { admin_path, .. }) => Some(Val::Bool(*admin_path)),
             (Field::Status, O::Http { status, .. }) => status.map(|v| Val::Int(i64::from(v))),

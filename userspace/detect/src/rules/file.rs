@@ -101,12 +101,21 @@ pub struct Rule {
 impl Rule {
     /// What must stay equal for threshold state to survive a reload.
     pub fn fingerprint(&self) -> (String, Option<Threshold>, Vec<Kind>) {
-        (self.when.clone(), self.threshold.clone(), self.kinds.clone())
+        (
+            self.when.clone(),
+            self.threshold.clone(),
+            self.kinds.clone(),
+        )
     }
 }
 
 pub(crate) fn at(path: &Path, loc: &Location, message: impl Into<String>) -> Diagnostic {
-    Diagnostic { path: path.to_owned(), line: loc.line(), column: loc.column(), message: message.into() }
+    Diagnostic {
+        path: path.to_owned(),
+        line: loc.line(),
+        column: loc.column(),
+        message: message.into(),
+    }
 }
 
 /// Parses one file; every problem found is appended to `diags`.
@@ -117,19 +126,39 @@ pub fn parse(path: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Rule> 
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             let msg = e.to_string();
             // The library's message embeds a source snippet; the first line is the cause.
-            let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or(&msg).trim().to_owned();
-            diags.push(Diagnostic { path: path.to_owned(), line, column, message: first });
+            let first = msg
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&msg)
+                .trim()
+                .to_owned();
+            diags.push(Diagnostic {
+                path: path.to_owned(),
+                line,
+                column,
+                message: first,
+            });
             return Vec::new();
         }
     };
-    raw.into_iter().filter_map(|r| compile(path, text, r, diags)).collect()
+    raw.into_iter()
+        .filter_map(|r| compile(path, text, r, diags))
+        .collect()
 }
 
 fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> Option<Rule> {
     let before = diags.len();
     let id = r.id.value.trim().to_owned();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        diags.push(at(path, &r.id.referenced, "rule id must be non-empty letters, digits, `.`, `_` or `-`"));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        diags.push(at(
+            path,
+            &r.id.referenced,
+            "rule id must be non-empty letters, digits, `.`, `_` or `-`",
+        ));
     }
     let category = Category::from_str(&r.category.value)
         .map_err(|e| diags.push(at(path, &r.category.referenced, e.to_string())))
@@ -144,14 +173,20 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
             diags.push(at(
                 path,
                 &r.severity.referenced,
-                format!("unknown severity `{other}` (expected info, low, medium, high or critical)"),
+                format!(
+                    "unknown severity `{other}` (expected info, low, medium, high or critical)"
+                ),
             ));
             None
         }
     };
     let confidence = match &r.confidence {
         Some(c) if !(0.0..=1.0).contains(&c.value) => {
-            diags.push(at(path, &c.referenced, "confidence must be between 0 and 1"));
+            diags.push(at(
+                path,
+                &c.referenced,
+                "confidence must be between 0 and 1",
+            ));
             0.0
         }
         Some(c) => c.value,
@@ -164,14 +199,24 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         .and_then(|n| n.parse::<u8>().ok())
         .is_some_and(|n| (1..=10).contains(&n));
     if !owasp_ok {
-        diags.push(at(path, &r.owasp_iot.referenced, "owasp_iot must be I1 … I10 (OWASP IoT Top 10, 2018)"));
+        diags.push(at(
+            path,
+            &r.owasp_iot.referenced,
+            "owasp_iot must be I1 … I10 (OWASP IoT Top 10, 2018)",
+        ));
     }
     let attack = &r.attack.value;
     let attack_ok = attack.len() >= 5
         && attack.starts_with('T')
-        && attack[1..].split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        && attack[1..]
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !attack_ok {
-        diags.push(at(path, &r.attack.referenced, "attack must be a MITRE ATT&CK technique id such as T1046 or T1059.004"));
+        diags.push(at(
+            path,
+            &r.attack.referenced,
+            "attack must be a MITRE ATT&CK technique id such as T1046 or T1059.004",
+        ));
     }
     let names = match &r.kind.value {
         OneOrMany::One(s) => vec![s.clone()],
@@ -186,7 +231,11 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
                 &r.kind.referenced,
                 format!(
                     "unknown event kind `{n}` (expected one of: {})",
-                    Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                    Kind::ALL
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -200,8 +249,14 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         match Expr::compile(&r.when.value, &kinds) {
             Ok((e, _)) => Some(e),
             Err(e) => {
-                let (line, column) = expr_position(text, &r.when.referenced, &r.when.value, e.offset);
-                diags.push(Diagnostic { path: path.to_owned(), line, column, message: e.message });
+                let (line, column) =
+                    expr_position(text, &r.when.referenced, &r.when.value, e.offset);
+                diags.push(Diagnostic {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: e.message,
+                });
                 None
             }
         }
@@ -210,11 +265,19 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         match Field::parse(&s.value) {
             Some(f) if kinds.iter().any(|k| f.available(*k)) => Some(f),
             Some(_) => {
-                diags.push(at(path, &s.referenced, format!("field `{}` is never present on this rule's kinds", s.value)));
+                diags.push(at(
+                    path,
+                    &s.referenced,
+                    format!("field `{}` is never present on this rule's kinds", s.value),
+                ));
                 None
             }
             None => {
-                diags.push(at(path, &s.referenced, format!("unknown field `{}`", s.value)));
+                diags.push(at(
+                    path,
+                    &s.referenced,
+                    format!("unknown field `{}`", s.value),
+                ));
                 None
             }
         }
@@ -228,7 +291,12 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
             .ok()?;
         let group_by: Vec<Field> = t.group_by.iter().filter_map(|g| field(g, diags)).collect();
         let distinct = t.distinct.as_ref().and_then(|d| field(d, diags));
-        Some(Threshold { count: t.count.value.max(1), window_ns, group_by, distinct })
+        Some(Threshold {
+            count: t.count.value.max(1),
+            window_ns,
+            group_by,
+            distinct,
+        })
     });
     let evidence: Vec<Field> = r.evidence.iter().filter_map(|f| field(f, diags)).collect();
     let mut cases = Vec::new();
@@ -236,10 +304,21 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         for c in list {
             match Case::from_yaml(&c.value, expect, c.referenced.line()) {
                 Ok(case) => {
-                    if let Some(k) = case.events.iter().map(|e| Kind::of(&e.kind)).find(|k| !kinds.contains(k)) {
-                        if expect {
-                            diags.push(at(path, &c.referenced, format!("test event of kind `{}` can never match this rule", k.name())));
-                        }
+                    if expect
+                        && let Some(k) = case
+                            .events
+                            .iter()
+                            .map(|e| Kind::of(&e.kind))
+                            .find(|k| !kinds.contains(k))
+                    {
+                        diags.push(at(
+                            path,
+                            &c.referenced,
+                            format!(
+                                "test event of kind `{}` can never match this rule",
+                                k.name()
+                            ),
+                        ));
                     }
                     cases.push(case);
                 }
@@ -248,7 +327,11 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         }
     }
     if r.tests.fire.is_empty() || r.tests.quiet.is_empty() {
-        diags.push(at(path, &r.id.referenced, format!("rule `{id}` needs at least one `fire` and one `quiet` test case")));
+        diags.push(at(
+            path,
+            &r.id.referenced,
+            format!("rule `{id}` needs at least one `fire` and one `quiet` test case"),
+        ));
     }
     if diags.len() > before {
         return None;
@@ -281,14 +364,20 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         Some(i) => (&s[..i], s[i..].trim()),
         None => (s, "s"),
     };
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 5m or 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 5m or 1h"))?;
     let mult = match unit {
         "ms" => 1_000_000,
         "s" => 1_000_000_000,
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "d" => 86_400_000_000_000,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
+            ));
+        }
     };
     if n == 0 {
         return Err("window must be longer than zero".into());
@@ -320,8 +409,17 @@ fn expr_position(text: &str, loc: &Location, expr: &str, offset: usize) -> (u64,
     for (i, l) in lines.iter().enumerate().skip(from).take(expr_line + 50) {
         if !wanted.is_empty() && l.trim() == wanted {
             let indent = l.chars().take_while(|c| c.is_whitespace()).count() as u64;
-            let lead = expr.lines().nth(expr_line).unwrap_or("").chars().take_while(|c| c.is_whitespace()).count() as u64;
-            return ((i + 1) as u64, indent + col_in_line.saturating_sub(lead) + 1);
+            let lead = expr
+                .lines()
+                .nth(expr_line)
+                .unwrap_or("")
+                .chars()
+                .take_while(|c| c.is_whitespace())
+                .count() as u64;
+            return (
+                (i + 1) as u64,
+                indent + col_in_line.saturating_sub(lead) + 1,
+            );
         }
     }
     (loc.line(), loc.column())

@@ -30,7 +30,14 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -52,11 +59,20 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|source| Error::Io { path: d.clone(), source })?;
+        let rd = std::fs::read_dir(&d).map_err(|source| Error::Io {
+            path: d.clone(),
+            source,
+        })?;
         for entry in rd {
-            let entry = entry.map_err(|source| Error::Io { path: d.clone(), source })?;
+            let entry = entry.map_err(|source| Error::Io {
+                path: d.clone(),
+                source,
+            })?;
             let p = entry.path();
-            let ft = entry.file_type().map_err(|source| Error::Io { path: p.clone(), source })?;
+            let ft = entry.file_type().map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
             if ft.is_dir() {
                 stack.push(p);
             } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
@@ -81,7 +97,10 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Error> {
     let mut diags = Vec::new();
     let mut rules = Vec::new();
     for path in files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
         rules.extend(file::parse(&path, &text, &mut diags));
     }
     finish(rules, diags)
@@ -95,14 +114,21 @@ fn finish(rules: Vec<Rule>, mut diags: Vec<Diagnostic>) -> Result<RuleSet, Error
                 path: r.file.clone(),
                 line: r.line,
                 column: 1,
-                message: format!("duplicate rule id `{}` (first defined at {}:{})", r.id, first.file.display(), first.line),
+                message: format!(
+                    "duplicate rule id `{}` (first defined at {}:{})",
+                    r.id,
+                    first.file.display(),
+                    first.line
+                ),
             });
         }
     }
     if !diags.is_empty() {
         return Err(Error::Invalid(diags));
     }
-    Ok(RuleSet { rules: rules.into_iter().map(std::sync::Arc::new).collect() })
+    Ok(RuleSet {
+        rules: rules.into_iter().map(std::sync::Arc::new).collect(),
+    })
 }
 
 /// `heir rules check`: the loaded set, or every problem found.
@@ -135,7 +161,11 @@ impl std::fmt::Display for CaseResult {
             self.file.display(),
             self.line,
             self.rule,
-            if self.expect_fire { "fire" } else { "stay quiet" },
+            if self.expect_fire {
+                "fire"
+            } else {
+                "stay quiet"
+            },
             self.alerts
         )
     }
@@ -146,7 +176,9 @@ pub fn test_set(set: &RuleSet) -> Vec<CaseResult> {
     let mut results = Vec::new();
     for rule in &set.rules {
         for case in &rule.cases {
-            let mut rt = Runtime::new(&RuleSet { rules: vec![rule.clone()] });
+            let mut rt = Runtime::new(&RuleSet {
+                rules: vec![rule.clone()],
+            });
             let mut out = Vec::new();
             for ev in &case.events {
                 rt.inspect(ev, &mut out);

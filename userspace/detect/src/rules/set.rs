@@ -63,8 +63,11 @@ impl Runtime {
     /// Swaps in a new rule set. Rules whose id, kinds, condition and threshold are unchanged
     /// keep their windows, so a reload in the middle of a brute-force attempt misses nothing.
     pub fn replace(&mut self, set: &RuleSet) {
-        let mut old: HashMap<String, Slot> =
-            self.slots.drain(..).map(|s| (s.rule.id.clone(), s)).collect();
+        let mut old: HashMap<String, Slot> = self
+            .slots
+            .drain(..)
+            .map(|s| (s.rule.id.clone(), s))
+            .collect();
         self.slots = set
             .rules
             .iter()
@@ -73,7 +76,10 @@ impl Runtime {
                     Some(s) if s.rule.fingerprint() == rule.fingerprint() => s.windows,
                     _ => Windows::default(),
                 };
-                Slot { rule: rule.clone(), windows }
+                Slot {
+                    rule: rule.clone(),
+                    windows,
+                }
             })
             .collect();
         self.by_kind = vec![Vec::new(); Kind::COUNT];
@@ -105,7 +111,11 @@ impl Runtime {
                     if let Some(n) = slot.windows.hit(t, ev) {
                         let note = format!(
                             "{n} {} within {}s{}",
-                            if t.distinct.is_some() { "distinct values" } else { "matching events" },
+                            if t.distinct.is_some() {
+                                "distinct values"
+                            } else {
+                                "matching events"
+                            },
                             t.window_ns / 1_000_000_000,
                             group_note(t, ev)
                         );
@@ -124,7 +134,13 @@ fn group_note(t: &Threshold, ev: &Event) -> String {
     let parts: Vec<String> = t
         .group_by
         .iter()
-        .map(|f| format!("{}={}", f.name(), f.get(ev).map_or_else(|| "-".into(), |v| v.render())))
+        .map(|f| {
+            format!(
+                "{}={}",
+                f.name(),
+                f.get(ev).map_or_else(|| "-".into(), |v| v.render())
+            )
+        })
         .collect();
     format!(" for {}", parts.join(" "))
 }
@@ -143,7 +159,9 @@ impl Windows {
         }
         match t.distinct {
             None => {
-                bound(&mut self.counts, MAX_GROUPS, |_, q| q.back().is_some_and(|b| *b >= horizon));
+                bound(&mut self.counts, MAX_GROUPS, |_, q| {
+                    q.back().is_some_and(|b| *b >= horizon)
+                });
                 let q = self.counts.entry(key).or_default();
                 while q.front().is_some_and(|f| *f < horizon) {
                     q.pop_front();
@@ -157,7 +175,9 @@ impl Windows {
             }
             Some(f) => {
                 let value = f.get(ev).map(|v| v.render()).unwrap_or_default();
-                bound(&mut self.distinct, MAX_GROUPS, |_, m| m.values().any(|t| *t >= horizon));
+                bound(&mut self.distinct, MAX_GROUPS, |_, m| {
+                    m.values().any(|t| *t >= horizon)
+                });
                 let m = self.distinct.entry(key).or_default();
                 m.retain(|_, t| *t >= horizon);
                 m.insert(value, now);
@@ -173,14 +193,34 @@ impl Windows {
 }
 
 fn alert(rule: &Rule, ev: &Event, note: Option<String>) -> Alert {
-    let mut a = Alert::new(ev.ts, rule.id.clone(), rule.title.clone(), rule.category, rule.severity, rule.confidence);
+    let mut a = Alert::new(
+        ev.ts,
+        rule.id.clone(),
+        rule.title.clone(),
+        rule.category,
+        rule.severity,
+        rule.confidence,
+    );
     a.taxonomy = Taxonomy {
         owasp_iot: Some(rule.owasp_iot.clone()),
         enisa: Some(rule.enisa.clone()),
         attack: Some(rule.attack.clone()),
     };
     match &ev.kind {
-        EventKind::Flow { src, src_port, dst, dst_port, .. } | EventKind::Protocol { src, src_port, dst, dst_port, .. } => {
+        EventKind::Flow {
+            src,
+            src_port,
+            dst,
+            dst_port,
+            ..
+        }
+        | EventKind::Protocol {
+            src,
+            src_port,
+            dst,
+            dst_port,
+            ..
+        } => {
             a.src_ip = Some(*src);
             a.dst_ip = Some(*dst);
             a.dst_port = Some(*dst_port);
@@ -188,7 +228,8 @@ fn alert(rule: &Rule, ev: &Event, note: Option<String>) -> Alert {
                 EventKind::Protocol { observation, .. } => observation.name(),
                 _ => "flow",
             };
-            a.evidence.push(format!("{what} {src}:{src_port} → {dst}:{dst_port}"));
+            a.evidence
+                .push(format!("{what} {src}:{src_port} → {dst}:{dst_port}"));
         }
         _ => {
             a.pid = Some(ev.process.pid);
