@@ -80,6 +80,12 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The configuration with every key at its default, as TOML (for `heir config` output and
+    /// documentation).
+    pub fn default_toml() -> String {
+        toml::to_string(&Config::default()).unwrap_or_default()
+    }
+
     /// Parses the `[detect]` table from TOML text; errors name the key and line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         Ok(toml::from_str(text)?)

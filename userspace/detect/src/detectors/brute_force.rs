@@ -346,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn http_basic_guessing_on_admin_page() {
+        let mut d = BruteForce::new(Config::default());
+        let events: Vec<_> = (0..12)
+            .map(|i| {
+                proto(
+                    i * 300,
+                    "10.9.0.66",
+                    "10.9.0.21",
+                    80,
+                    Observation::Http {
+                        method: "GET".into(),
+                        admin_path: true,
+                        basic_auth_user: Some("admin".into()),
+                        basic_auth_cleartext: true,
+                        status: Some(401),
+                    },
+                )
+            })
+            .collect();
+        let alerts = run(&mut d, &events);
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].title.contains("http"));
+    }
+
+    #[test]
     fn admin_typos_and_real_ssh_work_stay_quiet() {
         let mut d = BruteForce::new(Config::default());
         let mut events = vec![

@@ -6,7 +6,7 @@ use heir_model::{Alert, Category, Event, EventKind, Severity};
 use serde::{Deserialize, Serialize};
 
 use super::strings;
-use crate::util::{exe, glob, process_is};
+use crate::util::{basename, exe, glob, process_is};
 use crate::{Detector, Kind, Spec};
 
 const SPEC: Spec = Spec {
@@ -32,9 +32,15 @@ pub struct Config {
     pub hash_files: Vec<String>,
     /// Private key files (glob patterns); `*.pub` never matches.
     pub key_files: Vec<String>,
-    /// Programs (basename or full path) allowed to read them: account management, login,
-    /// audit and backup tools.
+    /// Programs (basename or full path) allowed to read them: account management, login and
+    /// audit tools.
     pub allowed: Vec<String>,
+    /// Backup and copy tools, allowed only when a scheduler started them (an ancestor in
+    /// `schedulers`, or the service manager as parent): the nightly backup is quiet, the same
+    /// `tar` typed into a reverse shell is not.
+    pub scheduled_only: Vec<String>,
+    /// Schedulers and service managers that make `scheduled_only` tools legitimate.
+    pub schedulers: Vec<String>,
 }
 
 impl Default for Config {
@@ -89,13 +95,6 @@ impl Default for Config {
                 "ssh-agent",
                 "ssh-keygen",
                 "ssh-keysign",
-                "rsync",
-                "borg",
-                "restic",
-                "duplicity",
-                "bacula-fd",
-                "rsnapshot",
-                "tar",
                 "dpkg",
                 "apt",
                 "apt-get",
@@ -105,6 +104,28 @@ impl Default for Config {
                 "mosquitto",
                 "Orthanc",
                 "heir",
+            ]),
+            scheduled_only: strings(&[
+                "rsync",
+                "borg",
+                "restic",
+                "duplicity",
+                "bacula-fd",
+                "rsnapshot",
+                "tar",
+                "cp",
+                "cpio",
+                "zip",
+                "gzip",
+            ]),
+            schedulers: strings(&[
+                "cron",
+                "crond",
+                "anacron",
+                "atd",
+                "systemd",
+                "init",
+                "backup-manager",
             ]),
         }
     }
@@ -117,6 +138,26 @@ pub struct CredentialAccess {
 impl CredentialAccess {
     pub fn new(cfg: Config) -> Self {
         Self { cfg }
+    }
+}
+
+impl CredentialAccess {
+    fn scheduled(&self, p: &heir_model::Process) -> bool {
+        if !process_is(p, &self.cfg.scheduled_only) {
+            return false;
+        }
+        let is_scheduler = |exe: &str| self.cfg.schedulers.iter().any(|s| s == basename(exe));
+        let Some(info) = p.info.as_ref() else {
+            return false;
+        };
+        // The service manager as direct parent (a timer unit), or a cron-like ancestor
+        // anywhere; pid 1 further up is everyone's ancestor and proves nothing.
+        info.lineage.first().is_some_and(|a| is_scheduler(&a.exe))
+            || info
+                .lineage
+                .iter()
+                .filter(|a| a.pid != 1)
+                .any(|a| is_scheduler(&a.exe))
     }
 }
 
@@ -139,7 +180,7 @@ impl Detector for CredentialAccess {
         if !hash && !key {
             return;
         }
-        if process_is(&ev.process, &self.cfg.allowed) {
+        if process_is(&ev.process, &self.cfg.allowed) || self.scheduled(&ev.process) {
             return;
         }
         let spec = if hash { SPEC } else { KEYS };
@@ -190,6 +231,7 @@ mod tests {
             "/usr/bin/bash",
         );
         let www = proc_(902, 899, 33, "cat", "/usr/bin/cat", "/usr/sbin/apache2");
+        let tar = proc_(903, 899, 0, "tar", "/usr/bin/tar", "/usr/bin/bash");
         let events = [
             open(0, cat, "/etc/shadow", 0),
             open(1, py, "/root/.ssh/id_ed25519", 0),
@@ -202,9 +244,10 @@ mod tests {
                     ret: -13,
                 },
             ),
+            open(3, tar, "/etc/shadow", 0),
         ];
         let alerts = run(&mut d, &events);
-        assert_eq!(alerts.len(), 3);
+        assert_eq!(alerts.len(), 4, "a backup tool run by hand is not a backup");
         assert_eq!(alerts[0].rule, "host.credential_access");
         assert_eq!(alerts[1].rule, "host.private_key_access");
         assert_eq!(alerts[2].severity, Severity::Low);
@@ -229,7 +272,13 @@ mod tests {
             ),
             open(
                 2,
-                proc_(12, 1, 0, "rsync", "/usr/bin/rsync", "/usr/sbin/cron"),
+                proc_(12, 11, 0, "rsync", "/usr/bin/rsync", "/usr/sbin/cron"),
+                "/etc/shadow",
+                0,
+            ),
+            open(
+                2,
+                proc_(17, 1, 0, "tar", "/usr/bin/tar", "/lib/systemd/systemd"),
                 "/etc/shadow",
                 0,
             ),

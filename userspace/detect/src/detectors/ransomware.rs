@@ -450,6 +450,28 @@ mod tests {
     }
 
     #[test]
+    fn kernel_burst_of_replacements_fires() {
+        let mut d = Ransomware::new(Config::default());
+        let p = proc_(4100, 4099, 0, "lockbit", "/tmp/lb", "/usr/bin/bash");
+        let alerts = run(
+            &mut d,
+            &[ev(
+                0,
+                p,
+                EventKind::FileBurst {
+                    writes: 320,
+                    renames: 300,
+                    unlinks: 20,
+                    window_ms: 2000,
+                },
+            )],
+        );
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].evidence[0].contains("300 renames"));
+        assert_complete(&alerts);
+    }
+
+    #[test]
     fn package_install_editor_saves_and_tar_extract_stay_quiet() {
         let mut d = Ransomware::new(Config::default());
         let mut events = Vec::new();
