@@ -58,6 +58,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     raw: Vec<Alert>,
     stats: Stats,
+    local_device: Option<String>,
 }
 
 impl Engine {
@@ -89,6 +90,7 @@ impl Engine {
             clock,
             raw: Vec::new(),
             stats: Stats::default(),
+            local_device: None,
         }
     }
 
@@ -107,7 +109,12 @@ impl Engine {
     fn publish(&mut self, out: &mut Vec<Alert>) {
         let before = out.len();
         self.stats.raw_alerts += self.raw.len() as u64;
-        for a in self.raw.drain(..) {
+        for mut a in self.raw.drain(..) {
+            if let Some(name) = &self.local_device
+                && (a.device.as_deref() == Some("local") || (a.device.is_none() && a.pid.is_some()))
+            {
+                a.device = Some(name.clone());
+            }
             self.aggregator.push(a, out);
         }
         self.stats.published_alerts += (out.len() - before) as u64;
@@ -123,6 +130,12 @@ impl Engine {
         let before = out.len();
         self.aggregator.flush(now, out);
         self.stats.published_alerts += (out.len() - before) as u64;
+    }
+
+    /// Names this host in alerts about its own processes (syscall events carry no address):
+    /// the agent passes the device name or address the inventory knows it by.
+    pub fn set_local_device(&mut self, name: impl Into<String>) {
+        self.local_device = Some(name.into());
     }
 
     /// Swaps the rule set. Unchanged rules keep their threshold windows and detectors keep
@@ -198,5 +211,46 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heir_model::{EventKind, Process, Timestamp};
+
+    #[test]
+    fn engine_moves_between_threads_and_names_the_local_device() {
+        fn send<T: Send>() {}
+        send::<Engine>();
+        let mut e = Engine::new(&Config::default(), Arc::new(crate::ManualClock::default()));
+        e.set_local_device("infusion-gw-3");
+        let ev = Event {
+            ts: Timestamp::from_secs(1),
+            process: Process {
+                pid: 9,
+                comm: "insmod".into(),
+                ..Default::default()
+            },
+            kind: EventKind::Module {
+                op: heir_model::event::ModuleOp::InitModule,
+                name: Some("rootkit".into()),
+                ret: 0,
+            },
+        };
+        let mut out = Vec::new();
+        e.process(&ev, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].device.as_deref(), Some("infusion-gw-3"));
+        assert_eq!(
+            e.stats(),
+            Stats {
+                events: 1,
+                raw_alerts: 1,
+                published_alerts: 1,
+                ..Stats::default()
+            }
+        );
+        assert_eq!(e.detector_names().len(), 17);
     }
 }

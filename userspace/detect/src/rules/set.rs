@@ -47,10 +47,18 @@ struct Slot {
 }
 
 /// Evaluates a [`RuleSet`] over events.
-#[derive(Default)]
 pub struct Runtime {
     slots: Vec<Slot>,
     by_kind: Vec<Vec<usize>>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            by_kind: vec![Vec::new(); Kind::COUNT],
+        }
+    }
 }
 
 impl Runtime {
