@@ -2,9 +2,10 @@
 //!
 //! Per (device, destination, port) the connection start times are kept (and the bytes sent,
 //! where flows give them). Every few new connections the series is analysed three ways:
-//! - **periodicity** by FFT: the connection times are binned into a spike train and the share
-//!   of spectral power at the strongest frequency and its harmonics is the score. Jitter
-//!   widens the peak a little and missed beats lower it a little, but neither moves it;
+//! - **periodicity** by FFT: the connection times are binned into a spike train; its power
+//!   spectrum proposes candidate periods and its autocorrelation (inverse FFT of the power)
+//!   counts connection pairs one and two periods apart, beyond what random timing would give.
+//!   Jitter only blurs a lag by one interval's worth and a missed beat costs one pair;
 //! - **timing regularity**: the share of intervals within 25% of a whole multiple of the
 //!   period (a missed beat is an interval of two periods, not an irregularity);
 //! - **size regularity**: 1 − coefficient of variation of the bytes sent.
@@ -64,7 +65,7 @@ impl Default for Config {
             max_connections: 128,
             min_period_secs: 5.0,
             max_period_secs: 6.0 * 3600.0,
-            threshold: 0.7,
+            threshold: 0.6,
             fleet_devices: 3,
             internal: default_internal(),
             allowed_destinations: Vec::new(),
@@ -73,12 +74,29 @@ impl Default for Config {
     }
 }
 
+/// How well intervals fit a beat of `period`: the share within 25% of a whole number of
+/// periods, and the share of the beats in the covered time that actually happened.
+fn beat_fit(intervals: &[f64], period: f64) -> (f64, f64) {
+    let mut on = 0usize;
+    let mut beats = 0.0;
+    for d in intervals {
+        let m = (d / period).round().max(1.0);
+        if ((d - m * period) / period).abs() <= 0.25 {
+            on += 1;
+        }
+        beats += m;
+    }
+    let n = intervals.len() as f64;
+    (on as f64 / n, (n / beats).min(1.0))
+}
+
 /// The analysis of one series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Periodicity {
     pub period_secs: f64,
-    /// Share of spectral power at the period and its harmonics (0..1).
+    /// FFT autocorrelation at one and two periods beyond what random timing would give (0..1).
     pub spectral: f64,
+    /// Share of intervals on the beat, discounted by the share of beats missing.
     pub timing: f64,
     /// `None` when sizes are unknown (syscall connects).
     pub size: Option<f64>,
@@ -99,7 +117,7 @@ pub struct Beacon {
     series: HashMap<(Device, IpAddr, u16), Series>,
     fleet: HashMap<IpAddr, HashSet<Device>>,
     planner: FftPlanner<f64>,
-    ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
+    ffts: HashMap<(usize, bool), Arc<dyn Fft<f64>>>,
 }
 
 impl Beacon {
@@ -113,7 +131,28 @@ impl Beacon {
         }
     }
 
+    fn fft(&mut self, n: usize, inverse: bool) -> Arc<dyn Fft<f64>> {
+        let planner = &mut self.planner;
+        self.ffts
+            .entry((n, inverse))
+            .or_insert_with(|| {
+                if inverse {
+                    planner.plan_fft_inverse(n)
+                } else {
+                    planner.plan_fft_forward(n)
+                }
+            })
+            .clone()
+    }
+
     /// Analyses connection times (ns) and optional sizes.
+    ///
+    /// The connection times become a spike train (16 bins per median interval, zero-padded
+    /// so the transform does not wrap). Its power spectrum proposes candidate periods; its
+    /// autocorrelation (the inverse transform of the power spectrum) counts pairs of
+    /// connections one and two periods apart. Unlike the spectrum's line height, those
+    /// pair counts only see one interval's jitter at a time, so a sleep-loop beacon whose
+    /// phase wanders still scores, and a missed beat costs one pair, not the line.
     pub fn analyse(&mut self, times: &[u64], sizes: &[u64]) -> Option<Periodicity> {
         if times.len() < 4 {
             return None;
@@ -137,79 +176,82 @@ impl Beacon {
         if median <= 0.0 || span <= 0.0 {
             return None;
         }
-        // Spike train, 16 bins per median interval, at most 4096 bins.
         let mut bin = median / 16.0;
-        let mut n = ((span / bin).ceil() as usize + 1).next_power_of_two();
-        while n > 4096 {
+        let mut n = (2 * ((span / bin).ceil() as usize + 1)).next_power_of_two();
+        while n > 8192 {
             bin *= 2.0;
-            n = ((span / bin).ceil() as usize + 1).next_power_of_two();
+            n = (2 * ((span / bin).ceil() as usize + 1)).next_power_of_two();
         }
+        let span_bins = span / bin;
         let mut buf = vec![Complex::new(0.0, 0.0); n];
         for t in &rel {
-            let i = ((t / bin) as usize).min(n - 1);
-            buf[i].re += 1.0;
+            buf[((t / bin) as usize).min(n - 1)].re += 1.0;
         }
-        let mean = rel.len() as f64 / n as f64;
-        for c in &mut buf {
-            c.re -= mean;
-        }
-        let fft = self
-            .ffts
-            .entry(n)
-            .or_insert_with(|| self.planner.plan_fft_forward(n))
-            .clone();
-        fft.process(&mut buf);
-        let power: Vec<f64> = buf[..n / 2].iter().map(|c| c.norm_sqr()).collect();
-        let total: f64 = power[1..].iter().sum();
-        if total <= 0.0 {
-            return None;
-        }
-        // Fundamental: the strongest bin among frequencies whose period is ≥ the median
-        // interval / 1.5 (harmonics of a jittered train are weaker than the fundamental, but
-        // missed beats can make sub-harmonics look strong; this keeps the true beat).
-        let kmax = ((n as f64 * bin) / (median / 1.5)).floor() as usize;
-        let kmax = kmax.clamp(2, n / 2 - 1);
-        let (k, _) = power
+        self.fft(n, false).process(&mut buf);
+        let power: Vec<f64> = buf.iter().map(|c| c.norm_sqr()).collect();
+        // Candidates: the strongest spectral peaks that fit at least three cycles in the span
+        // (the spectrum of the zero-padded train has twice the resolution: k cycles per 2·span),
+        // and the short-interval cluster. Missed beats make sub-harmonics strong and divisors
+        // of the period fit every interval, so candidates are judged by how the intervals fall
+        // on their beat *and* how many of their beats are present.
+        let mut peaks: Vec<(usize, f64)> =
+            power[..n / 2].iter().copied().enumerate().skip(6).collect();
+        peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut candidates: Vec<f64> = peaks
             .iter()
-            .enumerate()
-            .take(kmax + 1)
-            .skip(1)
-            .max_by(|a, b| a.1.total_cmp(b.1))?;
-        let period = n as f64 * bin / k as f64;
-        // Power at the fundamental and its harmonics, ±1 bin for jitter.
-        let mut peak = 0.0;
-        let mut h = k;
-        let mut counted = HashSet::new();
-        while h < n / 2 {
-            let lo = h.saturating_sub(1).max(1);
-            let hi = (h + 1).min(n / 2 - 1);
-            for (j, p) in power.iter().enumerate().take(hi + 1).skip(lo) {
-                if counted.insert(j) {
-                    peak += p;
-                }
-            }
-            h += k;
-        }
-        let spectral = (peak / total).clamp(0.0, 1.0);
-        // Refine the period with the intervals that are about one period long.
-        let near: Vec<f64> = intervals
-            .iter()
-            .copied()
-            .filter(|d| (d / period - 1.0).abs() < 0.3)
+            .take(6)
+            .map(|(k, _)| n as f64 * bin / *k as f64)
             .collect();
-        let period = if near.len() >= 3 {
-            near.iter().sum::<f64>() / near.len() as f64
-        } else {
-            period
+        candidates.push(intervals[intervals.len() / 4]);
+        candidates.push(median);
+        let mut best: Option<(f64, f64)> = None;
+        for c in candidates {
+            if c <= 0.0 {
+                continue;
+            }
+            let near: Vec<f64> = intervals
+                .iter()
+                .copied()
+                .filter(|d| (d / c - 1.0).abs() < 0.3)
+                .collect();
+            let c = if near.len() >= 3 {
+                near.iter().sum::<f64>() / near.len() as f64
+            } else {
+                c
+            };
+            let (on_beat, coverage) = beat_fit(&intervals, c);
+            let score = on_beat * coverage.sqrt();
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((c, score));
+            }
+        }
+        let (period, timing) = best?;
+        // Autocorrelation through the FFT: acf[l] = pairs of connections l bins apart.
+        let mut acf: Vec<Complex<f64>> = power.iter().map(|p| Complex::new(*p, 0.0)).collect();
+        self.fft(n, true).process(&mut acf);
+        let events = rel.len() as f64;
+        // Pairs within ±20% of one period around lag `lag`.
+        let pairs_near = |lag: f64| -> (f64, f64) {
+            let lo = ((lag - 0.2 * period) / bin).floor().max(1.0) as usize;
+            let hi = (((lag + 0.2 * period) / bin).ceil() as usize)
+                .min(n / 2 - 1)
+                .max(lo);
+            let observed: f64 = acf[lo..=hi].iter().map(|c| c.re / n as f64).sum();
+            // What uniformly scattered connections would give at these lags.
+            let width = (hi - lo + 1) as f64;
+            let expected = events * events * (span_bins - lag / bin).max(0.0)
+                / (span_bins * span_bins)
+                * width;
+            (observed, expected)
         };
-        let on_beat = intervals
-            .iter()
-            .filter(|d| {
-                let m = (*d / period).round().max(1.0);
-                ((*d - m * period) / period).abs() <= 0.25
-            })
-            .count();
-        let timing = on_beat as f64 / intervals.len() as f64;
+        let (o1, e1) = pairs_near(period);
+        let (o2, e2) = pairs_near(2.0 * period);
+        let possible = 2.0 * (events - 1.0);
+        let spectral = if possible > e1 + e2 {
+            ((o1 + o2 - e1 - e2) / (possible - e1 - e2)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let size = (sizes.len() >= 4).then(|| {
             let m = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
             if m <= 0.0 {
@@ -219,13 +261,9 @@ impl Beacon {
                 sizes.iter().map(|s| (*s as f64 - m).powi(2)).sum::<f64>() / sizes.len() as f64;
             (1.0 - var.sqrt() / m).clamp(0.0, 1.0)
         });
-        // Spectral concentration of a clean beat over ~N beats is well below 1 because the
-        // energy spreads over harmonics we only partly count; scale it so that a train with
-        // 20% jitter scores ~0.8.
-        let spec_score = (spectral * 2.5).min(1.0);
         let confidence = match size {
-            Some(s) => 0.45 * spec_score + 0.35 * timing + 0.2 * s,
-            None => 0.55 * spec_score + 0.45 * timing,
+            Some(s) => 0.45 * spectral + 0.35 * timing + 0.2 * s,
+            None => 0.55 * spectral + 0.45 * timing,
         };
         Some(Periodicity {
             period_secs: period,
@@ -388,19 +426,13 @@ mod tests {
 
     /// `while true; do curl -s https://c2/x; sleep $((50 + RANDOM % 20)); done` with some beats
     /// missed (laptop asleep, network hiccup).
-    fn curl_beacon(
-        period_ms: u64,
-        jitter: f64,
-        miss_every: u64,
-        n: u64,
-        seed: &mut u64,
-    ) -> Vec<Event> {
+    fn curl_beacon(period_ms: u64, jitter: f64, miss: f64, n: u64, seed: &mut u64) -> Vec<Event> {
         let mut t = 0u64;
         let mut out = Vec::new();
         for i in 0..n {
             let j = (unit(seed) * 2.0 - 1.0) * jitter;
             t += (period_ms as f64 * (1.0 + j)) as u64;
-            if miss_every > 0 && i % miss_every == miss_every - 1 {
+            if unit(seed) < miss {
                 continue;
             }
             let bytes = 700 + (xorshift(seed) % 60);
@@ -430,9 +462,9 @@ mod tests {
 
     #[test]
     fn jittered_beacon_with_missed_beats_is_found_with_its_period() {
-        let mut seed = 3;
+        let mut seed = 0x9E37_79B9_7F4A_7C15;
         let mut d = Beacon::new(Config::default());
-        let alerts = run(&mut d, &curl_beacon(60_000, 0.2, 5, 40, &mut seed));
+        let alerts = run(&mut d, &curl_beacon(60_000, 0.2, 0.2, 40, &mut seed));
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let e = &alerts[0].evidence[0];
         let period: f64 = e
@@ -443,7 +475,7 @@ mod tests {
             .parse()
             .unwrap();
         assert!((period - 60.0).abs() < 6.0, "{e}");
-        assert!(alerts[0].confidence >= 0.7);
+        assert!(alerts[0].confidence >= 0.6);
         assert_complete(&alerts);
     }
 
@@ -467,6 +499,48 @@ mod tests {
                 .iter()
                 .any(|e| e.contains("/usr/bin/curl"))
         );
+    }
+
+    #[test]
+    fn robust_across_jitter_missed_beats_and_seeds() {
+        for seed in 1..=20u64 {
+            let mut rng = seed * 7919;
+            for (period, jitter, miss) in
+                [(30_000, 0.1, 0.0), (60_000, 0.2, 0.2), (300_000, 0.2, 0.2)]
+            {
+                let mut d = Beacon::new(Config::default());
+                let alerts = run(&mut d, &curl_beacon(period, jitter, miss, 48, &mut rng));
+                assert_eq!(
+                    alerts.len(),
+                    1,
+                    "seed {seed} period {period} jitter {jitter} miss 1/{miss}"
+                );
+                let e = &alerts[0].evidence[0];
+                let p: f64 = e
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches('s')
+                    .parse()
+                    .unwrap();
+                let want = period as f64 / 1000.0;
+                assert!(
+                    (p - want).abs() / want < 0.1,
+                    "seed {seed}: {e} (want {want}s)"
+                );
+            }
+            // Poisson arrivals with the same mean rate are not a beacon.
+            let mut d = Beacon::new(Config::default());
+            let mut t = 0u64;
+            let events: Vec<_> = (0..80)
+                .map(|_| {
+                    t += (-(1.0 - unit(&mut rng)).ln() * 60_000.0) as u64 + 1_000;
+                    session(t, "10.9.0.78", 40000, "203.0.113.81", 443, 800, 1_200)
+                })
+                .collect();
+            let alerts = run(&mut d, &events);
+            assert!(alerts.is_empty(), "seed {seed}: {alerts:#?}");
+        }
     }
 
     #[test]
