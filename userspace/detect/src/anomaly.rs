@@ -578,6 +578,19 @@ mod tests {
     }
 
     #[test]
+    fn quiet_on_normal_traffic_across_seeds() {
+        for seed0 in [11u64, 12345, 0x9E37_79B9] {
+            let mut d = Anomaly::new(Config::default());
+            let mut seed = seed0;
+            let mut alerts = Vec::new();
+            for m in 0..300 {
+                alerts.extend(feed(&mut d, &normal_minute(m, &mut seed)));
+            }
+            assert!(alerts.is_empty(), "seed {seed0}: {alerts:#?}");
+        }
+    }
+
+    #[test]
     fn no_alert_during_warmup_and_bad_state_is_an_error() {
         let mut d = Anomaly::new(Config::default());
         let mut seed = 9;

@@ -141,6 +141,33 @@ mod tests {
     use heir_model::event::TcpFlags;
 
     #[test]
+    fn single_source_flood_names_the_source() {
+        let mut d = SynFlood::new(Config::default());
+        // hping3 -S -p 443 --flood from one host, exported once a second by the sensor.
+        let events: Vec<_> = (0..5u64)
+            .map(|i| {
+                flow(
+                    i * 1000,
+                    "10.9.0.66",
+                    2000,
+                    "10.9.0.50",
+                    443,
+                    FlowSpec {
+                        flags_out: TcpFlags::SYN,
+                        syn_unanswered: 900,
+                        packets_out: 900,
+                        ..FlowSpec::default()
+                    },
+                )
+            })
+            .collect();
+        let alerts = run(&mut d, &events);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].src_ip, Some(ip("10.9.0.66")));
+        assert_eq!(alerts[0].count, 2700);
+    }
+
+    #[test]
     fn hping3_burst_fires_normal_service_is_quiet() {
         let mut d = SynFlood::new(Config::default());
         // hping3 -S -p 80 --rand-source -c 5000 -i u100: one record per spoofed source every export.
