@@ -55,6 +55,9 @@ pub struct Config {
     /// Known-good telemetry destinations.
     pub allowed_destinations: Vec<Cidr>,
     pub max_series: usize,
+    /// Connection starts closer than this (milliseconds) to the previous one are the same
+    /// connection seen by two sensors (a syscall connect and a packet flow).
+    pub merge_ms: u64,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             internal: default_internal(),
             allowed_destinations: Vec::new(),
             max_series: 20_000,
+            merge_ms: 1_000,
         }
     }
 }
@@ -328,10 +332,10 @@ impl Detector for Beacon {
         }
         let fleet = devices.len() >= self.cfg.fleet_devices;
         let s = self.series.entry((device, dst, port)).or_default();
-        // Two sensors may report the same connection: merge starts closer than a second.
+        // Two sensors may report the same connection: merge starts closer than `merge_ms`.
         if s.times
             .back()
-            .is_some_and(|b| t.saturating_sub(*b) < 1_000_000_000)
+            .is_some_and(|b| t.saturating_sub(*b) < self.cfg.merge_ms.saturating_mul(1_000_000))
         {
             return;
         }
