@@ -2,10 +2,10 @@
 //! their system calls (what the kernel sensor reports), and those become events.
 //!
 //! Covered: an `openssl enc` + `mv` + `rm` loop over real files, a bash `/dev/tcp` reverse
-//! shell to a listener on loopback, a jittered `curl` loop against a local HTTP server; and on
-//! the benign side a `cp -r` and `tar` round trip of many files. Needs strace, openssl and curl
-//! (Debian packages of the same names); without them a test says so on stderr and does not
-//! claim to have checked anything it could not.
+//! shell to a listener on loopback, a jittered `curl` loop against a local HTTP server, an
+//! `nmap -sT` scan of loopback; and on the benign side a `cp -r` and `tar` round trip of many
+//! files. Needs strace, openssl, curl and nmap (Debian packages of the same names); without
+//! them a test says NOT RUN on stderr and checks nothing it could not.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -468,4 +468,30 @@ fn jittered_curl_loop_is_a_beacon_with_its_period() {
         "{:?}",
         alerts[0].evidence
     );
+}
+
+#[test]
+fn nmap_connect_scan_from_this_host_is_a_port_scan() {
+    if !tools(&["strace", "nmap"]) {
+        return;
+    }
+    let (_guard, dir) = tempdir();
+    let events = traced(
+        "nmap -sT -Pn -n -p 1-200 --max-retries 0 127.0.0.1",
+        &dir,
+        Duration::from_secs(60),
+    );
+    let connects = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Connect { .. }))
+        .count();
+    assert!(connects >= 200, "{connects} connects traced");
+    let alerts = run(&events);
+    let scans: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.category == Category::PortScan)
+        .collect();
+    assert_eq!(scans.len(), 1, "{alerts:#?}");
+    assert_eq!(scans[0].rule, "net.host_side_port_probe");
+    assert_eq!(scans[0].comm.as_deref(), Some("nmap"));
 }
