@@ -495,3 +495,27 @@ fn nmap_connect_scan_from_this_host_is_a_port_scan() {
     assert_eq!(scans[0].rule, "net.host_side_port_probe");
     assert_eq!(scans[0].comm.as_deref(), Some("nmap"));
 }
+
+#[test]
+fn reading_shadow_by_hand_fires_an_account_audit_does_not() {
+    if !tools(&["strace", "chage", "pwck"]) {
+        return;
+    }
+    let (_guard, dir) = tempdir();
+    let audit = traced(
+        "chage -l root >/dev/null; pwck -r -q >/dev/null 2>&1; true",
+        &dir,
+        Duration::from_secs(30),
+    );
+    assert!(
+        audit.iter().any(|e| matches!(&e.kind, EventKind::Open { path, ret, .. } if path == "/etc/shadow" && *ret >= 0)),
+        "the audit tools really read /etc/shadow"
+    );
+    let alerts = run(&audit);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    let theft = traced("cat /etc/shadow >/dev/null", &dir, Duration::from_secs(30));
+    let alerts = run(&theft);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].category, Category::CredentialAccess);
+    assert_eq!(alerts[0].comm.as_deref(), Some("cat"));
+}
