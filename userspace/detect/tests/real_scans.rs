@@ -1,0 +1,390 @@
+//! Real nmap scans, as packets: nmap scans a loopback address, tcpdump records the packets,
+//! and a small flow table (what the XDP sensor keeps in the kernel) turns them into the
+//! flow summaries the port-scan detector reads. This checks the scan-type classification
+//! against the packets nmap really sends for -sS, -sT, -sF, -sN, -sX, -sA and -sU, and that
+//! ordinary sessions to the same host stay quiet. Needs nmap, tcpdump and curl; without them a
+//! test says NOT RUN on stderr and checks nothing it could not.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use heir_detect::Detector;
+use heir_detect::detectors::port_scan::{Config, PortScan};
+use heir_model::event::{TcpFlags, Transport};
+use heir_model::{Alert, Event, EventKind, Process, Timestamp};
+
+/// Scans go to this loopback address only, so other loopback traffic on the machine stays
+/// out of the capture.
+const TARGET: &str = "127.0.0.77";
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn tools(list: &[&str]) -> bool {
+    let missing: Vec<&&str> = list.iter().filter(|t| !have(t)).collect();
+    if !missing.is_empty() {
+        eprintln!("NOT RUN: {missing:?} not installed");
+    }
+    missing.is_empty()
+}
+
+/// Both tests capture TARGET's traffic: one at a time.
+static ONE_CAPTURE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// tcpdump on lo for TARGET, started and confirmed listening; stopped by pid on drop.
+struct Capture {
+    child: Child,
+    file: tempfile::NamedTempFile,
+}
+
+impl Capture {
+    fn start() -> Capture {
+        let file = tempfile::Builder::new()
+            .prefix("heir-scan-")
+            .suffix(".pcap")
+            .tempfile()
+            .unwrap();
+        let mut child = Command::new("tcpdump")
+            .args([
+                "-i",
+                "lo",
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-Z",
+                "root",
+                "-s",
+                "128",
+                "-w",
+            ])
+            .arg(file.path())
+            .args(["host", TARGET])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump starts");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            line.clear();
+            if err.read_line(&mut line).unwrap_or(0) == 0 || line.contains("listening on") {
+                break;
+            }
+        }
+        assert!(
+            line.contains("listening on"),
+            "tcpdump did not start: {line}"
+        );
+        Capture { child, file }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        std::thread::sleep(Duration::from_millis(300));
+        // SIGTERM by pid, so tcpdump flushes and closes the file.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        std::fs::read(self.file.path()).unwrap()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Packet {
+    ts: u64,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    transport: Transport,
+    flags: u8,
+    len: u64,
+    /// For ICMP unreachable: the quoted datagram's (src, sport, dst, dport).
+    quoted: Option<(IpAddr, u16, IpAddr, u16)>,
+}
+
+fn ipv4(b: &[u8]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+}
+
+/// Classic pcap, Ethernet link type (what tcpdump writes for lo), IPv4 only.
+fn packets(pcap: &[u8]) -> Vec<Packet> {
+    let mut out = Vec::new();
+    if pcap.len() < 24 {
+        return out;
+    }
+    let mut off = 24;
+    while off + 16 <= pcap.len() {
+        let h = &pcap[off..off + 16];
+        let sec = u32::from_le_bytes(h[0..4].try_into().unwrap()) as u64;
+        let usec = u32::from_le_bytes(h[4..8].try_into().unwrap()) as u64;
+        let incl = u32::from_le_bytes(h[8..12].try_into().unwrap()) as usize;
+        let orig = u32::from_le_bytes(h[12..16].try_into().unwrap()) as u64;
+        off += 16;
+        if off + incl > pcap.len() {
+            break;
+        }
+        let frame = &pcap[off..off + incl];
+        off += incl;
+        if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if ip.len() < ihl + 8 {
+            continue;
+        }
+        let (src, dst, l4) = (ipv4(&ip[12..16]), ipv4(&ip[16..20]), &ip[ihl..]);
+        let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+        let (transport, sport, dport, flags, quoted) = match ip[9] {
+            6 if l4.len() >= 14 => (Transport::Tcp, port(&l4[0..]), port(&l4[2..]), l4[13], None),
+            17 => (Transport::Udp, port(&l4[0..]), port(&l4[2..]), 0, None),
+            1 if l4[0] == 3 && l4.len() >= 8 + 20 + 4 => {
+                let inner = &l4[8..];
+                let ihl2 = usize::from(inner[0] & 0x0f) * 4;
+                let q = (l4.len() >= 8 + ihl2 + 4).then(|| {
+                    (
+                        ipv4(&inner[12..16]),
+                        port(&inner[ihl2..]),
+                        ipv4(&inner[16..20]),
+                        port(&inner[ihl2 + 2..]),
+                    )
+                });
+                (Transport::Icmp, 0, 0, 0, q)
+            }
+            _ => continue,
+        };
+        out.push(Packet {
+            ts: sec * 1_000_000_000 + usec * 1000,
+            src,
+            dst,
+            sport,
+            dport,
+            transport,
+            flags,
+            len: orig.saturating_sub(14),
+            quoted,
+        });
+    }
+    out
+}
+
+#[derive(Default)]
+struct Flow {
+    first: u64,
+    last: u64,
+    packets_out: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    bytes_in: u64,
+    flags_out: u8,
+    flags_in: u8,
+    syns: u32,
+    syn_ack_seen: bool,
+    established: bool,
+    icmp_unreachable: bool,
+}
+
+/// The flow table: the first packet's sender is the initiator.
+fn flows(pkts: &[Packet]) -> Vec<Event> {
+    type Key = (IpAddr, u16, IpAddr, u16, u8);
+    let mut table: HashMap<Key, (Transport, Flow)> = HashMap::new();
+    let mut order: Vec<Key> = Vec::new();
+    for p in pkts {
+        if p.transport == Transport::Icmp {
+            if let Some((s, sp, d, dp)) = p.quoted
+                && let Some((_, f)) = table.get_mut(&(s, sp, d, dp, 17))
+            {
+                f.icmp_unreachable = true;
+                f.packets_in += 1;
+                f.last = p.ts;
+            }
+            continue;
+        }
+        let proto = if p.transport == Transport::Tcp { 6 } else { 17 };
+        let fwd = (p.src, p.sport, p.dst, p.dport, proto);
+        let rev = (p.dst, p.dport, p.src, p.sport, proto);
+        let (key, out) = if table.contains_key(&fwd) {
+            (fwd, true)
+        } else if table.contains_key(&rev) {
+            (rev, false)
+        } else {
+            order.push(fwd);
+            table.insert(
+                fwd,
+                (
+                    p.transport,
+                    Flow {
+                        first: p.ts,
+                        ..Flow::default()
+                    },
+                ),
+            );
+            (fwd, true)
+        };
+        let (_, f) = table.get_mut(&key).unwrap();
+        f.last = p.ts;
+        if out {
+            f.packets_out += 1;
+            f.bytes_out += p.len;
+            f.flags_out |= p.flags;
+            if p.flags & TcpFlags::SYN != 0 && p.flags & TcpFlags::ACK == 0 {
+                f.syns += 1;
+            }
+            if f.syn_ack_seen && p.flags & TcpFlags::ACK != 0 && p.flags & TcpFlags::SYN == 0 {
+                f.established = true;
+            }
+        } else {
+            f.packets_in += 1;
+            f.bytes_in += p.len;
+            f.flags_in |= p.flags;
+            if p.flags & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN | TcpFlags::ACK {
+                f.syn_ack_seen = true;
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let (transport, f) = table.remove(&k).unwrap();
+            Event {
+                ts: Timestamp::from_nanos(f.last),
+                process: Process::default(),
+                kind: EventKind::Flow {
+                    src: k.0,
+                    src_port: k.1,
+                    dst: k.2,
+                    dst_port: k.3,
+                    transport,
+                    packets_out: f.packets_out,
+                    bytes_out: f.bytes_out,
+                    packets_in: f.packets_in,
+                    bytes_in: f.bytes_in,
+                    flags_out: TcpFlags(f.flags_out),
+                    flags_in: TcpFlags(f.flags_in),
+                    syn_unanswered: if f.established { 0 } else { f.syns },
+                    established: f.established,
+                    icmp_unreachable: f.icmp_unreachable,
+                    first_seen: Timestamp::from_nanos(f.first),
+                    last_seen: Timestamp::from_nanos(f.last),
+                },
+            }
+        })
+        .collect()
+}
+
+fn scan(args: &[&str]) -> Vec<Event> {
+    let cap = Capture::start();
+    let status = Command::new("nmap")
+        .args(args)
+        .args(["-Pn", "-n", "--max-retries", "0", TARGET])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("nmap runs");
+    assert!(status.success(), "nmap {args:?} failed");
+    flows(&packets(&cap.finish()))
+}
+
+fn detect(events: &[Event]) -> Vec<Alert> {
+    let mut d = PortScan::new(Config::default());
+    let mut out = Vec::new();
+    for e in events {
+        d.inspect(e, &mut out);
+    }
+    out
+}
+
+#[test]
+fn every_nmap_scan_type_is_one_alert_that_names_it() {
+    if !tools(&["nmap", "tcpdump"]) {
+        return;
+    }
+    let _one = ONE_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    for (flag, name) in [
+        ("-sS", "SYN (-sS)"),
+        ("-sT", "SYN (-sS)"),
+        ("-sF", "FIN (-sF)"),
+        ("-sN", "NULL (-sN)"),
+        ("-sX", "Xmas (-sX)"),
+        ("-sA", "ACK (-sA)"),
+        ("-sU", "UDP (-sU)"),
+    ] {
+        let events = scan(&[flag, "-p", "1-40"]);
+        assert!(
+            events.len() >= 30,
+            "{flag}: only {} flows captured",
+            events.len()
+        );
+        let alerts = detect(&events);
+        assert_eq!(alerts.len(), 1, "{flag}: {alerts:#?}");
+        assert_eq!(alerts[0].device.as_deref(), Some(TARGET));
+        // A connect scan of closed ports is, on the wire, SYN then RST: it is named as such.
+        assert!(
+            alerts[0].evidence[1].contains(name),
+            "{flag}: {:?}",
+            alerts[0].evidence
+        );
+    }
+}
+
+#[test]
+fn many_real_sessions_to_one_service_are_not_a_scan() {
+    if !tools(&["tcpdump", "curl"]) {
+        return;
+    }
+    let _one = ONE_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    let server = TcpListener::bind((TARGET, 0)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..30 {
+            let Ok((mut s, _)) = server.accept() else {
+                break;
+            };
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let body = "x".repeat(4000);
+            let _ = write!(
+                s,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let cap = Capture::start();
+    for _ in 0..30 {
+        let ok = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", &format!("http://{TARGET}:{port}/")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let events = flows(&packets(&cap.finish()));
+    handle.join().unwrap();
+    assert_eq!(events.len(), 30, "one flow per request");
+    assert!(events.iter().all(|e| matches!(
+        e.kind,
+        EventKind::Flow {
+            established: true,
+            ..
+        }
+    )));
+    assert!(detect(&events).is_empty());
+}
