@@ -2,8 +2,9 @@
 //! and a small flow table (what the XDP sensor keeps in the kernel) turns them into the
 //! flow summaries the port-scan detector reads. This checks the scan-type classification
 //! against the packets nmap really sends for -sS, -sT, -sF, -sN, -sX, -sA and -sU, and that
-//! ordinary sessions to the same host stay quiet. Needs nmap, tcpdump and curl; without them a
-//! test says NOT RUN on stderr and checks nothing it could not.
+//! ordinary sessions to the same host stay quiet; and a bounded hping3 SYN burst against one
+//! port as a SYN flood. Needs nmap, hping3, tcpdump and curl; without them a test says NOT RUN
+//! on stderr and checks nothing it could not.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use heir_detect::Detector;
 use heir_detect::detectors::port_scan::{Config, PortScan};
+use heir_detect::detectors::syn_flood::{self, SynFlood};
 use heir_model::event::{TcpFlags, Transport};
 use heir_model::{Alert, Event, EventKind, Process, Timestamp};
 
@@ -387,4 +389,35 @@ fn many_real_sessions_to_one_service_are_not_a_scan() {
         }
     )));
     assert!(detect(&events).is_empty());
+}
+
+#[test]
+fn bounded_hping3_syn_burst_is_a_flood_not_a_scan() {
+    if !tools(&["hping3", "tcpdump"]) {
+        return;
+    }
+    let _one = ONE_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    let cap = Capture::start();
+    // 3000 SYNs to one closed port, 100 µs apart, from 127.0.0.1 only (no spoofing: replies
+    // must stay on loopback).
+    let status = Command::new("hping3")
+        .args(["-S", "-p", "8080", "-c", "3000", "-i", "u100", "-q", TARGET])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("hping3 runs");
+    assert!(
+        status.success() || status.code() == Some(1),
+        "hping3: {status:?}"
+    );
+    let events = flows(&packets(&cap.finish()));
+    assert!(events.len() >= 2500, "{} flows", events.len());
+    let mut d = SynFlood::new(syn_flood::Config::default());
+    let mut alerts = Vec::new();
+    for e in &events {
+        d.inspect(e, &mut alerts);
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].dst_port, Some(8080));
+    assert!(detect(&events).is_empty(), "one port is not a scan");
 }
