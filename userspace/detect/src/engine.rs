@@ -122,7 +122,12 @@ impl Engine {
 
     /// Housekeeping at the clock's time: closes feature and traffic windows, flushes incidents.
     pub fn tick(&mut self, out: &mut Vec<Alert>) {
-        let now = self.clock.now();
+        self.tick_at(self.clock.now(), out);
+    }
+
+    /// Housekeeping at a given time; `heir replay` ticks at the replayed events' time so a
+    /// recording gives the same alerts as the live run.
+    pub fn tick_at(&mut self, now: heir_model::Timestamp, out: &mut Vec<Alert>) {
         for d in &mut self.detectors {
             d.tick(now, &mut self.raw);
         }
