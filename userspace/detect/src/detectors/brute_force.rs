@@ -20,6 +20,12 @@ const SPEC: Spec = Spec {
     attack: "T1110.001",
 };
 
+const SUCCESS: Spec = Spec {
+    rule: "auth.brute_force_success",
+    attack: "T1110",
+    ..SPEC
+};
+
 const SPRAY: Spec = Spec {
     rule: "auth.password_spraying",
     attack: "T1110.003",
@@ -66,7 +72,8 @@ impl Default for Config {
 struct Attempts {
     times: Vec<u64>,
     users: HashSet<String>,
-    alerted_at: Option<u64>,
+    /// When the guessing was last reported, and how many failures had been reported.
+    alerted: Option<(u64, usize)>,
     sprayed_at: Option<u64>,
 }
 
@@ -167,7 +174,7 @@ impl Detector for BruteForce {
         a.times.retain(|t| *t >= horizon);
         if succeeded {
             if a.times.len() >= self.cfg.failures / 2 && a.times.len() > 1 {
-                let mut al = SPEC.alert(
+                let mut al = SUCCESS.alert(
                     ev.ts,
                     format!(
                         "Login to {service} on {dst} succeeded after {} failures",
@@ -199,8 +206,15 @@ impl Detector for BruteForce {
         {
             a.users.insert(u.to_owned());
         }
-        if a.times.len() >= self.cfg.failures && a.alerted_at.is_none_or(|t| t < horizon) {
-            a.alerted_at = Some(now);
+        let reported = a.alerted.filter(|(t, _)| *t >= horizon).map(|(_, n)| n);
+        let n = a.times.len();
+        let threshold = if service == "ssh" {
+            self.cfg.ssh_sessions
+        } else {
+            self.cfg.failures
+        };
+        if n >= threshold && reported.is_none_or(|r| n >= 2 * r) {
+            a.alerted = Some((now, n));
             let what = if service == "ssh" {
                 "short ssh sessions"
             } else {
@@ -213,7 +227,7 @@ impl Detector for BruteForce {
                 0.85,
             );
             fill(&mut al, src, dst, port);
-            al.count = a.times.len() as u64;
+            al.count = (n - reported.unwrap_or(0)) as u64;
             al.evidence.push(format!(
                 "{} {what} from {src} within {}s",
                 a.times.len(),
@@ -291,8 +305,12 @@ mod tests {
         let mut events: Vec<_> = (0..40).map(|i| ftp(i * 150, "admin", false)).collect();
         events.push(ftp(6_100, "admin", true));
         let alerts = run(&mut d, &events);
-        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        // Reported at 10, 20 and 40 failures (one incident downstream), then the success.
+        assert_eq!(alerts.len(), 4, "{alerts:#?}");
         assert_eq!(alerts[0].rule, "auth.brute_force");
+        assert_eq!(alerts[..3].iter().map(|a| a.count).sum::<u64>(), 40);
+        let alerts = vec![alerts[0].clone(), alerts[3].clone()];
+        assert_eq!(alerts[1].rule, "auth.brute_force_success");
         assert!(
             alerts[1].title.contains("succeeded after 40 failures"),
             "{}",

@@ -27,10 +27,14 @@ pub struct Config {
     pub miners: Vec<String>,
     /// Command-line patterns (globs) only miners use.
     pub patterns: Vec<String>,
-    /// Ports mining pools listen on.
+    /// Ports mining pools listen on (4444 and 5555 are left out: they are as much the
+    /// classic reverse-shell and adb ports, which have detectors of their own).
     pub stratum_ports: Vec<u16>,
     /// Programs allowed to connect to those ports (e.g. a device's own service on 3333).
     pub allowed: Vec<String>,
+    /// Programs whose connections to those ports are something else than mining (shells:
+    /// the reverse-shell detector covers them).
+    pub never_miners: Vec<String>,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
                 3333, 3334, 3357, 4444, 5555, 7777, 14433, 14444, 45560, 45700,
             ],
             allowed: Vec::new(),
+            never_miners: strings(&["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"]),
         }
     }
 }
@@ -137,7 +142,8 @@ impl Detector for Cryptomining {
                 addr: NetAddr::Inet { ip, port },
                 ret,
             } if (*ret == 0 || *ret == -115) && self.cfg.stratum_ports.contains(port) => {
-                if process_is(p, &self.cfg.allowed) {
+                // Shells connecting out are reverse shells (their own detector), not miners.
+                if process_is(p, &self.cfg.allowed) || process_is(p, &self.cfg.never_miners) {
                     return;
                 }
                 bound(&mut self.connects, 65_536, |_, _| false);

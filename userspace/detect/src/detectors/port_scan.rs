@@ -132,8 +132,11 @@ struct Source {
     probes: HashMap<(IpAddr, u16), u64>,
     kinds: BTreeMap<Probe, u64>,
     first: u64,
-    alerted_vertical: HashMap<IpAddr, u64>,
-    alerted_horizontal: HashMap<u16, u64>,
+    /// Per scanned host / port: when it was last reported and how many probes so far, so a
+    /// growing scan is reported again each time it doubles (the aggregator folds the
+    /// increments into one incident whose count is the total).
+    alerted_vertical: HashMap<IpAddr, (u64, usize)>,
+    alerted_horizontal: HashMap<u16, (u64, usize)>,
 }
 
 pub struct PortScan {
@@ -194,10 +197,13 @@ impl Detector for PortScan {
             .join(", ");
 
         let ports_on_dst = s.probes.keys().filter(|(d, _)| d == dst).count();
-        if ports_on_dst >= self.cfg.vertical_ports
-            && s.alerted_vertical.get(dst).is_none_or(|t| *t < horizon)
+        let reported = match s.alerted_vertical.get(dst) {
+            Some((t, n)) if *t >= horizon => Some(*n),
+            _ => None,
+        };
+        if ports_on_dst >= self.cfg.vertical_ports && reported.is_none_or(|n| ports_on_dst >= 2 * n)
         {
-            s.alerted_vertical.insert(*dst, now);
+            s.alerted_vertical.insert(*dst, (now, ports_on_dst));
             let mut ports: Vec<u16> = s
                 .probes
                 .keys()
@@ -215,7 +221,7 @@ impl Detector for PortScan {
             a.device = Some(dst.to_string());
             a.src_ip = Some(*src);
             a.dst_ip = Some(*dst);
-            a.count = ports_on_dst as u64;
+            a.count = (ports_on_dst - reported.unwrap_or(0)) as u64;
             a.evidence = vec![
                 format!(
                     "vertical scan: {ports_on_dst} ports of {dst} probed within {}s",
@@ -231,12 +237,14 @@ impl Detector for PortScan {
             out.push(a);
         }
         let hosts_on_port = s.probes.keys().filter(|(_, p)| p == dst_port).count();
+        let reported = match s.alerted_horizontal.get(dst_port) {
+            Some((t, n)) if *t >= horizon => Some(*n),
+            _ => None,
+        };
         if hosts_on_port >= self.cfg.horizontal_hosts
-            && s.alerted_horizontal
-                .get(dst_port)
-                .is_none_or(|t| *t < horizon)
+            && reported.is_none_or(|n| hosts_on_port >= 2 * n)
         {
-            s.alerted_horizontal.insert(*dst_port, now);
+            s.alerted_horizontal.insert(*dst_port, (now, hosts_on_port));
             let mut a = SPEC.alert(
                 ev.ts,
                 format!("Sweep of port {dst_port} from {src}"),
@@ -246,7 +254,7 @@ impl Detector for PortScan {
             a.device = Some(src.to_string());
             a.src_ip = Some(*src);
             a.dst_port = Some(*dst_port);
-            a.count = hosts_on_port as u64;
+            a.count = (hosts_on_port - reported.unwrap_or(0)) as u64;
             a.evidence = vec![
                 format!(
                     "horizontal scan: {hosts_on_port} hosts probed on port {dst_port} within {}s",
@@ -362,14 +370,42 @@ mod tests {
     }
 
     #[test]
+    fn a_growing_scan_reports_increments_that_add_up() {
+        let mut d = PortScan::new(Config::default());
+        let events: Vec<_> = (1..=1000u16)
+            .map(|p| syn_probe(u64::from(p) / 4, "10.9.0.5", p, false))
+            .collect();
+        let alerts = run(&mut d, &events);
+        assert!(
+            alerts.len() <= 7,
+            "reported at 20, 40, 80, … ports: {}",
+            alerts.len()
+        );
+        assert_eq!(
+            alerts.iter().map(|a| a.count).sum::<u64>(),
+            640,
+            "20+20+40+80+160+320"
+        );
+        let mut agg = crate::aggregate::Aggregator::new(crate::aggregate::Config::default());
+        let mut out = Vec::new();
+        for a in alerts {
+            agg.push(a, &mut out);
+        }
+        agg.flush(at(10_000_000), &mut out);
+        assert_eq!(out.len(), 2, "live alert and the closing total");
+        assert_eq!(out[1].count, 640);
+    }
+
+    #[test]
     fn horizontal_sweep_of_dicom_port() {
         let mut d = PortScan::new(Config::default());
         let events: Vec<_> = (1..=40)
             .map(|h| syn_probe(h * 5, &format!("10.9.1.{h}"), 104, false))
             .collect();
         let alerts = run(&mut d, &events);
-        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts.len(), 2, "at 15 hosts, and again at 30");
         assert_eq!(alerts[0].dst_port, Some(104));
+        assert_eq!(alerts[0].count + alerts[1].count, 30);
     }
 
     #[test]

@@ -150,7 +150,8 @@ impl Ransomware {
                 a.alerted = true;
             }
             a.last = now;
-            if a.replaced.len() < 100_000 && a.replaced.insert(file.to_owned()) {
+            // Count originals, not names: `f.pdf`, `f.pdf.enc` and `f.pdf.locked` are one file.
+            if a.replaced.len() < 100_000 && a.replaced.insert(stem(file).to_owned()) {
                 *a.extensions.entry(ext.to_owned()).or_default() += 1;
                 if a.samples.len() < 5 {
                     a.samples.push(file.to_owned());
@@ -205,6 +206,15 @@ impl Ransomware {
                 return;
             }
         }
+    }
+}
+
+/// The path up to the first `.` of its file name.
+fn stem(path: &str) -> &str {
+    let name_at = path.rfind('/').map_or(0, |i| i + 1);
+    match path[name_at..].find('.') {
+        Some(0) | None => path,
+        Some(i) => &path[..name_at + i],
     }
 }
 
