@@ -101,6 +101,29 @@ fn an_attack_campaign_is_a_handful_of_incidents() {
             .map(|a| (&a.rule, a.count))
             .collect::<Vec<_>>()
     );
+    // Closing updates carry the incident totals: ~1000 probed ports, 60 failed logins.
+    let total = |c: Category| {
+        alerts
+            .iter()
+            .filter(|a| a.category == c)
+            .map(|a| a.count)
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        total(Category::PortScan) >= 600,
+        "{}",
+        total(Category::PortScan)
+    );
+    assert!(
+        total(Category::BruteForce) >= 40,
+        "{}",
+        total(Category::BruteForce)
+    );
+    assert!(
+        !cats.contains_key(&Category::Cryptomining),
+        "a reverse shell on 4444 is not a miner"
+    );
     let scan = alerts
         .iter()
         .find(|a| a.category == Category::PortScan)
