@@ -257,7 +257,7 @@ impl Beacon {
             0.0
         };
         let size = (sizes.len() >= 4).then(|| {
-            let m = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
+            let m = sizes.iter().map(|s| *s as f64).sum::<f64>() / sizes.len() as f64;
             if m <= 0.0 {
                 return 1.0;
             }

@@ -343,6 +343,65 @@ proptest! {
         prop_assert!(fresh.restore_state(&state).is_ok());
     }
 
+    /// Few endpoints and extreme counters: the same windows and series fill up and overflow
+    /// if any sum is unchecked.
+    #[test]
+    fn extreme_counters_on_few_endpoints_never_panic(
+        flows in proptest::collection::vec((0usize..2, 0usize..2, any::<[u64; 4]>(), any::<u32>(), 0u64..5_000_000_000), 1..300)
+    ) {
+        let ips: [IpAddr; 4] = ["10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap(), "198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap()];
+        let mut e = engine();
+        let mut out = Vec::new();
+        let mut t = 1_767_225_600_000_000_000u64;
+        for (s, d, c, syn, gap) in flows {
+            t = t.saturating_add(gap);
+            let ev = Event {
+                ts: Timestamp::from_nanos(t),
+                process: Process::default(),
+                kind: EventKind::Flow {
+                    src: ips[s],
+                    src_port: 40000,
+                    dst: ips[2 + d],
+                    dst_port: 443,
+                    transport: Transport::Tcp,
+                    packets_out: c[0],
+                    bytes_out: c[1],
+                    packets_in: c[2],
+                    bytes_in: c[3],
+                    flags_out: TcpFlags(0x1b),
+                    flags_in: TcpFlags(0x1b),
+                    syn_unanswered: syn,
+                    established: true,
+                    icmp_unreachable: false,
+                    first_seen: Timestamp::from_nanos(t),
+                    last_seen: Timestamp::from_nanos(t),
+                },
+            };
+            e.process(&ev, &mut out);
+        }
+        e.tick(&mut out);
+        prop_assert!(out.iter().all(|a| (0.0..=1.0).contains(&a.confidence)));
+    }
+
+    #[test]
+    fn beacon_analysis_is_total_and_bounded(
+        gaps in proptest::collection::vec(prop_oneof![0u64..2_000_000_000, 0u64..100_000_000_000_000, any::<u64>()], 0..140),
+        sizes in proptest::collection::vec(any::<u64>(), 0..140),
+    ) {
+        let mut times = Vec::with_capacity(gaps.len());
+        let mut t = 0u64;
+        for g in gaps {
+            t = t.saturating_add(g);
+            times.push(t);
+        }
+        let mut b = heir_detect::beacon::Beacon::new(heir_detect::beacon::Config::default());
+        if let Some(p) = b.analyse(&times, &sizes) {
+            prop_assert!(p.period_secs > 0.0 && p.period_secs.is_finite());
+            prop_assert!((0.0..=1.0).contains(&p.confidence), "{p:?}");
+            prop_assert!((0.0..=1.0).contains(&p.spectral) && (0.0..=1.0).contains(&p.timing));
+        }
+    }
+
     #[test]
     fn conditions_never_panic(src in prop_oneof![any::<String>(), "[a-z_ =!<>&|()\\[\\]\",0-9x-]{0,60}"]) {
         let _ = Expr::compile(&src, &Kind::ALL);

@@ -154,7 +154,8 @@ impl Detector for Exfiltration {
         });
         c.bytes = c.bytes.saturating_add(*bytes_out);
         if c.top.len() < 256 || c.top.contains_key(dst) {
-            *c.top.entry(*dst).or_default() += bytes_out;
+            let t = c.top.entry(*dst).or_default();
+            *t = t.saturating_add(*bytes_out);
         }
         let Some(b) = self.baselines.get(src) else {
             return;
