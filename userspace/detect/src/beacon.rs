@@ -180,12 +180,13 @@ impl Beacon {
         if median <= 0.0 || span <= 0.0 {
             return None;
         }
+        // 16 bins per median interval, coarser when the span would need more than 8192
+        // (sized in floating point: a span of years over nanosecond gaps must not overflow).
         let mut bin = median / 16.0;
-        let mut n = (2 * ((span / bin).ceil() as usize + 1)).next_power_of_two();
-        while n > 8192 {
+        while 2.0 * (span / bin + 2.0) > 8192.0 {
             bin *= 2.0;
-            n = (2 * ((span / bin).ceil() as usize + 1)).next_power_of_two();
         }
+        let n = ((2.0 * ((span / bin).ceil() + 1.0)) as usize).next_power_of_two();
         let span_bins = span / bin;
         let mut buf = vec![Complex::new(0.0, 0.0); n];
         for t in &rel {
@@ -503,6 +504,14 @@ mod tests {
                 .iter()
                 .any(|e| e.contains("/usr/bin/curl"))
         );
+    }
+
+    #[test]
+    fn extreme_time_series_do_not_overflow() {
+        let mut d = Beacon::new(Config::default());
+        let _ = d.analyse(&[0, 1, 2, 3, 4, u64::MAX], &[u64::MAX; 6]);
+        let _ = d.analyse(&[5; 20], &[]);
+        assert!(d.analyse(&[1, 2], &[]).is_none());
     }
 
     #[test]
