@@ -302,7 +302,7 @@ impl Anomaly {
         let anomalous = ready && z >= self.cfg.z_threshold && !attribution.is_empty();
         if anomalous {
             let mut a = SPEC.alert(
-                Timestamp::from_nanos(w.start + secs_to_ns(self.cfg.window_secs)),
+                Timestamp::from_nanos(w.start.saturating_add(secs_to_ns(self.cfg.window_secs))),
                 format!("Unusual behaviour of {device}"),
                 Severity::Medium,
                 (0.5 + z / 40.0).min(0.9) as f32,
@@ -364,7 +364,7 @@ impl Anomaly {
         let due: Vec<Device> = self
             .windows
             .iter()
-            .filter(|(_, x)| now >= x.start + w)
+            .filter(|(_, x)| now >= x.start.saturating_add(w))
             .map(|(k, _)| *k)
             .collect();
         for d in due {
@@ -401,7 +401,7 @@ impl Detector for Anomaly {
         let w = secs_to_ns(self.cfg.window_secs).max(1);
         for (device, outbound) in self.devices_of(ev).into_iter().flatten() {
             if let Some(cur) = self.windows.get(&device)
-                && now >= cur.start + w
+                && now >= cur.start.saturating_add(w)
             {
                 let cur = self.windows.remove(&device).expect("present");
                 self.close(device, cur, out);

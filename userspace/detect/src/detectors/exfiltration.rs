@@ -106,7 +106,7 @@ impl Exfiltration {
         let Some(c) = self.current.get(&device) else {
             return;
         };
-        if now < c.start + w {
+        if now < c.start.saturating_add(w) {
             return;
         }
         let c = self.current.remove(&device).expect("present");
