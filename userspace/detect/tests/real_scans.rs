@@ -3,7 +3,9 @@
 //! flow summaries the port-scan detector reads. This checks the scan-type classification
 //! against the packets nmap really sends for -sS, -sT, -sF, -sN, -sX, -sA and -sU, and that
 //! ordinary sessions to the same host stay quiet; and a bounded hping3 SYN burst against one
-//! port as a SYN flood. Needs nmap, hping3, tcpdump and curl; without them a test says NOT RUN
+//! port as a SYN flood; and hydra guessing an FTP password (bounded wordlist, ending in the
+//! factory default) against a small FTP service, read by a stand-in for the sensor's FTP
+//! recogniser. Needs nmap, hping3, hydra, tcpdump and curl; without them a test says NOT RUN
 //! on stderr and checks nothing it could not.
 
 use std::collections::HashMap;
@@ -119,6 +121,8 @@ struct Packet {
     len: u64,
     /// For ICMP unreachable: the quoted datagram's (src, sport, dst, dport).
     quoted: Option<(IpAddr, u16, IpAddr, u16)>,
+    /// TCP payload (as far as captured).
+    payload: Vec<u8>,
 }
 
 fn ipv4(b: &[u8]) -> IpAddr {
@@ -154,6 +158,14 @@ fn packets(pcap: &[u8]) -> Vec<Packet> {
         }
         let (src, dst, l4) = (ipv4(&ip[12..16]), ipv4(&ip[16..20]), &ip[ihl..]);
         let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+        let payload = if ip[9] == 6 && l4.len() >= 20 {
+            let data = usize::from(l4[12] >> 4) * 4;
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            let end = total.saturating_sub(ihl).min(l4.len());
+            l4.get(data..end).unwrap_or(&[]).to_vec()
+        } else {
+            Vec::new()
+        };
         let (transport, sport, dport, flags, quoted) = match ip[9] {
             6 if l4.len() >= 14 => (Transport::Tcp, port(&l4[0..]), port(&l4[2..]), l4[13], None),
             17 => (Transport::Udp, port(&l4[0..]), port(&l4[2..]), 0, None),
@@ -182,6 +194,7 @@ fn packets(pcap: &[u8]) -> Vec<Packet> {
             flags,
             len: orig.saturating_sub(14),
             quoted,
+            payload,
         });
     }
     out
@@ -426,4 +439,183 @@ fn bounded_hping3_syn_burst_is_a_flood_not_a_scan() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].dst_port, Some(8080));
     assert!(detect(&events).is_empty(), "one port is not a scan");
+}
+
+/// What the packet sensor's FTP recogniser reports: per control connection, each server
+/// verdict (230 / 530) with the user name typed before it. Passwords are seen and dropped.
+fn ftp_observations(pkts: &[Packet], server_port: u16) -> Vec<Event> {
+    use heir_model::event::{LoginOutcome, Observation};
+    let mut user: HashMap<(IpAddr, u16), String> = HashMap::new();
+    let mut out = Vec::new();
+    for p in pkts
+        .iter()
+        .filter(|p| p.transport == Transport::Tcp && !p.payload.is_empty())
+    {
+        let text = String::from_utf8_lossy(&p.payload);
+        if p.dport == server_port {
+            for line in text.lines() {
+                if let Some(u) = line.strip_prefix("USER ") {
+                    user.insert((p.src, p.sport), u.trim().to_owned());
+                }
+            }
+        } else if p.sport == server_port {
+            for line in text.lines() {
+                let outcome = if line.starts_with("230") {
+                    LoginOutcome::Success
+                } else if line.starts_with("530") {
+                    LoginOutcome::Failure
+                } else {
+                    continue;
+                };
+                out.push(Event {
+                    ts: Timestamp::from_nanos(p.ts),
+                    process: Process::default(),
+                    kind: EventKind::Protocol {
+                        src: p.dst,
+                        src_port: p.dport,
+                        dst: p.src,
+                        dst_port: p.sport,
+                        observation: Observation::Ftp {
+                            user: user.get(&(p.dst, p.dport)).cloned(),
+                            cleartext_credentials: true,
+                            outcome: Some(outcome),
+                        },
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A device's FTP service whose factory account is admin/admin.
+fn ftp_server(
+    listener: TcpListener,
+    deadline: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let start = Instant::now();
+        let mut sessions = 0;
+        let mut workers = Vec::new();
+        while start.elapsed() < deadline && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            sessions += 1;
+            workers.push(std::thread::spawn(move || {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let _ = w.write_all(b"220 infusion-pump-gw FTP\r\n");
+                let mut user = String::new();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let l = line.trim_end();
+                    let reply: &[u8] = if let Some(u) = l.strip_prefix("USER ") {
+                        user = u.to_owned();
+                        b"331 Please specify the password.\r\n"
+                    } else if let Some(p) = l.strip_prefix("PASS ") {
+                        if user == "admin" && p == "admin" {
+                            b"230 Login successful.\r\n"
+                        } else {
+                            b"530 Login incorrect.\r\n"
+                        }
+                    } else if l.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 Goodbye.\r\n");
+                        break;
+                    } else {
+                        b"502 Command not implemented.\r\n"
+                    };
+                    if w.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+        sessions
+    })
+}
+
+#[test]
+fn hydra_against_ftp_is_brute_force_then_default_credentials() {
+    if !tools(&["hydra", "tcpdump"]) {
+        return;
+    }
+    let _one = ONE_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    let listener = TcpListener::bind((TARGET, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = ftp_server(listener, Duration::from_secs(25), stop.clone());
+    let words = tempfile::NamedTempFile::new().unwrap();
+    let mut list: Vec<String> = (0..30).map(|i| format!("wrong{i}")).collect();
+    list.push("admin".into());
+    std::fs::write(words.path(), list.join("\n") + "\n").unwrap();
+    let cap = Capture::start();
+    let status = Command::new("hydra")
+        .args(["-l", "admin", "-P"])
+        .arg(words.path())
+        .args([
+            "-t",
+            "4",
+            "-f",
+            "-I",
+            "-s",
+            &port.to_string(),
+            TARGET,
+            "ftp",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("hydra runs");
+    assert!(status.success(), "hydra: {status:?}");
+    let pkts = packets(&cap.finish());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(server.join().unwrap() >= 1);
+    let events = ftp_observations(&pkts, port);
+    let failures = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Protocol {
+                    observation: heir_model::event::Observation::Ftp {
+                        outcome: Some(heir_model::event::LoginOutcome::Failure),
+                        ..
+                    },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(failures >= 25, "{failures} failed logins seen");
+    let mut engine = heir_detect::Engine::new(
+        &heir_detect::Config::default(),
+        std::sync::Arc::new(heir_detect::ManualClock::default()),
+    );
+    let mut alerts = Vec::new();
+    for e in &events {
+        engine.process(e, &mut alerts);
+    }
+    let rules: Vec<&str> = alerts.iter().map(|a| a.rule.as_str()).collect();
+    for want in [
+        "auth.brute_force",
+        "auth.brute_force_success",
+        "auth.default_credentials",
+        "net.cleartext_protocol",
+    ] {
+        assert!(rules.contains(&want), "{want} missing: {rules:?}");
+    }
+    assert!(alerts.len() <= 6, "{rules:?}");
 }
