@@ -5,8 +5,9 @@
 //! ordinary sessions to the same host stay quiet; and a bounded hping3 SYN burst against one
 //! port as a SYN flood; and hydra guessing an FTP password (bounded wordlist, ending in the
 //! factory default) against a small FTP service, read by a stand-in for the sensor's FTP
-//! recogniser. Needs nmap, hping3, hydra, tcpdump and curl; without them a test says NOT RUN
-//! on stderr and checks nothing it could not.
+//! recogniser; and openssl s_server/s_client handshakes in TLS 1.0 (obsolete) and TLS 1.3
+//! (fine), read by a stand-in ServerHello parser. Needs nmap, hping3, hydra, tcpdump, curl
+//! and openssl; without them a test says NOT RUN on stderr and checks nothing it could not.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -67,7 +68,7 @@ impl Capture {
                 "-Z",
                 "root",
                 "-s",
-                "128",
+                "1024",
                 "-w",
             ])
             .arg(file.path())
@@ -618,4 +619,161 @@ fn hydra_against_ftp_is_brute_force_then_default_credentials() {
         assert!(rules.contains(&want), "{want} missing: {rules:?}");
     }
     assert!(alerts.len() <= 6, "{rules:?}");
+}
+
+/// What the sensor's TLS recogniser reports from a ServerHello: the negotiated version (the
+/// supported_versions extension for TLS 1.3, else the legacy field) and cipher suite.
+fn server_hellos(pkts: &[Packet], server_port: u16) -> Vec<Event> {
+    let mut out = Vec::new();
+    for p in pkts
+        .iter()
+        .filter(|p| p.sport == server_port && p.payload.len() > 50)
+    {
+        let b = &p.payload;
+        // TLS record: handshake (22), then a ServerHello (2) handshake message.
+        if b[0] != 22 || b[5] != 2 {
+            continue;
+        }
+        let body = &b[9..];
+        let legacy = u16::from_be_bytes([body[0], body[1]]);
+        let sid = usize::from(body[34]);
+        let at = 35 + sid;
+        let Some(cs) = body.get(at..at + 2) else {
+            continue;
+        };
+        let cipher_suite = u16::from_be_bytes([cs[0], cs[1]]);
+        let mut version = legacy;
+        let mut i = at + 5;
+        while let Some(h) = body.get(i..i + 4) {
+            let (ty, len) = (
+                u16::from_be_bytes([h[0], h[1]]),
+                usize::from(u16::from_be_bytes([h[2], h[3]])),
+            );
+            if ty == 0x002b
+                && let Some(v) = body.get(i + 4..i + 6)
+            {
+                version = u16::from_be_bytes([v[0], v[1]]);
+            }
+            i += 4 + len;
+        }
+        out.push(Event {
+            ts: Timestamp::from_nanos(p.ts),
+            process: Process::default(),
+            kind: EventKind::Protocol {
+                src: p.dst,
+                src_port: p.dport,
+                dst: p.src,
+                dst_port: p.sport,
+                observation: heir_model::event::Observation::TlsServerHello {
+                    version,
+                    cipher_suite,
+                },
+            },
+        });
+    }
+    out
+}
+
+/// One TLS handshake between openssl's s_server and s_client with the given options.
+fn tls_handshake(dir: &std::path::Path, server_opts: &[&str], client_opts: &[&str]) -> Vec<Event> {
+    let port = TcpListener::bind((TARGET, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cap = Capture::start();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("{TARGET}:{port}"),
+            "-naccept",
+            "1",
+            "-cert",
+            "c.pem",
+            "-key",
+            "k.pem",
+            "-quiet",
+        ])
+        .args(server_opts)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut done = false;
+    while !done && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        done = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("{TARGET}:{port}")])
+            .args(client_opts)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        done,
+        "handshake with {server_opts:?} / {client_opts:?} failed"
+    );
+    server_hellos(&packets(&cap.finish()), port)
+}
+
+#[test]
+fn real_tls10_server_is_obsolete_tls13_is_not() {
+    if !tools(&["openssl", "tcpdump"]) {
+        return;
+    }
+    let _one = ONE_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=pacs.test",
+            "-days",
+            "1",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let weak = ["-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"];
+    let old = tls_handshake(dir.path(), &weak, &weak);
+    let modern = tls_handshake(dir.path(), &["-tls1_3"], &["-tls1_3"]);
+    assert_eq!(old.len(), 1);
+    assert_eq!(modern.len(), 1);
+    let mut d = heir_detect::detectors::weak_tls::WeakTls::new(
+        heir_detect::detectors::weak_tls::Config::default(),
+    );
+    let mut alerts = Vec::new();
+    for e in &modern {
+        d.inspect(e, &mut alerts);
+    }
+    assert!(alerts.is_empty(), "TLS 1.3: {alerts:#?}");
+    for e in &old {
+        d.inspect(e, &mut alerts);
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(
+        alerts[0].evidence[0].contains("TLS 1.0"),
+        "{:?}",
+        alerts[0].evidence
+    );
 }
