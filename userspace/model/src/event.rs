@@ -236,6 +236,43 @@ pub enum EventKind {
         flags: u64,
         ret: i64,
     },
+    /// A connection summary from the packet sensor (XDP on a gateway NIC), emitted when a flow
+    /// ends or its flow-table entry is evicted, and at most once per export interval for flows
+    /// that stay open. `src` is the side that sent the first packet the sensor saw, normally the
+    /// initiator; "out" counts `src → dst`, "in" counts `dst → src`.
+    Flow {
+        src: std::net::IpAddr,
+        src_port: u16,
+        dst: std::net::IpAddr,
+        dst_port: u16,
+        transport: Transport,
+        packets_out: u64,
+        bytes_out: u64,
+        packets_in: u64,
+        bytes_in: u64,
+        /// Union of the TCP flags `src` sent (0 for non-TCP).
+        flags_out: TcpFlags,
+        /// Union of the TCP flags `dst` sent back (0 for non-TCP or no answer).
+        flags_in: TcpFlags,
+        /// SYNs from `src` that never saw the three-way handshake complete: the SYN-flood and
+        /// half-open-scan signal, counted in the kernel so a flood is one record, not millions.
+        syn_unanswered: u32,
+        /// The TCP handshake completed (SYN, SYN-ACK, ACK) at least once.
+        established: bool,
+        /// An ICMP port/host unreachable came back for this flow (closed UDP port).
+        icmp_unreachable: bool,
+        first_seen: crate::Timestamp,
+        last_seen: crate::Timestamp,
+    },
+    /// What the packet sensor's protocol recogniser learnt from a flow's first payload bytes.
+    /// Carries identities and flags only: never passwords, message bodies or patient data.
+    Protocol {
+        src: std::net::IpAddr,
+        src_port: u16,
+        dst: std::net::IpAddr,
+        dst_port: u16,
+        observation: Observation,
+    },
 }
 
 impl EventKind {
@@ -260,6 +297,8 @@ impl EventKind {
             EventKind::Bpf { .. } => "bpf",
             EventKind::MemfdCreate { .. } => "memfd_create",
             EventKind::Mount { .. } => "mount",
+            EventKind::Flow { .. } => "flow",
+            EventKind::Protocol { .. } => "protocol",
         }
     }
 }
@@ -267,6 +306,148 @@ impl EventKind {
 impl Event {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("events always serialise")
+    }
+}
+
+/// Transport protocol of a [`EventKind::Flow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// TCP flag bits as on the wire (FIN = 0x01 … CWR = 0x80), OR-ed over a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+
+    pub const fn has(self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// Whether a login the recogniser saw was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    Success,
+    Failure,
+}
+
+/// A recognised application protocol and what it revealed, tagged by `protocol`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum Observation {
+    /// DICOM upper layer in cleartext: the A-ASSOCIATE-RQ's application entity titles.
+    Dicom {
+        calling_ae: String,
+        called_ae: String,
+        /// The association was accepted (A-ASSOCIATE-AC) or rejected (A-ASSOCIATE-RJ), once seen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accepted: Option<bool>,
+    },
+    /// DICOM over TLS (the dedicated port 2762, or a TLS hello on a configured DICOM port).
+    DicomTls,
+    /// HL7 v2 over MLLP in cleartext: MSH-3 and MSH-5 only, never segments with patient data.
+    Hl7Mllp {
+        sending_application: String,
+        receiving_application: String,
+    },
+    /// Telnet with the login name typed at the `login:` prompt, if seen.
+    Telnet {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<LoginOutcome>,
+    },
+    /// FTP control channel: `USER` name, whether `PASS` crossed in cleartext (the password
+    /// itself is never kept), and the server's 230/530 verdict.
+    Ftp {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        cleartext_credentials: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<LoginOutcome>,
+    },
+    /// Cleartext HTTP request and response status.
+    Http {
+        method: String,
+        /// The path matched the sensor's administration-path list (`/admin`, `/cgi-bin/`, …);
+        /// the path itself is not kept, since URLs can carry patient identifiers.
+        admin_path: bool,
+        /// User name of an `Authorization: Basic` header (the password is dropped).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        basic_auth_user: Option<String>,
+        /// Basic credentials crossed the network in cleartext.
+        basic_auth_cleartext: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+    },
+    /// MQTT CONNECT.
+    Mqtt {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        cleartext_credentials: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<LoginOutcome>,
+    },
+    /// TLS ClientHello.
+    TlsClientHello {
+        /// Versions offered: `supported_versions` if present, else the legacy version
+        /// (0x0300 SSL 3.0, 0x0301 TLS 1.0, 0x0302 TLS 1.1, 0x0303 TLS 1.2, 0x0304 TLS 1.3).
+        versions: Vec<u16>,
+        /// Cipher suites offered, GREASE values removed, in client order.
+        cipher_suites: Vec<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sni: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alpn: Vec<String>,
+        /// JA4-style client fingerprint (`t13d1516h2_8daaf6152771_e5627efa2ab1`).
+        ja4: String,
+    },
+    /// TLS ServerHello: what was actually negotiated.
+    TlsServerHello { version: u16, cipher_suite: u16 },
+    /// SSH identification string, e.g. `SSH-2.0-OpenSSH_9.2p1`: protocol and software parts.
+    SshBanner {
+        proto_version: String,
+        software: String,
+    },
+    /// SMB negotiation; `dialect` 0x0100 stands for SMB1, else the SMB2/3 dialect number.
+    Smb { dialect: u16 },
+    /// RDP connection request; `standard_security` means the legacy RDP encryption (no TLS/NLA).
+    Rdp { standard_security: bool },
+}
+
+impl Observation {
+    /// The `protocol` tag.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Observation::Dicom { .. } => "dicom",
+            Observation::DicomTls => "dicom_tls",
+            Observation::Hl7Mllp { .. } => "hl7_mllp",
+            Observation::Telnet { .. } => "telnet",
+            Observation::Ftp { .. } => "ftp",
+            Observation::Http { .. } => "http",
+            Observation::Mqtt { .. } => "mqtt",
+            Observation::TlsClientHello { .. } => "tls_client_hello",
+            Observation::TlsServerHello { .. } => "tls_server_hello",
+            Observation::SshBanner { .. } => "ssh_banner",
+            Observation::Smb { .. } => "smb",
+            Observation::Rdp { .. } => "rdp",
+        }
     }
 }
 

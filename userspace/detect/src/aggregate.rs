@@ -1,0 +1,207 @@
+//! One alert per incident: repeats of the same finding within a quiet period fold into the first
+//! alert's count instead of flooding the sysadmin.
+//!
+//! The first alert of an incident goes out at once (latency matters more than tidiness); when
+//! the incident has been quiet for the window, one closing copy with the same `id` and the
+//! total `count` follows, so a store keyed on `id` upserts it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
+
+use heir_model::{Alert, Timestamp};
+use serde::Deserialize;
+
+/// Aggregation settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Seconds of quiet after which an incident closes and a repeat opens a new one.
+    pub window_secs: u64,
+    /// Evidence lines kept per incident (first ones win).
+    pub max_evidence: usize,
+    /// Open incidents tracked at most; beyond that the oldest quiet ones close early.
+    pub max_incidents: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            window_secs: 300,
+            max_evidence: 16,
+            max_incidents: 50_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    rule: String,
+    device: Option<String>,
+    src_ip: Option<IpAddr>,
+    dst_ip: Option<IpAddr>,
+    comm: Option<String>,
+}
+
+struct Incident {
+    alert: Alert,
+    last: Timestamp,
+    emitted_count: u64,
+}
+
+/// Folds repeated alerts into incidents.
+pub struct Aggregator {
+    cfg: Config,
+    open: HashMap<Key, Incident>,
+}
+
+impl Aggregator {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Takes one raw alert; appends to `out` what should be published now.
+    pub fn push(&mut self, alert: Alert, out: &mut Vec<Alert>) {
+        let window = self.cfg.window_secs.saturating_mul(1_000_000_000);
+        let key = Key {
+            rule: alert.rule.clone(),
+            device: alert.device.clone(),
+            src_ip: alert.src_ip,
+            dst_ip: alert.dst_ip,
+            comm: alert.comm.clone(),
+        };
+        if self.open.len() >= self.cfg.max_incidents && !self.open.contains_key(&key) {
+            self.flush(alert.ts, out);
+            if self.open.len() >= self.cfg.max_incidents {
+                let closing: Vec<Key> = self.open.keys().cloned().collect();
+                for k in closing {
+                    if let Some(inc) = self.open.remove(&k) {
+                        close(inc, out);
+                    }
+                }
+            }
+        }
+        match self.open.entry(key) {
+            Entry::Occupied(mut o) => {
+                let inc = o.get_mut();
+                if alert.ts.as_nanos().saturating_sub(inc.last.as_nanos()) <= window {
+                    inc.last = inc.last.max(alert.ts);
+                    inc.alert.count = inc.alert.count.saturating_add(alert.count);
+                    inc.alert.confidence = inc.alert.confidence.max(alert.confidence);
+                    inc.alert.severity = inc.alert.severity.max(alert.severity);
+                    for e in alert.evidence {
+                        if inc.alert.evidence.len() >= self.cfg.max_evidence {
+                            break;
+                        }
+                        if !inc.alert.evidence.contains(&e) {
+                            inc.alert.evidence.push(e);
+                        }
+                    }
+                    return;
+                }
+                let old = std::mem::replace(
+                    inc,
+                    Incident {
+                        last: alert.ts,
+                        emitted_count: alert.count,
+                        alert: alert.clone(),
+                    },
+                );
+                close(old, out);
+                out.push(alert);
+            }
+            Entry::Vacant(v) => {
+                v.insert(Incident {
+                    last: alert.ts,
+                    emitted_count: alert.count,
+                    alert: alert.clone(),
+                });
+                out.push(alert);
+            }
+        }
+    }
+
+    /// Closes incidents quiet for the window, publishing their final count if it grew.
+    pub fn flush(&mut self, now: Timestamp, out: &mut Vec<Alert>) {
+        let window = self.cfg.window_secs.saturating_mul(1_000_000_000);
+        let done: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, i)| now.as_nanos().saturating_sub(i.last.as_nanos()) > window)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in done {
+            if let Some(inc) = self.open.remove(&k) {
+                close(inc, out);
+            }
+        }
+    }
+
+    pub fn open_incidents(&self) -> usize {
+        self.open.len()
+    }
+}
+
+fn close(inc: Incident, out: &mut Vec<Alert>) {
+    if inc.alert.count > inc.emitted_count {
+        out.push(inc.alert);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heir_model::{Category, Severity};
+
+    fn alert(s: u64, src: &str) -> Alert {
+        let mut a = Alert::new(
+            Timestamp::from_secs(s),
+            "net.port_scan",
+            "scan",
+            Category::PortScan,
+            Severity::High,
+            0.9,
+        );
+        a.src_ip = Some(src.parse().unwrap());
+        a.evidence.push(format!("at {s}"));
+        a
+    }
+
+    #[test]
+    fn repeats_fold_into_one_incident_with_a_count() {
+        let mut agg = Aggregator::new(Config {
+            window_secs: 60,
+            ..Config::default()
+        });
+        let mut out = Vec::new();
+        for s in 0..1000 {
+            agg.push(alert(1000 + s / 20, "10.0.0.9"), &mut out);
+        }
+        assert_eq!(out.len(), 1, "only the first goes out live");
+        agg.push(alert(1010, "10.0.0.10"), &mut out);
+        assert_eq!(out.len(), 2, "another source is another incident");
+        agg.flush(Timestamp::from_secs(1200), &mut out);
+        assert_eq!(out.len(), 3, "one closing update for the big incident only");
+        let last = &out[2];
+        assert_eq!(last.count, 1000);
+        assert_eq!(last.id, out[0].id);
+        assert_eq!(last.evidence.len(), 16);
+        assert_eq!(agg.open_incidents(), 0);
+    }
+
+    #[test]
+    fn a_repeat_after_the_quiet_window_is_a_new_incident() {
+        let mut agg = Aggregator::new(Config {
+            window_secs: 60,
+            ..Config::default()
+        });
+        let mut out = Vec::new();
+        agg.push(alert(0, "10.0.0.9"), &mut out);
+        agg.push(alert(500, "10.0.0.9"), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_ne!(out[0].id, out[1].id);
+    }
+}
