@@ -18,6 +18,8 @@ pub struct Config {
     pub sensor: sensor::Config,
     /// How much of the event stream the store keeps (`max_events`, `max_age` in seconds).
     pub retention: heir_store::Retention,
+    /// Detectors and rules (`[detect]`: `rules_dir`, one table per detector).
+    pub detect: heir_detect::Config,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             registry: None,
             sensor: sensor::Config::default(),
             retention: heir_store::Retention::default(),
+            detect: heir_detect::Config::default(),
         }
     }
 }
@@ -46,6 +49,22 @@ pub enum Error {
 }
 
 impl Config {
+    /// The rules directory: the configured one, else `rules/` in the data directory, else
+    /// `/etc/heir/rules`, else the `rules/` directory of the source tree this binary was
+    /// built from (so `heir up` from a checkout runs the shipped rules).
+    pub fn rules_dir(&self) -> Option<PathBuf> {
+        if let Some(d) = &self.detect.rules_dir {
+            return Some(d.clone());
+        }
+        [
+            self.data_dir.join("rules"),
+            PathBuf::from("/etc/heir/rules"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir())
+    }
+
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_owned(),

@@ -12,6 +12,7 @@ use heir_agent::proctable::{Lookup, ProcessTable};
 use heir_agent::risk::Risk;
 use heir_agent::sensor::{Counters, Sensor};
 use heir_model::Event;
+use heir_store::Read as _;
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
@@ -44,6 +45,20 @@ enum Command {
     },
     /// Feed recorded events (JSON lines) through the same pipeline; alerts go to stdout.
     Replay { file: PathBuf },
+    /// Detection rules: validate them, or run every rule's own test cases.
+    #[command(subcommand)]
+    Rules(Rules),
+    /// Stored alerts, oldest first (the agent must be stopped; the local API serves a running one).
+    Alerts {
+        #[command(flatten)]
+        state: StateArgs,
+        /// One JSON object per line, in the alert contract's shape.
+        #[arg(long)]
+        json: bool,
+        /// Only the newest N.
+        #[arg(long, default_value_t = 100)]
+        last: usize,
+    },
     /// The device inventory: registry devices and what the sensors discovered.
     Devices {
         #[command(flatten)]
@@ -95,6 +110,14 @@ impl StateArgs {
         let risk = Risk::open(&config.data_dir, registry.as_deref())?;
         Ok((config, risk))
     }
+}
+
+#[derive(Subcommand)]
+enum Rules {
+    /// Parse and type-check every rule file; errors as file:line:column.
+    Check { dir: Option<PathBuf> },
+    /// Run every rule's inline cases (events that must fire, events that must not).
+    Test { dir: Option<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -188,6 +211,8 @@ fn main() {
                 explain,
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
+            Command::Rules(r) => rules(r),
+            Command::Alerts { state, json, last } => alerts(state, json, last),
         }
     });
     if let Err(e) = result {
@@ -240,6 +265,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         &config.data_dir,
         registry.as_deref(),
     )?));
+    let engine = build_engine(&config, store.blob(DETECT_STATE)?.as_deref());
     let mut sensor = start_sensor(&config)?;
     let reader = sensor.reader()?;
     let stats = Arc::new(Stats::default());
@@ -247,7 +273,8 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
         table: ProcessTable::from_proc(),
-        detect: Vec::new(),
+        engine: Some(engine),
+        ticks: pipeline::Ticks::Wall,
         stats: stats.clone(),
     };
     let scoring = risk.clone();
@@ -300,11 +327,16 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
             }
         }
     }
+    // Stopping the source closes the pipeline's queue; the pipeline drains it and returns,
+    // dropping its sinks, so the writer flushes what it holds and ends.
     source.abort();
-    pipeline.abort();
-    let _ = pipeline.await;
-    // The pipeline's sinks are gone with it: the writer flushes what it holds and ends.
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    let stages = pipeline.await?;
+    let store = tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+    if let Some(engine) = &stages.engine {
+        store.put_blob(DETECT_STATE, &engine.save_state())?;
+    }
     risk.lock().expect("risk lock").save()?;
     Ok(())
 }
@@ -356,7 +388,8 @@ async fn monitor(json: bool, config: Option<PathBuf>, every: u64) -> Result<()> 
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
         table: ProcessTable::from_proc(),
-        detect: Vec::new(),
+        engine: None,
+        ticks: pipeline::Ticks::Wall,
         stats: stats.clone(),
     };
     let mut out = JsonLines::stdout();
@@ -461,7 +494,34 @@ fn print_text(e: &Event) -> std::io::Result<()> {
     )
 }
 
+/// Where the detectors' learned state (baselines, anomaly models) is kept in the store.
+const DETECT_STATE: &str = "detect";
+
+/// The detection engine from the configuration, with the rules directory loaded and watched
+/// and, when given, the state a previous run saved.
+fn build_engine(config: &Config, state: Option<&[u8]>) -> heir_detect::Engine {
+    let mut engine = heir_detect::Engine::new(&config.detect, Arc::new(heir_detect::SystemClock));
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        engine.set_local_device(host.trim());
+    }
+    match config.rules_dir() {
+        Some(dir) => {
+            if let Err(e) = engine.reload_rules(&dir) {
+                eprintln!("heir: rules in {} not loaded: {e}", dir.display());
+            }
+        }
+        None => eprintln!("heir: no rules directory found; the built-in detectors run alone"),
+    }
+    if let Some(bytes) = state
+        && let Err(e) = engine.restore_state(bytes)
+    {
+        eprintln!("heir: detector state not restored, learning afresh: {e}");
+    }
+    engine
+}
+
 async fn replay(file: PathBuf) -> Result<()> {
+    let config = Config::default();
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let path = file.clone();
@@ -472,7 +532,8 @@ async fn replay(file: PathBuf) -> Result<()> {
     });
     let stages = Stages {
         table: ProcessTable::new(Lookup::None),
-        detect: Vec::new(),
+        engine: Some(build_engine(&config, None)),
+        ticks: pipeline::Ticks::EventTime,
         stats: stats.clone(),
     };
     let mut out = JsonLines::stdout();
@@ -575,5 +636,80 @@ fn vuln_import(file: PathBuf, state: StateArgs) -> Result<()> {
     let imported = risk.rama.import(&file)?;
     risk.save()?;
     println!("{}: {imported}", file.display());
+    Ok(())
+}
+
+fn rules(cmd: Rules) -> Result<()> {
+    let dir_or_default = |dir: Option<PathBuf>| -> Result<PathBuf> {
+        dir.or_else(|| Config::default().rules_dir())
+            .context("no rules directory given and none found (see `heir rules --help`)")
+    };
+    match cmd {
+        Rules::Check { dir } => {
+            let dir = dir_or_default(dir)?;
+            let set = heir_detect::rules::check(&dir)?;
+            println!("{}: {} rules, all valid", dir.display(), set.len());
+        }
+        Rules::Test { dir } => {
+            let dir = dir_or_default(dir)?;
+            let results = heir_detect::rules::test(&dir)?;
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            for r in &results {
+                println!("{r}");
+            }
+            println!("{} passed, {failed} failed", results.len() - failed);
+            if failed > 0 {
+                bail!("{failed} rule case(s) failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn alerts(state: StateArgs, json: bool, last: usize) -> Result<()> {
+    let mut config = load_config(state.config.as_ref())?;
+    if let Some(d) = &state.data_dir {
+        config.data_dir = d.clone();
+    }
+    let path = config.data_dir.join("heir.redb");
+    if !path.exists() {
+        bail!(
+            "no store at {}: the agent has not run with this data directory",
+            path.display()
+        );
+    }
+    let store = heir_store::Store::open(&path, config.retention).map_err(|e| match e {
+        heir_store::Error::Open { ref source, .. }
+            if matches!(**source, redb::DatabaseError::DatabaseAlreadyOpen) =>
+        {
+            anyhow::anyhow!("the agent is running and holds the store {}; stop it, or use the agent's local API", path.display())
+        }
+        other => other.into(),
+    })?;
+    let all = store.alerts(0, usize::MAX)?;
+    for a in &all[all.len().saturating_sub(last)..] {
+        if json {
+            println!("{}", a.alert.to_json_line());
+        } else {
+            println!(
+                "#{:<6} {} {:<8} {:<20} {}{}{}",
+                a.seq,
+                a.alert.ts,
+                a.alert.severity,
+                a.alert.category,
+                a.alert.title,
+                a.alert
+                    .device
+                    .as_ref()
+                    .map(|d| format!(" [{d}]"))
+                    .unwrap_or_default(),
+                if a.ack.is_some() {
+                    " (acknowledged)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     Ok(())
 }

@@ -120,16 +120,23 @@ pub fn replay_source(
     Ok(n)
 }
 
-/// Something that turns events into alerts. The detection engine plugs in here.
-pub trait Detect: Send {
-    fn inspect(&mut self, event: &Event, alerts: &mut Vec<Alert>);
+/// When the detectors' time-driven work (closing windows, flushing incidents) happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticks {
+    /// Every second of wall-clock time: live sources.
+    Wall,
+    /// Every second of the events' own time: recordings, so a replay gives the alerts the
+    /// live run gave.
+    EventTime,
 }
 
 /// The stages after the source: enrich, detect, then hand events and alerts to the sinks.
 pub struct Stages {
     pub table: ProcessTable,
-    pub detect: Vec<Box<dyn Detect>>,
+    /// The detection engine; `None` where only events are wanted (`heir monitor`).
+    pub engine: Option<heir_detect::Engine>,
     pub stats: Arc<Stats>,
+    pub ticks: Ticks,
 }
 
 impl Stages {
@@ -142,23 +149,60 @@ impl Stages {
         mut on_alert: impl FnMut(&Alert),
     ) -> Self {
         let mut alerts = Vec::new();
-        while let Some(mut batch) = rx.recv().await {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_event_tick = None::<u64>;
+        loop {
+            let batch = tokio::select! {
+                b = rx.recv() => b,
+                _ = tick.tick(), if self.ticks == Ticks::Wall && self.engine.is_some() => {
+                    if let Some(engine) = self.engine.as_mut() {
+                        if let Some(Err(e)) = engine.reload_if_changed() {
+                            tracing::error!("rules not reloaded, the previous ones stay active: {e}");
+                        }
+                        engine.tick(&mut alerts);
+                    }
+                    self.publish(&mut alerts, &mut on_alert);
+                    continue;
+                }
+            };
+            let Some(mut batch) = batch else { break };
             for event in &mut batch {
                 self.table.enrich(event);
-                for d in &mut self.detect {
-                    d.inspect(event, &mut alerts);
+                if let Some(engine) = self.engine.as_mut() {
+                    if self.ticks == Ticks::EventTime {
+                        let sec = event.ts.as_nanos() / 1_000_000_000;
+                        if last_event_tick.is_some_and(|t| sec > t) {
+                            engine.tick_at(event.ts, &mut alerts);
+                        }
+                        if last_event_tick.is_none_or(|t| sec > t) {
+                            last_event_tick = Some(sec);
+                        }
+                    }
+                    engine.process(event, &mut alerts);
                 }
                 on_event(event);
-                for a in alerts.drain(..) {
-                    self.stats.alerts.fetch_add(1, Ordering::Relaxed);
-                    on_alert(&a);
-                }
+                self.publish(&mut alerts, &mut on_alert);
             }
             self.stats
                 .events
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
+        if let (Ticks::EventTime, Some(sec), Some(engine)) =
+            (self.ticks, last_event_tick, self.engine.as_mut())
+        {
+            // The recording is over: let every open window and incident close.
+            engine.tick_at(heir_model::Timestamp::from_secs(sec + 3600), &mut alerts);
+            self.publish(&mut alerts, &mut on_alert);
+        }
         self
+    }
+
+    fn publish(&self, alerts: &mut Vec<Alert>, on_alert: &mut impl FnMut(&Alert)) {
+        for a in alerts.drain(..) {
+            self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+            on_alert(&a);
+        }
     }
 }
 

