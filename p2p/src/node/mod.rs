@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libp2p::{Multiaddr, PeerId};
+pub use libp2p::multiaddr::Error as MultiaddrError;
+pub use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use tokio::sync::mpsc;
 

@@ -20,6 +20,8 @@ pub struct Config {
     pub retention: heir_store::Retention,
     /// Detectors and rules (`[detect]`: `rules_dir`, one table per detector).
     pub detect: heir_detect::Config,
+    /// Sharing with the other hospitals (`[mesh]`).
+    pub mesh: crate::mesh::Config,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
             sensor: sensor::Config::default(),
             retention: heir_store::Retention::default(),
             detect: heir_detect::Config::default(),
+            mesh: crate::mesh::Config::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod mesh;
 pub mod persist;
 pub mod pipeline;
 pub mod proctable;

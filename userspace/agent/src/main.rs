@@ -45,6 +45,25 @@ enum Command {
     },
     /// Feed recorded events (JSON lines) through the same pipeline; alerts go to stdout.
     Replay { file: PathBuf },
+    /// The hospitals' threat-sharing mesh: membership and status.
+    #[command(subcommand)]
+    Mesh(MeshCmd),
+    /// Indicators in this node's knowledge base (the agent must be stopped).
+    Indicators {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the knowledge base as a STIX 2.1 bundle or a MISP event (JSON on stdout).
+    Export {
+        #[arg(value_enum)]
+        format: ExportFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Read a STIX 2.1 bundle or MISP event and list the indicators it holds.
+    Import { file: PathBuf },
     /// Detection rules: validate them, or run every rule's own test cases.
     #[command(subcommand)]
     Rules(Rules),
@@ -110,6 +129,63 @@ impl StateArgs {
         let risk = Risk::open(&config.data_dir, registry.as_deref())?;
         Ok((config, risk))
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Stix,
+    Misp,
+}
+
+#[derive(Subcommand)]
+enum MeshCmd {
+    /// Found a consortium: this node becomes its first member and holds the consortium key.
+    Init {
+        /// This hospital's opaque label in the consortium (not its name).
+        #[arg(long)]
+        hospital: String,
+        /// Sharing groups this hospital belongs to (for TLP:AMBER).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Days the membership is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Print this node's join request, to hand to a member holding the consortium key.
+    JoinRequest {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Admit a node (run where the consortium key is): prints its invitation.
+    Invite {
+        request: String,
+        #[arg(long)]
+        hospital: String,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        /// Addresses the new node dials first (this node's, with /p2p/ id).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Join with an invitation.
+    Join {
+        invite: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// This node's identity and membership.
+    Status {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +288,10 @@ fn main() {
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
             Command::Rules(r) => rules(r),
+            Command::Mesh(m) => mesh(m),
+            Command::Indicators { state, json } => indicators(state, json),
+            Command::Export { format, state } => export(format, state),
+            Command::Import { file } => import(file),
             Command::Alerts { state, json, last } => alerts(state, json, last),
         }
     });
@@ -277,6 +357,11 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         ticks: pipeline::Ticks::Wall,
         stats: stats.clone(),
     };
+    let mesh = heir_agent::mesh::Mesh::start(&config.mesh, &config.data_dir)?.map(Arc::new);
+    if let Some(m) = &mesh {
+        eprintln!("heir: mesh node {} started", m.client.peer_id());
+    }
+    let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
     let scoring = risk.clone();
     let (sink, writer) = heir_agent::persist::spawn(store);
     let (event_sink, alert_sink) = (sink.clone(), sink.clone());
@@ -297,6 +382,11 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
             }
             alert_sink.alert(a.clone());
             scoring.lock().expect("risk lock").rama.alert(a);
+            if let Some(m) = &sharing
+                && share_policy.shares(a)
+            {
+                m.offer(a);
+            }
         },
     ));
     drop(sink);
@@ -711,5 +801,142 @@ fn alerts(state: StateArgs, json: bool, last: usize) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn keystore(state: &StateArgs) -> Result<heir_mesh::keystore::Keystore> {
+    let mut config = load_config(state.config.as_ref())?;
+    if let Some(d) = &state.data_dir {
+        config.data_dir = d.clone();
+    }
+    Ok(heir_mesh::keystore::Keystore::open(
+        heir_agent::mesh::keystore_dir(&config.data_dir),
+    )?)
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(86_400))
+}
+
+fn mesh(cmd: MeshCmd) -> Result<()> {
+    use heir_mesh::{Invite, JoinRequest};
+    let now = heir_model::Timestamp::now();
+    match cmd {
+        MeshCmd::Init {
+            hospital,
+            groups,
+            days: d,
+            state,
+        } => {
+            let ks = keystore(&state)?;
+            let m = ks.init(&hospital, &groups, days(d), now)?;
+            println!(
+                "consortium founded; this node is member `{}` until {}",
+                m.credential.hospital, m.credential.expires
+            );
+            println!("keys in {}", ks.dir().display());
+        }
+        MeshCmd::JoinRequest { state } => {
+            println!("{}", keystore(&state)?.identity()?.join_request().encode());
+        }
+        MeshCmd::Invite {
+            request,
+            hospital,
+            groups,
+            days: d,
+            bootstrap,
+            state,
+        } => {
+            let req = JoinRequest::decode(request.trim())?;
+            let invite =
+                keystore(&state)?.invite(&req, &hospital, &groups, days(d), bootstrap, now)?;
+            println!("{}", invite.encode());
+        }
+        MeshCmd::Join { invite, state } => {
+            let m = keystore(&state)?.join(&Invite::decode(invite.trim())?, now)?;
+            println!(
+                "joined as `{}` (groups: {}) until {}; the agent starts the mesh node on its next start",
+                m.credential.hospital,
+                m.credential.groups.join(", "),
+                m.credential.expires
+            );
+        }
+        MeshCmd::Status { state, json } => {
+            let ks = keystore(&state)?;
+            let peer = ks.identity()?.peer_id();
+            let membership = ks.membership().ok();
+            if json {
+                let v = serde_json::json!({
+                    "peer_id": peer.to_string(),
+                    "member": membership.as_ref().map(|m| &m.credential.hospital),
+                    "groups": membership.as_ref().map(|m| &m.credential.groups),
+                    "expires": membership.as_ref().map(|m| m.credential.expires),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("peer id   {peer}");
+                match membership {
+                    Some(m) => {
+                        println!("member    {}", m.credential.hospital);
+                        println!("groups    {}", m.credential.groups.join(", "));
+                        println!("expires   {}", m.credential.expires);
+                    }
+                    None => println!("member    no (run `heir mesh init` or `heir mesh join`)"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn knowledge(state: &StateArgs) -> Result<heir_mesh::knowledge::KnowledgeBase> {
+    let (kb, warnings) = heir_mesh::knowledge::load(&keystore(state)?, 1_000_000)?;
+    for w in warnings {
+        eprintln!("heir: {w}");
+    }
+    Ok(kb)
+}
+
+fn indicators(state: StateArgs, json: bool) -> Result<()> {
+    let kb = knowledge(&state)?;
+    for e in kb.entries() {
+        if json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            println!(
+                "{:<22} {:<8} {:>3.0}%  {} hospital(s)  {}",
+                e.indicator.category,
+                e.indicator.severity,
+                e.confidence * 100.0,
+                e.hospitals(),
+                e.indicator.rule
+            );
+        }
+    }
+    Ok(())
+}
+
+fn export(format: ExportFormat, state: StateArgs) -> Result<()> {
+    let kb = knowledge(&state)?;
+    let entries: Vec<_> = kb.entries().cloned().collect();
+    let vulns: Vec<_> = kb.vulnerabilities().map(|(v, _)| v.clone()).collect();
+    let now = heir_model::Timestamp::now();
+    let out = match format {
+        ExportFormat::Stix => {
+            let aggregates: Vec<_> = kb.aggregates().iter().map(|(_, a)| a.clone()).collect();
+            heir_mesh::exchange::to_stix(&entries, &vulns, &aggregates, now)
+        }
+        ExportFormat::Misp => heir_mesh::exchange::to_misp(&entries, &vulns, now),
+    };
+    println!("{out}");
+    Ok(())
+}
+
+fn import(file: PathBuf) -> Result<()> {
+    let items = heir_mesh::exchange::import_file(&file)?;
+    for item in &items {
+        println!("{}", serde_json::to_string(item)?);
+    }
+    eprintln!("{}: {} item(s)", file.display(), items.len());
     Ok(())
 }

@@ -1,0 +1,163 @@
+//! The agent's place in the hospitals' mesh: which alerts it shares, and the node it runs
+//! when this hospital is a member (after `heir mesh init` or `heir mesh join`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use heir_mesh::keystore::Keystore;
+use heir_model::{Alert, Severity};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+/// `[mesh]` in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Run the mesh node when this node holds a membership.
+    pub enabled: bool,
+    /// Addresses to listen on (multiaddrs).
+    pub listen: Vec<String>,
+    /// Peers to dial at start, besides those in the invitation.
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Alerts below this severity stay in the hospital.
+    pub share_min_severity: Severity,
+    /// Alerts below this confidence stay in the hospital.
+    pub share_min_confidence: f32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4717".into(),
+                "/ip4/0.0.0.0/udp/4717/quic-v1".into(),
+            ],
+            bootstrap: Vec::new(),
+            mdns: false,
+            share_min_severity: Severity::Medium,
+            share_min_confidence: 0.7,
+        }
+    }
+}
+
+impl Config {
+    /// Whether an alert is worth offering to the other hospitals. What actually leaves is
+    /// decided again by the mesh's privacy filter: only external indicators ever do.
+    pub fn shares(&self, a: &Alert) -> bool {
+        a.severity >= self.share_min_severity && a.confidence >= self.share_min_confidence
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("mesh keystore: {0}")]
+    Keystore(#[from] heir_mesh::keystore::Error),
+    #[error("mesh address `{addr}`: {reason}")]
+    Address { addr: String, reason: String },
+    #[error("mesh node: {0}")]
+    Node(String),
+}
+
+/// Where this node's mesh keys and knowledge base live.
+pub fn keystore_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("mesh")
+}
+
+/// A running mesh node, as the agent uses it.
+pub struct Mesh {
+    pub client: heir_mesh::Client,
+    outbox: mpsc::Sender<Alert>,
+    pub unshared: Arc<AtomicU64>,
+    pub received: Arc<AtomicU64>,
+}
+
+impl Mesh {
+    /// Starts the node when the configuration allows it and this node is a member;
+    /// `Ok(None)` otherwise.
+    pub fn start(config: &Config, data_dir: &Path) -> Result<Option<Mesh>, Error> {
+        let dir = keystore_dir(data_dir);
+        if !config.enabled || !dir.join("membership").exists() {
+            return Ok(None);
+        }
+        let keystore = Keystore::open(&dir)?;
+        let setup = heir_mesh::node::Setup::from_keystore(&keystore)?;
+        fn parse(a: &str) -> Result<heir_mesh::node::Multiaddr, Error> {
+            a.parse()
+                .map_err(|e: heir_mesh::node::MultiaddrError| Error::Address {
+                    addr: a.to_owned(),
+                    reason: e.to_string(),
+                })
+        }
+        let mut node_config = heir_mesh::Config {
+            listen: config
+                .listen
+                .iter()
+                .map(|a| parse(a))
+                .collect::<Result<_, _>>()?,
+            mdns: config.mdns,
+            ..heir_mesh::Config::default()
+        };
+        let mut bootstrap: Vec<String> = setup.membership.bootstrap.clone();
+        bootstrap.extend(config.bootstrap.iter().cloned());
+        node_config.bootstrap = bootstrap
+            .iter()
+            .map(|a| parse(a))
+            .collect::<Result<_, _>>()?;
+        let (client, event_loop, mut events) =
+            heir_mesh::node::new(setup, node_config).map_err(|e| Error::Node(e.to_string()))?;
+        tokio::spawn(event_loop.run());
+
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let keys = client.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    heir_mesh::Event::Received { hospital, .. } => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("indicator from {hospital}");
+                    }
+                    heir_mesh::Event::GroupKey { .. } => {
+                        // Keep rotated group keys across restarts.
+                        if let Ok(ring) = keys.keyring().await
+                            && let Err(e) = keystore.save_keyring(&ring)
+                        {
+                            tracing::error!("saving mesh group keys: {e}");
+                        }
+                    }
+                    heir_mesh::Event::Rejected { peer, reason, .. } => {
+                        tracing::warn!("mesh message from {peer} refused: {reason:?}");
+                    }
+                    _ => {}
+                }
+            }
+        });
+
+        let (outbox, mut pending) = mpsc::channel::<Alert>(256);
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            while let Some(a) = pending.recv().await {
+                if let Err(e) = publisher.publish_alert(a, None, None).await {
+                    tracing::debug!("alert not shared: {e}");
+                }
+            }
+        });
+        Ok(Some(Mesh {
+            client,
+            outbox,
+            unshared: Arc::new(AtomicU64::new(0)),
+            received,
+        }))
+    }
+
+    /// Offers an alert to the mesh without waiting; a full outbox is counted.
+    pub fn offer(&self, alert: &Alert) {
+        if self.outbox.try_send(alert.clone()).is_err() {
+            self.unshared.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
