@@ -169,7 +169,11 @@ impl Client {
         self.call(Method::GET, route, None).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, route: &str, body: Option<Bytes>) -> Result<T, Error> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: Option<Bytes>,
+    ) -> Result<T, Error> {
         self.call(Method::POST, route, body).await
     }
 
@@ -206,12 +210,13 @@ impl Client {
         body: Option<Bytes>,
     ) -> Result<hyper::Response<Incoming>, Error> {
         let connect = async {
-            let stream = UnixStream::connect(&self.path)
-                .await
-                .map_err(|source| Error::Connect {
-                    path: self.path.clone(),
-                    source,
-                })?;
+            let stream =
+                UnixStream::connect(&self.path)
+                    .await
+                    .map_err(|source| Error::Connect {
+                        path: self.path.clone(),
+                        source,
+                    })?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(|e| self.http(e))?;
@@ -305,10 +310,12 @@ impl LiveStream {
                 if line.is_empty() {
                     continue;
                 }
-                return Some(serde_json::from_slice(line).map_err(|source| Error::Decode {
-                    route: "/v1/stream".to_owned(),
-                    source,
-                }));
+                return Some(
+                    serde_json::from_slice(line).map_err(|source| Error::Decode {
+                        route: "/v1/stream".to_owned(),
+                        source,
+                    }),
+                );
             }
             if self.buf.len() > MAX_LINE {
                 return Some(Err(Error::LineTooLong));

@@ -34,6 +34,8 @@ pub mod backend;
 pub mod client;
 pub mod device;
 pub mod error;
+#[cfg(feature = "fixture")]
+pub mod fixture;
 pub mod live;
 pub mod mesh;
 pub mod response;
@@ -44,16 +46,16 @@ pub mod status;
 pub use alert::{Ack, AlertQuery, Stored};
 pub use availability::Availability;
 pub use backend::Backend;
-pub use client::{Client, LiveStream};
 pub use client::Error as ClientError;
+pub use client::{Client, LiveStream};
 pub use device::{Device, Rama};
 pub use error::{ApiError, BackendError, ErrorBody};
 pub use live::{Live, StreamQuery};
 pub use mesh::{Indicator, Peer};
 pub use response::{Block, BlockRequest, Blocks, Origin, Pending, UnblockRequest};
 pub use server::router;
-pub use socket::Socket;
 pub use socket::Error as SocketError;
+pub use socket::Socket;
 pub use status::{Pipeline, Probe, Probes, SensorCounts, Status};
 
 /// Where the agent listens unless told otherwise.

@@ -13,10 +13,14 @@ pub enum Live {
     Event(Event),
     /// This subscriber fell behind and `missed` items were dropped for it (the agent never
     /// waits for a slow reader); a client should re-read the snapshots.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
     /// Sent when nothing else was for a while, so a client can tell a quiet agent from a
     /// dead connection.
-    Heartbeat { ts: Timestamp },
+    Heartbeat {
+        ts: Timestamp,
+    },
 }
 
 /// `GET /v1/stream` query: which items the subscriber wants.

@@ -54,7 +54,10 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
 }
 
 /// Routes whose live streams also end when `closing` turns true.
-pub(crate) fn router_closing<B: Backend>(backend: Arc<B>, closing: watch::Receiver<bool>) -> Router {
+pub(crate) fn router_closing<B: Backend>(
+    backend: Arc<B>,
+    closing: watch::Receiver<bool>,
+) -> Router {
     routes(Ctx {
         backend,
         closing,

@@ -96,13 +96,13 @@ impl Socket {
 
     fn restrict(&mut self, gid: Option<u32>) -> Result<(), Error> {
         let path = &self.path;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(MODE)).map_err(|source| {
-            Error::Io {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(MODE)).map_err(
+            |source| Error::Io {
                 path: path.clone(),
                 what: "setting mode 0660",
                 source,
-            }
-        })?;
+            },
+        )?;
         if gid.is_some() {
             std::os::unix::fs::chown(path, None, gid).map_err(|source| Error::Io {
                 path: path.clone(),
@@ -125,13 +125,12 @@ impl Socket {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let std_listener = self.listener.take().expect("a bound socket has a listener");
-        let listener = tokio::net::UnixListener::from_std(std_listener).map_err(|source| {
-            Error::Io {
+        let listener =
+            tokio::net::UnixListener::from_std(std_listener).map_err(|source| Error::Io {
                 path: self.path.clone(),
                 what: "registering with the runtime",
                 source,
-            }
-        })?;
+            })?;
         let (close_tx, close_rx) = watch::channel(false);
         let app = crate::server::router_closing(backend, close_rx);
         axum::serve(listener, app)
