@@ -22,7 +22,7 @@ use crate::{
     Stored,
 };
 
-/// The fixture's "now": 2026-11-29T07:00:00Z.
+/// The fixture's "now": 2026-11-28T07:00:00Z.
 pub const NOW: Timestamp = Timestamp::from_secs(1_795_849_200);
 
 struct Spec {
