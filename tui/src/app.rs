@@ -233,7 +233,11 @@ impl App {
                 .as_ref()
                 .and_then(|i| i.available())
                 .map_or(0, Vec::len),
-            View::Mesh => s.peers.as_ref().and_then(|p| p.available()).map_or(0, Vec::len),
+            View::Mesh => s
+                .peers
+                .as_ref()
+                .and_then(|p| p.available())
+                .map_or(0, Vec::len),
             View::Response => self.response_items(s).len(),
         }
     }

@@ -38,12 +38,7 @@ const FRAME: Duration = Duration::from_millis(200);
 pub async fn run(client: Client) -> Result<(), Error> {
     let shared = Arc::new(Mutex::new(State::default()));
     let (tx, rx) = mpsc::channel(64);
-    let sync = tokio::spawn(sync::run(
-        client,
-        shared.clone(),
-        rx,
-        sync::Pace::default(),
-    ));
+    let sync = tokio::spawn(sync::run(client, shared.clone(), rx, sync::Pace::default()));
     let ui = tokio::task::spawn_blocking(move || ui(shared, tx)).await;
     sync.abort();
     ui.map_err(|_| Error::Panicked)?

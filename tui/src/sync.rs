@@ -51,7 +51,14 @@ pub async fn run(
     let mut attempts = 0u32;
     loop {
         let mut reached = false;
-        let ended = session(&client, &shared, &mut requests, &mut explain, &mut reached, pace);
+        let ended = session(
+            &client,
+            &shared,
+            &mut requests,
+            &mut explain,
+            &mut reached,
+            pace,
+        );
         match ended.await {
             Ended::Quit => return,
             Ended::Lost(e) => {

@@ -91,11 +91,25 @@ fn overview_shows_rama_rate_devices_and_sensor_health() {
         "{}",
         lines[1]
     );
-    assert!(lines[2].contains(&format!("{hospital:.1} critical")), "{}", lines[2]);
-    assert!(lines[3].contains("4 dev: 1 crit 0 high 0 med 3 low"), "{}", lines[3]);
+    assert!(
+        lines[2].contains(&format!("{hospital:.1} critical")),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("4 dev: 1 crit 0 high 0 med 3 low"),
+        "{}",
+        lines[3]
+    );
     // Top risky devices, worst first.
-    let pump = lines.iter().position(|l| l.contains("ICU infusion pump 3")).unwrap();
-    let pacs = lines.iter().position(|l| l.contains("PACS archive")).unwrap();
+    let pump = lines
+        .iter()
+        .position(|l| l.contains("ICU infusion pump 3"))
+        .unwrap();
+    let pacs = lines
+        .iter()
+        .position(|l| l.contains("PACS archive"))
+        .unwrap();
     assert!(pump < pacs);
     assert!(lines[pump].contains(" 89.6 "), "{}", lines[pump]);
     // Sensor health with lost-event counters, per kind and in total.
@@ -107,11 +121,10 @@ fn overview_shows_rama_rate_devices_and_sensor_health() {
     // The sparkline: the 212-occurrence brute force 15 minutes ago is the only full column
     // (buckets are one minute, newest at the right edge, x = 78 - 1 - 15 + 1).
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    t.draw(|f| heir_tui::view::draw(f, &at(View::Overview), &s)).unwrap();
+    t.draw(|f| heir_tui::view::draw(f, &at(View::Overview), &s))
+        .unwrap();
     let buf = t.backend().buffer();
-    let full_columns: Vec<u16> = (37..79)
-        .filter(|&x| buf[(x, 2)].symbol() == "█")
-        .collect();
+    let full_columns: Vec<u16> = (37..79).filter(|&x| buf[(x, 2)].symbol() == "█").collect();
     assert_eq!(full_columns, [63], "{}", lines[2]);
     // Lost counters are red so a loss is never missed.
     let y = lines.iter().position(|l| l.contains("│open")).unwrap() as u16;
@@ -125,7 +138,11 @@ fn devices_sort_and_explain() {
     let s = full();
     let mut app = at(View::Devices);
     let lines = render(&app, &s);
-    assert!(lines[1].contains("Devices (4) · sort score ↓"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("Devices (4) · sort score ↓"),
+        "{}",
+        lines[1]
+    );
     let order = |lines: &[String]| -> Vec<usize> {
         ["ICU infusion", "PACS archive", "Ward 7", "mac:00:1b"]
             .iter()
@@ -138,7 +155,10 @@ fn devices_sort_and_explain() {
     assert!(row_with(&lines, "RAMA of ICU infusion pump 3").starts_with('┌'));
     assert!(row_with(&lines, "exposure 0.78").contains("threat 0.78"));
     row_with(&lines, "default password accepted by telnet on 23");
-    row_with(&lines, "-10.3 patch CVE-2025-0001 (update to 4.2.1 or later)");
+    row_with(
+        &lines,
+        "-10.3 patch CVE-2025-0001 (update to 4.2.1 or later)",
+    );
 
     // s: by name (ascending); r: reversed.
     assert_eq!(
@@ -190,7 +210,11 @@ fn alerts_list_filter_detail_and_acknowledge() {
     assert!(render(&app, &s)[23].starts_with("filter: brute"));
     press(&mut app, &s, &[KeyCode::Enter]);
     let lines = render(&app, &s);
-    assert!(lines[1].contains("Alerts (1 of 5, filter \"brute\")"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("Alerts (1 of 5, filter \"brute\")"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[3].contains("Telnet brute force against pump"));
     assert!(!screen(&app, &s).contains("Reverse shell"));
 
@@ -198,7 +222,10 @@ fn alerts_list_filter_detail_and_acknowledge() {
     press(&mut app, &s, &[KeyCode::Enter]);
     let lines = render(&app, &s);
     assert!(lines[1].contains("Alert 2 ·"), "{}", lines[1]);
-    row_with(&lines, "taxonomy   OWASP IoT I1 · ENISA Brute force · ATT&CK T1110");
+    row_with(
+        &lines,
+        "taxonomy   OWASP IoT I1 · ENISA Brute force · ATT&CK T1110",
+    );
     row_with(&lines, "flow       10.20.5.66 → 10.20.0.13:23");
     row_with(&lines, "confidence 90% · ×212");
     row_with(&lines, "• 212 failed logins in 60 s");
@@ -231,7 +258,10 @@ fn observatory_mesh_and_response_with_data() {
     let obs = render(&at(View::Observatory), &s);
     assert!(obs[1].contains("Mesh indicators (2)"));
     assert!(row_with(&obs, "203.0.113.9").contains("reverse_shell      80%  3"));
-    assert!(row_with(&obs, "brute_force").contains("212"), "local alerts by category");
+    assert!(
+        row_with(&obs, "brute_force").contains("212"),
+        "local alerts by category"
+    );
     assert!(row_with(&obs, "Archive 9").contains('1'));
 
     let mesh = render(&at(View::Mesh), &s);
@@ -272,11 +302,21 @@ fn parts_not_built_say_so_plainly() {
         assert!(lines[2].contains("Not available"), "{}", lines[2]);
         let text = screen(&at(view), &s);
         assert!(
-            text.contains(&format!("the {}", if part == "mesh" { "threat-sharing mesh" } else { "responder (blocking)" })),
+            text.contains(&format!(
+                "the {}",
+                if part == "mesh" {
+                    "threat-sharing mesh"
+                } else {
+                    "responder (blocking)"
+                }
+            )),
             "{text}"
         );
         assert!(text.contains("not part of this build"), "{text}");
-        assert!(!text.contains("203.0.113.9") && !text.contains("st-mary"), "no fake data");
+        assert!(
+            !text.contains("203.0.113.9") && !text.contains("st-mary"),
+            "no fake data"
+        );
     }
     // Local data in the Observatory is still shown.
     assert!(screen(&at(View::Observatory), &s).contains("Local alerts by category"));
@@ -297,7 +337,11 @@ fn disconnected_says_retrying_and_keeps_last_data() {
         ..State::default()
     };
     let lines = render(&at(View::Overview), &gone);
-    assert!(lines[23].starts_with("disconnected, retrying in 2s: cannot connect"), "{}", lines[23]);
+    assert!(
+        lines[23].starts_with("disconnected, retrying in 2s: cannot connect"),
+        "{}",
+        lines[23]
+    );
     assert!(screen(&at(View::Overview), &gone).contains("the agent is not reachable"));
     assert!(screen(&at(View::Devices), &gone).contains("the agent is not reachable"));
 

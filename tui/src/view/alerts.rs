@@ -71,7 +71,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
 fn detail(f: &mut Frame, area: Rect, a: &heir_api::Stored, s: &State) {
     let x = &a.alert;
     let bold = Style::new().add_modifier(Modifier::BOLD);
-    let field = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<11}"), bold), Span::raw(v)]);
+    let field =
+        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<11}"), bold), Span::raw(v)]);
     let mut lines = vec![
         Line::from(vec![
             Span::styled(
@@ -80,10 +81,7 @@ fn detail(f: &mut Frame, area: Rect, a: &heir_api::Stored, s: &State) {
             ),
             Span::styled(x.title.clone(), bold),
         ]),
-        field(
-            "when",
-            format!("{} ({})", x.ts, super::ago(x.ts, s.now)),
-        ),
+        field("when", format!("{} ({})", x.ts, super::ago(x.ts, s.now))),
         field(
             "rule",
             format!(
@@ -157,9 +155,9 @@ fn detail(f: &mut Frame, area: Rect, a: &heir_api::Stored, s: &State) {
         lines.push(Line::raw(format!("  • {e}")));
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered().title(format!("Alert {} · {} · Esc back", a.seq, x.id)),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(format!("Alert {} · {} · Esc back", a.seq, x.id))),
         area,
     );
 }

@@ -84,7 +84,11 @@ fn explanation(f: &mut Frame, area: Rect, app: &App, s: &State) {
             format!("{:.1} {}", e.score.value, e.score.band),
             bold.fg(band_color(e.score.band)),
         ),
-        Span::raw(format!("  {} · {}", r.class.as_str(), r.criticality.as_str())),
+        Span::raw(format!(
+            "  {} · {}",
+            r.class.as_str(),
+            r.criticality.as_str()
+        )),
     ])];
     let parts: Vec<String> = e
         .contributions

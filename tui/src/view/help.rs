@@ -35,7 +35,12 @@ pub fn draw(f: &mut Frame, body: Rect) {
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let lines: Vec<Line> = KEYS
         .iter()
-        .map(|(k, v)| Line::from(vec![ratatui::text::Span::styled(format!("{k:<14}"), bold), (*v).into()]))
+        .map(|(k, v)| {
+            Line::from(vec![
+                ratatui::text::Span::styled(format!("{k:<14}"), bold),
+                (*v).into(),
+            ])
+        })
         .collect();
     f.render_widget(Clear, area);
     f.render_widget(

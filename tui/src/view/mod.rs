@@ -93,7 +93,10 @@ fn status_bar(f: &mut Frame, area: Rect, app: &App, s: &State) {
         spans.push(Span::styled(m.clone(), Style::new().fg(Color::Cyan)));
     }
     if !app.editing {
-        spans.push(Span::styled("  ? help  q quit", Style::new().fg(Color::DarkGray)));
+        spans.push(Span::styled(
+            "  ? help  q quit",
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -196,7 +199,11 @@ fn clock(ts: Timestamp, now: Timestamp) -> String {
     if now.saturating_sub(ts) < Duration::from_secs(86_400) {
         s.get(11..19).unwrap_or(&s).to_owned()
     } else {
-        format!("{} {}", s.get(5..10).unwrap_or(""), s.get(11..16).unwrap_or(""))
+        format!(
+            "{} {}",
+            s.get(5..10).unwrap_or(""),
+            s.get(11..16).unwrap_or("")
+        )
     }
 }
 

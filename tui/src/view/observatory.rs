@@ -87,10 +87,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
 fn bars(f: &mut Frame, area: Rect, title: &str, counts: &BTreeMap<&str, u64>) {
     let block = Block::bordered().title(title.to_owned());
     if counts.is_empty() {
-        f.render_widget(
-            ratatui::widgets::Paragraph::new("none").block(block),
-            area,
-        );
+        f.render_widget(ratatui::widgets::Paragraph::new("none").block(block), area);
         return;
     }
     // Horizontal bars: one line per label fits any number of categories at 80×24.

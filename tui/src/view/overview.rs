@@ -12,8 +12,7 @@ use super::{band_color, count, waiting};
 use crate::state::State;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State) {
-    let [top, bottom] =
-        Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
     let [gauge, rate] =
         Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
     let [risky, health] =
@@ -145,10 +144,7 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
         Row::new(vec![
             Span::raw(c.kind.clone()),
             Span::raw(count(c.emitted)),
-            Span::styled(
-                count(c.lost),
-                if c.lost > 0 { red } else { Style::new() },
-            ),
+            Span::styled(count(c.lost), if c.lost > 0 { red } else { Style::new() }),
             Span::raw(count(c.filtered)),
         ])
     });

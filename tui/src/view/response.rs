@@ -17,16 +17,22 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let pending = b.pending.iter().map(|p| {
         Row::new(vec![
-            Span::styled("approve?", Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                "approve?",
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ),
             Span::raw(p.addr.to_string()),
-            Span::styled(p.severity.as_str(), Style::new().fg(severity_color(p.severity))),
+            Span::styled(
+                p.severity.as_str(),
+                Style::new().fg(severity_color(p.severity)),
+            ),
             Span::raw(format!("{} · {}", p.category.slug(), p.reason)),
         ])
     });
     let active = b.active.iter().map(|a| {
-        let until = a
-            .expires
-            .map_or("until unblocked".to_owned(), |t| format!("until {}", clock(t, s.now)));
+        let until = a.expires.map_or("until unblocked".to_owned(), |t| {
+            format!("until {}", clock(t, s.now))
+        });
         Row::new(vec![
             Span::styled("blocked", Style::new().fg(Color::Red)),
             Span::raw(a.addr.to_string()),
