@@ -112,7 +112,7 @@ async fn session(
         Ok(s) => s,
         Err(e) => return Ended::Lost(e),
     };
-    if let Err(e) = refresh(client, shared, explain.as_deref()).await {
+    if let Err(e) = refresh(client, shared, explain.as_deref(), true).await {
         return Ended::Lost(e);
     }
     lock(shared).connection = Connection::Connected;
@@ -120,6 +120,8 @@ async fn session(
     let mut tick = tokio::time::interval(pace.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut polls = 0u32;
+    let mut missed = lock(shared).missed;
     loop {
         tokio::select! {
             item = stream.next() => match item {
@@ -137,7 +139,13 @@ async fn session(
                 Some(Ok(_)) => {}
             },
             _ = tick.tick() => {
-                if let Err(e) = refresh(client, shared, explain.as_deref()).await {
+                polls += 1;
+                let now_missed = lock(shared).missed;
+                // New alerts come by the stream; the whole list is re-read now and then for
+                // acknowledgements made elsewhere, and at once when the stream dropped some.
+                let full = polls.is_multiple_of(FULL_EVERY) || now_missed != missed;
+                missed = now_missed;
+                if let Err(e) = refresh(client, shared, explain.as_deref(), full).await {
                     return Ended::Lost(e);
                 }
             }
@@ -158,19 +166,30 @@ async fn session(
     }
 }
 
-/// Takes every snapshot, then swaps them in at once.
+/// Every how many polls the alert list is re-read whole.
+pub const FULL_EVERY: u32 = 10;
+
+/// Takes every snapshot, then swaps them in at once. Unless `full`, only alerts newer than
+/// the newest one held are read.
 async fn refresh(
     client: &Client,
     shared: &Mutex<State>,
     explain: Option<&str>,
+    full: bool,
 ) -> Result<(), ClientError> {
     let status = client.status().await?;
     let rama = client.rama().await?;
     let devices = client.devices().await?;
+    let after = if full {
+        None
+    } else {
+        lock(shared).alerts.first().map(|a| a.seq)
+    };
     let alerts = client
         .alerts(&AlertQuery {
             limit: MAX_ALERTS,
-            ..AlertQuery::default()
+            after,
+            unacknowledged: false,
         })
         .await?;
     let indicators = client.indicators().await?;
@@ -182,7 +201,13 @@ async fn refresh(
         s.status = Some(status);
         s.rama = Some(rama);
         s.devices = devices;
-        s.alerts = alerts;
+        if after.is_some() {
+            for a in alerts.into_iter().rev() {
+                s.merge_alert(a);
+            }
+        } else {
+            s.alerts = alerts;
+        }
         s.indicators = Some(indicators);
         s.peers = Some(peers);
         s.blocks = Some(blocks);

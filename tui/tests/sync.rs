@@ -131,6 +131,24 @@ async fn follows_the_agent_acts_and_reconnects_after_a_restart() {
             .is_some()
     );
 
+    // An alert the stream did not carry is found by the next poll.
+    {
+        let mut v = agent.memory.alerts.lock().unwrap();
+        let mut quiet = v[0].clone();
+        quiet.seq = 7;
+        quiet.acknowledged = None;
+        v.push(quiet);
+    }
+    until(&shared, "the polled alert", |s| s.alerts[0].seq == 7).await;
+    // An acknowledgement made elsewhere (another operator's CLI) shows within a full re-read.
+    agent.memory.alerts.lock().unwrap()[4].acknowledged = Some(heir_api::Ack { at: fixture::NOW });
+    until(&shared, "the outside acknowledgement", |s| {
+        s.alerts
+            .iter()
+            .any(|a| a.seq == 5 && a.acknowledged.is_some())
+    })
+    .await;
+
     // A refused action is reported, not fatal.
     tx.send(Request::Deny("nonesuch".into())).await.unwrap();
     until(&shared, "the refusal", |s| {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -15,6 +15,7 @@ use tokio::net::UnixStream;
 
 use heir_rama::Report;
 
+use crate::lines::{Lines, MAX_LINE, TooLong};
 use crate::{
     AlertQuery, Availability, Block, BlockRequest, Blocks, Device, ErrorBody, Indicator, Live,
     Peer, Pending, Rama, Status, Stored, StreamQuery, UnblockRequest,
@@ -22,8 +23,6 @@ use crate::{
 
 /// How long a snapshot or action may take before the client gives up.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// A live stream line longer than this is refused rather than buffered without bound.
-pub const MAX_LINE: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -161,7 +160,8 @@ impl Client {
         }
         Ok(LiveStream {
             body: resp.into_body(),
-            buf: BytesMut::new(),
+            lines: Lines::default(),
+            path: self.path.clone(),
         })
     }
 
@@ -297,44 +297,36 @@ fn encode(segment: &str) -> String {
 #[derive(Debug)]
 pub struct LiveStream {
     body: Incoming,
-    buf: BytesMut,
+    lines: Lines,
+    path: PathBuf,
 }
 
 impl LiveStream {
     /// The next item; `None` when the agent closed the stream (it shut down).
     pub async fn next(&mut self) -> Option<Result<Live, Error>> {
         loop {
-            if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
-                let line = self.buf.split_to(nl + 1);
-                let line = &line[..nl];
-                if line.is_empty() {
-                    continue;
+            match self.lines.next_line() {
+                Some(Ok(line)) => {
+                    return Some(
+                        serde_json::from_slice(&line).map_err(|source| Error::Decode {
+                            route: "/v1/stream".to_owned(),
+                            source,
+                        }),
+                    );
                 }
-                return Some(
-                    serde_json::from_slice(line).map_err(|source| Error::Decode {
-                        route: "/v1/stream".to_owned(),
-                        source,
-                    }),
-                );
-            }
-            if self.buf.len() > MAX_LINE {
-                return Some(Err(Error::LineTooLong));
+                Some(Err(TooLong)) => return Some(Err(Error::LineTooLong)),
+                None => {}
             }
             match self.body.frame().await? {
                 Ok(frame) => {
-                    if let Ok(mut data) = frame.into_data() {
-                        while data.has_remaining() {
-                            let chunk = data.chunk();
-                            self.buf.extend_from_slice(chunk);
-                            let n = chunk.len();
-                            data.advance(n);
-                        }
+                    if let Ok(data) = frame.into_data() {
+                        self.lines.push(&data);
                     }
                 }
-                Err(e) => {
+                Err(source) => {
                     return Some(Err(Error::Http {
-                        path: PathBuf::new(),
-                        source: e,
+                        path: self.path.clone(),
+                        source,
                     }));
                 }
             }

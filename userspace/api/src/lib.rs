@@ -36,6 +36,7 @@ pub mod device;
 pub mod error;
 #[cfg(feature = "fixture")]
 pub mod fixture;
+pub mod lines;
 pub mod live;
 pub mod mesh;
 pub mod response;
