@@ -418,3 +418,40 @@ fn help_overlay_and_view_keys() {
     press(&mut app, &s, &[KeyCode::Char('k'), KeyCode::Char('g')]);
     assert_eq!(app.selection(), 0);
 }
+
+#[test]
+fn long_lists_page_with_the_selection() {
+    let base = fixture::alerts();
+    let s = State {
+        alerts: (0..1000)
+            .map(|i| {
+                let mut a = base[i % base.len()].clone();
+                a.seq = 1000 - i as u64;
+                a.alert.title = format!("alert number {}", a.seq);
+                a
+            })
+            .collect(),
+        ..full()
+    };
+    let mut app = at(View::Alerts);
+    for _ in 0..50 {
+        press(&mut app, &s, &[KeyCode::PageDown]);
+    }
+    press(&mut app, &s, &[KeyCode::Down, KeyCode::Down, KeyCode::Down]);
+    assert_eq!(app.selection(), 503);
+    let selected = app.selected_alert(&s).unwrap().alert.title.clone();
+    assert_eq!(selected, "alert number 497");
+    let lines = render(&app, &s);
+    let y = lines.iter().position(|l| l.contains(&selected)).unwrap();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| heir_tui::view::draw(f, &app, &s)).unwrap();
+    assert!(
+        t.backend().buffer()[(40, y as u16)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED),
+        "the selected row is highlighted"
+    );
+    // Neighbours on the same page are shown too; far rows are not.
+    row_with(&lines, "alert number 498");
+    assert!(!lines.join("").contains("alert number 1000"));
+}

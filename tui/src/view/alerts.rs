@@ -20,7 +20,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         return detail(f, area, a, s);
     }
     let alerts = app.alerts(s);
-    let rows = alerts.iter().map(|a| {
+    let (start, end) = super::page(alerts.len(), app.selection(), area);
+    let rows = alerts[start..end].iter().map(|a| {
         let x = &a.alert;
         let style = if a.acknowledged.is_some() {
             Style::new().fg(Color::DarkGray)
@@ -64,7 +65,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     )
     .row_highlight_style(selected_style())
     .block(Block::bordered().title(title));
-    let mut ts = TableState::default().with_selected(Some(app.selection()));
+    let mut ts = TableState::default().with_selected(Some(app.selection() - start));
     f.render_stateful_widget(table, area, &mut ts);
 }
 

@@ -211,6 +211,15 @@ fn ago(ts: Timestamp, now: Timestamp) -> String {
     format!("{} ago", duration(now.saturating_sub(ts)))
 }
 
+/// The page of a long list that holds the selection: rows `start..end` of `len`, for a table
+/// of `height` rows inside its border and header. Only that page is built each frame, so a
+/// thousand alerts cost what twenty do.
+fn page(len: usize, selected: usize, area: Rect) -> (usize, usize) {
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    let start = (selected / height) * height;
+    (start.min(len), (start + height).min(len))
+}
+
 fn selected_style() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
@@ -227,6 +236,16 @@ fn title_with_filter(title: &str, app: &App, shown: usize, total: usize) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_hold_the_selection() {
+        let area = Rect::new(0, 0, 80, 13); // 10 rows inside
+        assert_eq!(page(1000, 0, area), (0, 10));
+        assert_eq!(page(1000, 9, area), (0, 10));
+        assert_eq!(page(1000, 10, area), (10, 20));
+        assert_eq!(page(25, 24, area), (20, 25));
+        assert_eq!(page(0, 0, area), (0, 0));
+    }
 
     #[test]
     fn compact_numbers_and_durations() {
