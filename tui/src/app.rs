@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use heir_api::{Device, Stored};
+use heir_api::{Device, Indicator, Peer, Stored};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::state::State;
@@ -121,8 +121,9 @@ pub struct App {
     pub unacknowledged_only: bool,
     /// Alert detail open.
     pub detail: bool,
-    /// Selected row per view.
+    /// Selected row per view, and the identity of the row selected there.
     pub selected: [usize; 6],
+    pub anchor: [Option<String>; 6],
 }
 
 impl Default for App {
@@ -137,6 +138,7 @@ impl Default for App {
             unacknowledged_only: false,
             detail: false,
             selected: [0; 6],
+            anchor: Default::default(),
         }
     }
 }
@@ -150,8 +152,39 @@ fn matches(filter: &str, fields: &[&str]) -> bool {
 }
 
 impl App {
-    pub fn selection(&self) -> usize {
-        self.selected[self.view.index()]
+    /// The selected row of the current view.
+    pub fn selection(&self, s: &State) -> usize {
+        self.index_in(self.view, &self.keys(self.view, s))
+    }
+
+    /// Rows are selected by identity (alert seq, device id, ...), so a new alert arriving at
+    /// the top or a device's score changing its rank never moves the selection to another
+    /// row under the operator's finger; the index is the fallback when the row went away.
+    fn index_in(&self, view: View, keys: &[String]) -> usize {
+        let i = view.index();
+        self.anchor[i]
+            .as_ref()
+            .and_then(|k| keys.iter().position(|x| x == k))
+            .unwrap_or_else(|| self.selected[i].min(keys.len().saturating_sub(1)))
+    }
+
+    /// The identities of a view's rows, in display order.
+    fn keys(&self, view: View, s: &State) -> Vec<String> {
+        match view {
+            View::Overview => Vec::new(),
+            View::Devices => self.devices(s).iter().map(|d| d.id.clone()).collect(),
+            View::Alerts => self.alerts(s).iter().map(|a| a.seq.to_string()).collect(),
+            View::Observatory => self.indicators(s).iter().map(|i| i.id.clone()).collect(),
+            View::Mesh => self.peers(s).iter().map(|p| p.id.clone()).collect(),
+            View::Response => self
+                .response_items(s)
+                .iter()
+                .map(|r| match r {
+                    ResponseItem::Pending(id) => format!("pending {id}"),
+                    ResponseItem::Active(addr) => format!("active {addr}"),
+                })
+                .collect(),
+        }
     }
 
     /// The Devices table's rows: filtered, then sorted.
@@ -212,6 +245,40 @@ impl App {
             .collect()
     }
 
+    /// The Observatory's indicator rows (empty when the mesh is not available).
+    pub fn indicators<'a>(&self, s: &'a State) -> Vec<&'a Indicator> {
+        s.indicators
+            .as_ref()
+            .and_then(|i| i.available())
+            .map_or(Vec::new(), |v| {
+                v.iter()
+                    .filter(|i| {
+                        matches(
+                            &self.filter,
+                            &[
+                                &i.value,
+                                &i.kind,
+                                i.category.slug(),
+                                i.device_model.as_deref().unwrap_or(""),
+                            ],
+                        )
+                    })
+                    .collect()
+            })
+    }
+
+    /// The Mesh view's peer rows.
+    pub fn peers<'a>(&self, s: &'a State) -> Vec<&'a Peer> {
+        s.peers
+            .as_ref()
+            .and_then(|p| p.available())
+            .map_or(Vec::new(), |v| {
+                v.iter()
+                    .filter(|p| matches(&self.filter, &[&p.id, p.name.as_deref().unwrap_or("")]))
+                    .collect()
+            })
+    }
+
     pub fn response_items(&self, s: &State) -> Vec<ResponseItem> {
         let Some(b) = s.blocks.as_ref().and_then(|b| b.available()) else {
             return Vec::new();
@@ -223,36 +290,17 @@ impl App {
             .collect()
     }
 
-    fn rows(&self, s: &State) -> usize {
-        match self.view {
-            View::Overview => 0,
-            View::Devices => self.devices(s).len(),
-            View::Alerts => self.alerts(s).len(),
-            View::Observatory => s
-                .indicators
-                .as_ref()
-                .and_then(|i| i.available())
-                .map_or(0, Vec::len),
-            View::Mesh => s
-                .peers
-                .as_ref()
-                .and_then(|p| p.available())
-                .map_or(0, Vec::len),
-            View::Response => self.response_items(s).len(),
-        }
-    }
-
     /// The device whose explanation the Devices view shows.
     pub fn selected_device<'a>(&self, s: &'a State) -> Option<&'a Device> {
-        self.devices(s)
-            .get(self.selected[View::Devices.index()])
-            .copied()
+        let rows = self.devices(s);
+        let keys: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
+        rows.get(self.index_in(View::Devices, &keys)).copied()
     }
 
     pub fn selected_alert<'a>(&self, s: &'a State) -> Option<&'a Stored> {
-        self.alerts(s)
-            .get(self.selected[View::Alerts.index()])
-            .copied()
+        let rows = self.alerts(s);
+        let keys: Vec<String> = rows.iter().map(|a| a.seq.to_string()).collect();
+        rows.get(self.index_in(View::Alerts, &keys)).copied()
     }
 
     fn switch(&mut self, v: View, s: &State) -> Outcome {
@@ -260,7 +308,6 @@ impl App {
         self.detail = false;
         self.editing = false;
         self.filter.clear();
-        self.clamp(s);
         self.explain(s)
     }
 
@@ -271,18 +318,15 @@ impl App {
         }
     }
 
-    fn clamp(&mut self, s: &State) {
-        let n = self.rows(s);
-        let i = self.view.index();
-        self.selected[i] = self.selected[i].min(n.saturating_sub(1));
-    }
-
     fn move_by(&mut self, delta: isize, s: &State) -> Outcome {
-        let n = self.rows(s);
+        let keys = self.keys(self.view, s);
         let i = self.view.index();
-        self.selected[i] = self.selected[i]
+        let at = self
+            .index_in(self.view, &keys)
             .saturating_add_signed(delta)
-            .min(n.saturating_sub(1));
+            .min(keys.len().saturating_sub(1));
+        self.selected[i] = at;
+        self.anchor[i] = keys.get(at).cloned();
         self.explain(s)
     }
 
@@ -304,7 +348,6 @@ impl App {
                 KeyCode::Char(c) => self.filter.push(c),
                 _ => {}
             }
-            self.clamp(s);
             return Outcome::Nothing;
         }
         if self.help {
@@ -339,7 +382,6 @@ impl App {
                     self.detail = false;
                 } else {
                     self.filter.clear();
-                    self.clamp(s);
                 }
             }
             KeyCode::Down | KeyCode::Char('j') => return self.move_by(1, s),
@@ -370,7 +412,6 @@ impl App {
             }
             (View::Alerts, KeyCode::Char('u')) => {
                 self.unacknowledged_only = !self.unacknowledged_only;
-                self.clamp(s);
                 Outcome::Nothing
             }
             (View::Alerts, KeyCode::Char('a')) => match self.selected_alert(s) {
@@ -378,7 +419,7 @@ impl App {
                 _ => Outcome::Nothing,
             },
             (View::Response, KeyCode::Char(c @ ('y' | 'n' | 'x'))) => {
-                match (self.response_items(s).get(self.selection()), c) {
+                match (self.response_items(s).get(self.selection(s)), c) {
                     (Some(ResponseItem::Pending(id)), 'y') => {
                         Outcome::Send(Request::Approve(id.clone()))
                     }

@@ -412,11 +412,11 @@ fn help_overlay_and_view_keys() {
     // Selection stays within the list.
     let mut app = at(View::Alerts);
     press(&mut app, &s, &[KeyCode::Up, KeyCode::Up]);
-    assert_eq!(app.selection(), 0);
+    assert_eq!(app.selection(&s), 0);
     press(&mut app, &s, &[KeyCode::PageDown]);
-    assert_eq!(app.selection(), 4);
+    assert_eq!(app.selection(&s), 4);
     press(&mut app, &s, &[KeyCode::Char('k'), KeyCode::Char('g')]);
-    assert_eq!(app.selection(), 0);
+    assert_eq!(app.selection(&s), 0);
 }
 
 #[test]
@@ -438,7 +438,7 @@ fn long_lists_page_with_the_selection() {
         press(&mut app, &s, &[KeyCode::PageDown]);
     }
     press(&mut app, &s, &[KeyCode::Down, KeyCode::Down, KeyCode::Down]);
-    assert_eq!(app.selection(), 503);
+    assert_eq!(app.selection(&s), 503);
     let selected = app.selected_alert(&s).unwrap().alert.title.clone();
     assert_eq!(selected, "alert number 497");
     let lines = render(&app, &s);
@@ -454,4 +454,49 @@ fn long_lists_page_with_the_selection() {
     // Neighbours on the same page are shown too; far rows are not.
     row_with(&lines, "alert number 498");
     assert!(!lines.join("").contains("alert number 1000"));
+}
+
+#[test]
+fn selection_follows_the_row_not_the_position() {
+    let mut s = full();
+    let mut app = at(View::Alerts);
+    press(&mut app, &s, &[KeyCode::Down]);
+    assert_eq!(app.selected_alert(&s).unwrap().seq, 4);
+    // A new alert arrives at the top while the operator reads.
+    let mut late = s.alerts[0].clone();
+    late.seq = 6;
+    late.alert.title = "Arrived later".into();
+    s.merge_alert(late);
+    assert_eq!(app.selected_alert(&s).unwrap().seq, 4);
+    assert_eq!(app.selection(&s), 2);
+    assert_eq!(
+        press(&mut app, &s, &[KeyCode::Char('a')]),
+        Outcome::Send(Request::Acknowledge(4)),
+        "acknowledges the alert on screen, not the newcomer"
+    );
+    press(&mut app, &s, &[KeyCode::Enter]);
+    assert!(render(&app, &s)[1].contains("Alert 4 ·"));
+
+    // A device whose score changes rank stays selected.
+    let mut app = at(View::Devices);
+    press(&mut app, &s, &[KeyCode::Down]);
+    assert_eq!(app.selected_device(&s).unwrap().id, "pacs-1");
+    s.devices[1].score.value = 95.0;
+    s.devices
+        .sort_by(|a, b| b.score.value.total_cmp(&a.score.value));
+    assert_eq!(app.selected_device(&s).unwrap().id, "pacs-1");
+    assert_eq!(app.selection(&s), 0);
+    // When the selected row goes away, the position is kept.
+    s.devices.retain(|d| d.id != "pacs-1");
+    assert_eq!(app.selection(&s), 1);
+}
+
+#[test]
+fn alerts_older_than_a_day_show_their_date() {
+    let s = State {
+        now: heir_model::Timestamp::from_secs(NOW.as_nanos() / 1_000_000_000 + 2 * 86_400),
+        ..full()
+    };
+    let lines = render(&at(View::Alerts), &s);
+    assert!(lines[3].starts_with("│11-28 06:59 info"), "{}", lines[3]);
 }

@@ -20,7 +20,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         return detail(f, area, a, s);
     }
     let alerts = app.alerts(s);
-    let (start, end) = super::page(alerts.len(), app.selection(), area);
+    let (start, end) = super::page(alerts.len(), app.selection(s), area);
+    // Alerts older than a day need their date: widen the time column only then.
+    let day = std::time::Duration::from_secs(86_400);
+    let time_width = if alerts[start..end]
+        .iter()
+        .any(|a| s.now.saturating_sub(a.alert.ts) >= day)
+    {
+        11
+    } else {
+        8
+    };
     let rows = alerts[start..end].iter().map(|a| {
         let x = &a.alert;
         let style = if a.acknowledged.is_some() {
@@ -52,7 +62,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(8),
+            Constraint::Length(time_width),
             Constraint::Length(8),
             Constraint::Length(1),
             Constraint::Length(18),
@@ -65,7 +75,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     )
     .row_highlight_style(selected_style())
     .block(Block::bordered().title(title));
-    let mut ts = TableState::default().with_selected(Some(app.selection() - start));
+    let mut ts = TableState::default().with_selected(Some(app.selection(s) - start));
     f.render_stateful_widget(table, area, &mut ts);
 }
 

@@ -18,7 +18,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     let [list, detail] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let devices = app.devices(s);
-    let (start, end) = super::page(devices.len(), app.selection(), list);
+    let (start, end) = super::page(devices.len(), app.selection(s), list);
     let rows = devices[start..end].iter().map(|d| {
         Row::new(vec![
             Span::styled(
@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     )
     .row_highlight_style(selected_style())
     .block(Block::bordered().title(title));
-    let mut ts = TableState::default().with_selected(Some(app.selection() - start));
+    let mut ts = TableState::default().with_selected(Some(app.selection(s) - start));
     f.render_stateful_widget(table, list, &mut ts);
     explanation(f, detail, app, s);
 }

@@ -14,15 +14,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
     let Some(peers) = available(f, area, s, "Mesh peers", s.peers.as_ref()) else {
         return;
     };
-    let q = app.filter.to_lowercase();
-    let shown: Vec<_> = peers
-        .iter()
-        .filter(|p| {
-            q.is_empty()
-                || p.id.to_lowercase().contains(&q)
-                || p.name.as_deref().unwrap_or("").to_lowercase().contains(&q)
-        })
-        .collect();
+    let shown = app.peers(s);
     let rows = shown.iter().map(|p| {
         Row::new(vec![
             if p.connected {
@@ -57,6 +49,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         shown.len(),
         peers.len(),
     )));
-    let mut ts = TableState::default().with_selected(Some(app.selection()));
+    let mut ts = TableState::default().with_selected(Some(app.selection(s)));
     f.render_stateful_widget(table, area, &mut ts);
 }

@@ -32,17 +32,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         super::not_built(f, models, "Indicators by device model", why);
         return;
     };
-    let shown: Vec<_> = ind
-        .iter()
-        .filter(|i| {
-            app.filter.is_empty() || {
-                let q = app.filter.to_lowercase();
-                [i.value.as_str(), i.kind.as_str(), i.category.slug()]
-                    .iter()
-                    .any(|x| x.to_lowercase().contains(&q))
-            }
-        })
-        .collect();
+    let shown = app.indicators(s);
     let rows = shown.iter().map(|i| {
         Row::new(vec![
             i.kind.clone(),
@@ -73,7 +63,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         shown.len(),
         ind.len(),
     )));
-    let mut ts = TableState::default().with_selected(Some(app.selection()));
+    let mut ts = TableState::default().with_selected(Some(app.selection(s)));
     f.render_stateful_widget(table, top, &mut ts);
     let mut by_model: BTreeMap<&str, u64> = BTreeMap::new();
     for i in ind {

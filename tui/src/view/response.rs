@@ -56,6 +56,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
         b.pending.len(),
         b.active.len()
     )));
-    let mut ts = TableState::default().with_selected(Some(app.selection()));
+    let mut ts = TableState::default().with_selected(Some(app.selection(s)));
     f.render_stateful_widget(table, area, &mut ts);
 }
