@@ -28,6 +28,7 @@ struct Ctx<B> {
     closing: watch::Receiver<bool>,
     /// Keeps `closing` open for routers built without a shutdown signal.
     _never: Option<Arc<watch::Sender<bool>>>,
+    heartbeat: Duration,
 }
 
 impl<B> Clone for Ctx<B> {
@@ -36,6 +37,7 @@ impl<B> Clone for Ctx<B> {
             backend: self.backend.clone(),
             closing: self.closing.clone(),
             _never: self._never.clone(),
+            heartbeat: self.heartbeat,
         }
     }
 }
@@ -50,6 +52,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         backend,
         closing: rx,
         _never: Some(Arc::new(tx)),
+        heartbeat: HEARTBEAT,
     })
 }
 
@@ -57,11 +60,13 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
 pub(crate) fn router_closing<B: Backend>(
     backend: Arc<B>,
     closing: watch::Receiver<bool>,
+    heartbeat: Duration,
 ) -> Router {
     routes(Ctx {
         backend,
         closing,
         _never: None,
+        heartbeat,
     })
 }
 
@@ -224,9 +229,12 @@ async fn live<B: Backend>(
 ) -> Answer {
     let q = query(q)?;
     let rx = c.backend.subscribe();
+    let heartbeat = c.heartbeat;
     let s = stream::unfold(
         (rx, c.closing.clone()),
         move |(mut rx, mut closing)| async move {
+            // Silence is measured from the last line sent, whatever is filtered out meanwhile.
+            let quiet_until = tokio::time::Instant::now() + heartbeat;
             loop {
                 if *closing.borrow() {
                     return None;
@@ -238,7 +246,7 @@ async fn live<B: Backend>(
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
                     _ = closing.changed() => return None,
-                    _ = tokio::time::sleep(HEARTBEAT) => Live::Heartbeat { ts: Timestamp::now() },
+                    _ = tokio::time::sleep_until(quiet_until) => Live::Heartbeat { ts: Timestamp::now() },
                 };
                 if !item.wanted(q) {
                     continue;

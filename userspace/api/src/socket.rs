@@ -5,6 +5,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -35,6 +36,7 @@ pub enum Error {
 pub struct Socket {
     listener: Option<std::os::unix::net::UnixListener>,
     path: PathBuf,
+    heartbeat: Duration,
 }
 
 impl Socket {
@@ -78,6 +80,7 @@ impl Socket {
         let mut socket = Socket {
             listener: Some(listener),
             path,
+            heartbeat: crate::server::HEARTBEAT,
         };
         socket.restrict(gid)?;
         socket
@@ -113,6 +116,13 @@ impl Socket {
         Ok(())
     }
 
+    /// How long a live stream may be silent before the server sends a heartbeat
+    /// (default [`crate::server::HEARTBEAT`]).
+    pub fn with_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -132,7 +142,7 @@ impl Socket {
                 source,
             })?;
         let (close_tx, close_rx) = watch::channel(false);
-        let app = crate::server::router_closing(backend, close_rx);
+        let app = crate::server::router_closing(backend, close_rx, self.heartbeat);
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -26,10 +26,14 @@ struct Agent {
 
 impl Agent {
     fn start(parts: Parts, capacity: usize) -> Agent {
+        Self::start_with(parts, capacity, heir_api::server::HEARTBEAT)
+    }
+
+    fn start_with(parts: Parts, capacity: usize, heartbeat: Duration) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/api.sock");
         let memory = Arc::new(Memory::new(parts, capacity));
-        let socket = Socket::bind(&path).unwrap();
+        let socket = Socket::bind(&path).unwrap().with_heartbeat(heartbeat);
         let (tx, rx) = oneshot::channel();
         let served = tokio::spawn(socket.serve(memory.clone(), async {
             let _ = rx.await;
@@ -401,6 +405,39 @@ async fn live_stream_delivers_alerts_and_events_as_asked() {
         .await
         .unwrap();
     assert!(end.is_none(), "stream ended on shutdown: {end:?}");
+}
+
+#[tokio::test]
+async fn a_quiet_stream_carries_heartbeats() {
+    let agent = Agent::start_with(Parts::Core, 4, Duration::from_millis(50));
+    let mut s = agent.client().stream(StreamQuery::default()).await.unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..2 {
+        assert!(matches!(next(&mut s).await, Live::Heartbeat { .. }));
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(90),
+        "not before the interval"
+    );
+    // Events this subscriber did not ask for do not count as traffic.
+    let flooding = std::time::Instant::now();
+    let flood = {
+        let live = agent.memory.live.clone();
+        tokio::spawn(async move {
+            for pid in 0..100 {
+                let _ = live.send(Live::Event(event(pid)));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    assert!(matches!(next(&mut s).await, Live::Heartbeat { .. }));
+    assert!(
+        flooding.elapsed() < Duration::from_millis(400),
+        "heartbeat during the flood (it lasts 500 ms), not after: {:?}",
+        flooding.elapsed()
+    );
+    flood.abort();
+    agent.stop().await;
 }
 
 #[tokio::test]
