@@ -13,7 +13,10 @@ fn full() -> State {
         connection: Connection::Connected,
         now: NOW,
         status: Some(fixture::status()),
-        rama: Some(fixture::rama()),
+        rama: Some(heir_api::Rama {
+            peer_percentile: Some(fixture::PEER_PERCENTILE),
+            ..fixture::rama()
+        }),
         devices: fixture::devices(),
         report: fixture::report("pump-icu-3"),
         alerts: fixture::alerts().into_iter().rev().collect(),
@@ -27,6 +30,7 @@ fn full() -> State {
 
 fn core() -> State {
     State {
+        rama: Some(fixture::rama()),
         indicators: Some(Availability::not_built(heir_api::backend::MESH_NOT_BUILT)),
         peers: Some(Availability::not_built(heir_api::backend::MESH_NOT_BUILT)),
         blocks: Some(Availability::not_built(
@@ -256,7 +260,11 @@ fn alerts_list_filter_detail_and_acknowledge() {
 fn observatory_mesh_and_response_with_data() {
     let s = full();
     let obs = render(&at(View::Observatory), &s);
-    assert!(obs[1].contains("Mesh indicators (2)"));
+    assert_eq!(
+        obs[1].trim_end(),
+        " RAMA among mesh peers: riskier than 83% of them"
+    );
+    assert!(obs[2].contains("Mesh indicators (2)"));
     assert!(row_with(&obs, "203.0.113.9").contains("reverse_shell      80%  3"));
     assert!(
         row_with(&obs, "brute_force").contains("212"),
@@ -298,8 +306,13 @@ fn parts_not_built_say_so_plainly() {
         (View::Response, "Response", "responder"),
     ] {
         let lines = render(&at(view), &s);
-        assert!(lines[1].contains(title), "{}", lines[1]);
-        assert!(lines[2].contains("Not available"), "{}", lines[2]);
+        let top = if view == View::Observatory { 2 } else { 1 };
+        assert!(lines[top].contains(title), "{}", lines[top]);
+        assert!(
+            lines[top + 1].contains("Not available"),
+            "{}",
+            lines[top + 1]
+        );
         let text = screen(&at(view), &s);
         assert!(
             text.contains(&format!(
@@ -318,6 +331,9 @@ fn parts_not_built_say_so_plainly() {
             "no fake data"
         );
     }
+    assert!(
+        render(&at(View::Observatory), &s)[1].contains("not available (no mesh in this build)")
+    );
     // Local data in the Observatory is still shown.
     assert!(screen(&at(View::Observatory), &s).contains("Local alerts by category"));
     // Actions on a view with no data do nothing.

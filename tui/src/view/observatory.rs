@@ -13,8 +13,13 @@ use crate::app::App;
 use crate::state::State;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, s: &State) {
-    let [top, charts] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let [rank, top, charts] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Percentage(50),
+        Constraint::Percentage(50),
+    ])
+    .areas(area);
+    percentile(f, rank, s);
     let [local, models] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
     let mut local_counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -99,4 +104,23 @@ fn bars(f: &mut Frame, area: Rect, title: &str, counts: &BTreeMap<&str, u64>) {
             .data(BarGroup::default().bars(&bars)),
         area,
     );
+}
+
+/// Where this hospital's RAMA ranks among the peers that share theirs.
+fn percentile(f: &mut Frame, area: Rect, s: &State) {
+    let text = match (
+        s.rama.as_ref().and_then(|r| r.peer_percentile),
+        s.indicators.as_ref(),
+    ) {
+        (Some(p), _) => format!(
+            " RAMA among mesh peers: riskier than {:.0}% of them",
+            p * 100.0
+        ),
+        (None, Some(heir_api::Availability::NotBuilt { .. })) => {
+            " RAMA among mesh peers: not available (no mesh in this build)".to_owned()
+        }
+        (None, Some(_)) => " RAMA among mesh peers: no peer shares its score yet".to_owned(),
+        (None, None) => " RAMA among mesh peers: waiting for the agent".to_owned(),
+    };
+    f.render_widget(ratatui::widgets::Paragraph::new(text), area);
 }

@@ -33,4 +33,8 @@ pub struct Rama {
     /// Recent changes of the hospital score, oldest first.
     #[serde(default)]
     pub history: Vec<Point>,
+    /// Share (0..1) of mesh peers whose hospital RAMA is lower than this one's: 0.9 means
+    /// riskier than 90% of them. None until the mesh is built and a peer shares its score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_percentile: Option<f64>,
 }

@@ -188,6 +188,7 @@ pub fn rama() -> Rama {
                 value: value - 10.0 + 2.0 * i as f64,
             })
             .collect(),
+        peer_percentile: None,
     }
 }
 
@@ -402,6 +403,9 @@ pub fn blocks() -> Blocks {
     }
 }
 
+/// Where the fixture hospital ranks among its peers when the mesh is there.
+pub const PEER_PERCENTILE: f64 = 0.83;
+
 /// Which optional parts the in-memory agent has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parts {
@@ -467,7 +471,11 @@ impl Backend for Memory {
     }
 
     async fn rama(&self) -> Result<Rama, BackendError> {
-        Ok(rama())
+        let mut r = rama();
+        if self.full() {
+            r.peer_percentile = Some(PEER_PERCENTILE);
+        }
+        Ok(r)
     }
 
     async fn alerts(&self, q: AlertQuery) -> Result<Vec<Stored>, BackendError> {
