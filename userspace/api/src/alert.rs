@@ -1,0 +1,51 @@
+//! Alerts as the store keeps them: the alert, its store sequence number and its acknowledgement.
+
+use heir_model::{Alert, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A stored alert. `seq` is the store's key (increasing with arrival); `alert.id` is the
+/// content id that de-duplicates the same incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Ack>,
+    pub alert: Alert,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub at: Timestamp,
+}
+
+/// `GET /v1/alerts` query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    /// At most this many, newest first.
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+    /// Only alerts with a larger `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// Only alerts nobody acknowledged yet.
+    #[serde(default)]
+    pub unacknowledged: bool,
+}
+
+/// Upper bound on one page, so one request cannot make the agent serialise its whole store.
+pub const MAX_LIMIT: usize = 10_000;
+
+fn default_limit() -> usize {
+    500
+}
+
+impl Default for AlertQuery {
+    fn default() -> Self {
+        Self {
+            limit: default_limit(),
+            after: None,
+            unacknowledged: false,
+        }
+    }
+}
