@@ -22,6 +22,7 @@ const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "hping3",
     "hydra",
+    "tmux",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

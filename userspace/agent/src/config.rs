@@ -22,6 +22,8 @@ pub struct Config {
     pub detect: heir_detect::Config,
     /// Sharing with the other hospitals (`[mesh]`).
     pub mesh: crate::mesh::Config,
+    /// The local API's Unix socket; default `api.sock` in the data directory.
+    pub api_socket: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             retention: heir_store::Retention::default(),
             detect: heir_detect::Config::default(),
             mesh: crate::mesh::Config::default(),
+            api_socket: None,
         }
     }
 }
@@ -66,6 +69,12 @@ impl Config {
         ]
         .into_iter()
         .find(|d| d.is_dir())
+    }
+
+    pub fn api_socket(&self) -> PathBuf {
+        self.api_socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("api.sock"))
     }
 
     pub fn load(path: &Path) -> Result<Config, Error> {

@@ -11,4 +11,5 @@ pub mod risk;
 pub mod sensor;
 
 pub use config::Config;
+pub mod api;
 pub mod bench;

@@ -30,8 +30,16 @@ struct Cli {
 enum Command {
     /// Run the agent: kernel sensors, detectors and outputs, until interrupted.
     Agent(AgentArgs),
-    /// Run the agent with a live view on this terminal (the quickest way to see heir work).
+    /// Run the agent and the terminal UI in one process (the quickest way to see heir work).
     Up(AgentArgs),
+    /// Attach the terminal UI to a running agent.
+    Tui {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The agent's API socket (default: api.sock in the data directory).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Stream the raw decoded kernel events, with a periodic summary on stderr.
     Monitor {
         /// One JSON object per line (stable field names) instead of text.
@@ -67,7 +75,7 @@ enum Command {
     /// Detection rules: validate them, or run every rule's own test cases.
     #[command(subcommand)]
     Rules(Rules),
-    /// Stored alerts, oldest first (the agent must be stopped; the local API serves a running one).
+    /// Alerts, oldest first: from the running agent, or from the store of a stopped one.
     Alerts {
         #[command(flatten)]
         state: StateArgs,
@@ -77,6 +85,9 @@ enum Command {
         /// Only the newest N.
         #[arg(long, default_value_t = 100)]
         last: usize,
+        /// Keep printing new alerts as the running agent raises them.
+        #[arg(long)]
+        follow: bool,
     },
     /// The device inventory: registry devices and what the sensors discovered.
     Devices {
@@ -255,14 +266,37 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HEIR_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("HEIR_LOG").unwrap_or_else(|_| "warn".into())
+    };
+    // The terminal UI owns the screen: its agent logs to a file in the data directory.
+    let log_file = match &cli.command {
+        Command::Up(a) => {
+            let dir = a
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| Config::default().data_dir);
+            let _ = std::fs::create_dir_all(&dir);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("heir.log"))
+                .ok()
+        }
+        _ => None,
+    };
+    match log_file {
+        Some(f) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -272,6 +306,15 @@ fn main() {
         match cli.command {
             Command::Agent(a) => agent(a, false).await,
             Command::Up(a) => agent(a, true).await,
+            Command::Tui { state, socket } => {
+                let mut config = load_config(state.config.as_ref())?;
+                if let Some(d) = state.data_dir {
+                    config.data_dir = d;
+                }
+                let path = socket.unwrap_or_else(|| config.api_socket());
+                heir_tui::run(heir_api::Client::new(path)).await?;
+                Ok(())
+            }
             Command::Monitor {
                 json,
                 config,
@@ -292,7 +335,12 @@ fn main() {
             Command::Indicators { state, json } => indicators(state, json),
             Command::Export { format, state } => export(format, state),
             Command::Import { file } => import(file),
-            Command::Alerts { state, json, last } => alerts(state, json, last),
+            Command::Alerts {
+                state,
+                json,
+                last,
+                follow,
+            } => alerts(state, json, last, follow).await,
         }
     });
     if let Err(e) = result {
@@ -321,7 +369,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn agent(args: AgentArgs, live: bool) -> Result<()> {
+async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let mut config = load_config(args.config.as_ref())?;
     if let Some(d) = args.data_dir {
         config.data_dir = d;
@@ -339,7 +387,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         None => None,
     };
     let store_path = config.data_dir.join("heir.redb");
-    let store = heir_store::Store::open(&store_path, config.retention)?;
+    let store = Arc::new(heir_store::Store::open(&store_path, config.retention)?);
     let registry = heir_agent::risk::registry_path(&config.data_dir, config.registry.as_deref());
     let risk = Arc::new(std::sync::Mutex::new(Risk::open(
         &config.data_dir,
@@ -348,6 +396,8 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     let engine = build_engine(&config, store.blob(DETECT_STATE)?.as_deref());
     let mut sensor = start_sensor(&config)?;
     let reader = sensor.reader()?;
+    let socket_path = config.api_socket();
+    let socket = heir_api::Socket::bind(&socket_path)?;
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
@@ -361,14 +411,21 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     if let Some(m) = &mesh {
         eprintln!("heir: mesh node {} started", m.client.peer_id());
     }
+    let (live, _) = tokio::sync::broadcast::channel::<heir_api::Live>(4096);
     let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
     let scoring = risk.clone();
-    let (sink, writer) = heir_agent::persist::spawn(store);
+    let (sink, writer) = heir_agent::persist::spawn(store.clone(), live.clone());
     let (event_sink, alert_sink) = (sink.clone(), sink.clone());
+    let dropped = sink.dropped_events.clone();
+    drop(sink);
+    let events_live = live.clone();
     let mut batch = Vec::with_capacity(pipeline::BATCH);
     let pipeline = tokio::spawn(stages.run(
         rx,
         move |e| {
+            if events_live.receiver_count() > 0 {
+                let _ = events_live.send(heir_api::Live::Event(e.clone()));
+            }
             batch.push(e.clone());
             if batch.len() == pipeline::BATCH {
                 event_sink.events(std::mem::take(&mut batch));
@@ -389,15 +446,41 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
             }
         },
     ));
-    drop(sink);
+
+    let status = Arc::new(std::sync::Mutex::new(status_of(
+        &sensor,
+        &Counters::default(),
+        0.0,
+        &stats,
+        0,
+    )));
+    let backend = Arc::new(heir_agent::api::Agent {
+        store: store.clone(),
+        risk: risk.clone(),
+        status: status.clone(),
+        live,
+        mesh: mesh.clone(),
+        started: Instant::now(),
+    });
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(socket.serve(backend, async move {
+        let _ = api_stopped.await;
+    }));
     println!("ready");
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(if live { 1 } else { 60 }));
-    let mut last = (Counters::default(), Instant::now());
+
+    let mut tui = ui.then(|| tokio::spawn(heir_tui::run(heir_api::Client::new(&socket_path))));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut save = tokio::time::interval(Duration::from_secs(60));
+    let mut last = (Counters::default(), Instant::now());
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
+            done = async { tui.as_mut().expect("guarded").await }, if tui.is_some() => {
+                if let Ok(Err(e)) = done {
+                    eprintln!("heir: terminal UI: {e}");
+                }
+                break;
+            }
             _ = save.tick() => {
                 let mut r = risk.lock().expect("risk lock");
                 r.rama.tick();
@@ -407,21 +490,22 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
             }
             _ = tick.tick() => {
                 let c = sensor.counters()?;
-                if live {
-                    print_live(&c, &last.0, last.1.elapsed(), &stats, &sensor, started.elapsed());
-                } else {
-                    let t = c.total();
-                    tracing::info!(emitted = t.emitted, lost = t.lost, filtered = t.filtered, "sensor");
-                }
+                let (before, at) = &last;
+                let dt = at.elapsed().as_secs_f64().max(0.001);
+                let rate = c.total().emitted.saturating_sub(before.total().emitted) as f64 / dt;
+                let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
+                *status.lock().expect("status lock") = status_of(&sensor, &c, rate, &stats, dropped);
                 last = (c, Instant::now());
             }
         }
     }
+    let _ = stop_api.send(());
+    let _ = api.await;
     // Stopping the source closes the pipeline's queue; the pipeline drains it and returns,
     // dropping its sinks, so the writer flushes what it holds and ends.
     source.abort();
     let stages = pipeline.await?;
-    let store = tokio::task::spawn_blocking(move || writer.join())
+    tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
     if let Some(engine) = &stages.engine {
@@ -431,41 +515,45 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_live(
-    now: &Counters,
-    before: &Counters,
-    dt: Duration,
-    stats: &Stats,
+fn status_of(
     sensor: &Sensor,
-    up: Duration,
-) {
-    let secs = dt.as_secs_f64().max(0.001);
-    let total = now.total();
-    let prev = before.total();
-    println!(
-        "\x1b[2J\x1b[Hheir — up {}s — {} probes attached, {} failed\n\nevents/s {:>10.0}   lost {:>8}   filtered in kernel {:>10}   alerts {}\n",
-        up.as_secs(),
-        sensor.attached.len(),
-        sensor.failed.len(),
-        (total.emitted - prev.emitted.min(total.emitted)) as f64 / secs,
-        total.lost,
-        total.filtered,
-        Stats::get(&stats.alerts),
-    );
-    println!(
-        "{:<14}{:>12}{:>10}{:>12}",
-        "kind", "emitted", "lost", "filtered"
-    );
-    for (k, c) in &now.by_kind {
-        if c.emitted + c.lost + c.filtered > 0 {
-            println!(
-                "{:<14}{:>12}{:>10}{:>12}",
-                k.name(),
-                c.emitted,
-                c.lost,
-                c.filtered
-            );
-        }
+    c: &Counters,
+    rate: f64,
+    stats: &Stats,
+    dropped: u64,
+) -> heir_api::Status {
+    heir_api::Status {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_secs: 0,
+        probes: heir_api::Probes {
+            attached: sensor.attached.clone(),
+            failed: sensor
+                .failed
+                .iter()
+                .map(|f| heir_api::Probe {
+                    program: f.program.clone(),
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+        },
+        sensors: c
+            .by_kind
+            .iter()
+            .map(|(k, n)| heir_api::SensorCounts {
+                kind: k.name().to_owned(),
+                emitted: n.emitted,
+                lost: n.lost,
+                filtered: n.filtered,
+            })
+            .collect(),
+        events_per_sec: rate,
+        pipeline: heir_api::Pipeline {
+            records: Stats::get(&stats.records),
+            events: Stats::get(&stats.events),
+            decode_errors: Stats::get(&stats.decode_errors),
+            dropped,
+            alerts: Stats::get(&stats.alerts),
+        },
     }
 }
 
@@ -756,10 +844,73 @@ fn rules(cmd: Rules) -> Result<()> {
     Ok(())
 }
 
-fn alerts(state: StateArgs, json: bool, last: usize) -> Result<()> {
+fn print_alert(a: &heir_api::Stored, json: bool) {
+    if json {
+        println!("{}", a.alert.to_json_line());
+    } else {
+        println!(
+            "#{:<6} {} {:<8} {:<20} {}{}{}",
+            a.seq,
+            a.alert.ts,
+            a.alert.severity,
+            a.alert.category,
+            a.alert.title,
+            a.alert
+                .device
+                .as_ref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default(),
+            if a.acknowledged.is_some() {
+                " (acknowledged)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+async fn alerts(state: StateArgs, json: bool, last: usize, follow: bool) -> Result<()> {
     let mut config = load_config(state.config.as_ref())?;
     if let Some(d) = &state.data_dir {
         config.data_dir = d.clone();
+    }
+    // A running agent answers through its API; a stopped one's store is read directly.
+    let client = heir_api::Client::new(config.api_socket());
+    let query = heir_api::AlertQuery {
+        limit: last.clamp(1, heir_api::alert::MAX_LIMIT),
+        after: None,
+        unacknowledged: false,
+    };
+    match client.alerts(&query).await {
+        Ok(mut page) => {
+            page.reverse();
+            for a in &page {
+                print_alert(a, json);
+            }
+            if follow {
+                let mut stream = client
+                    .stream(heir_api::StreamQuery {
+                        alerts: true,
+                        events: false,
+                    })
+                    .await?;
+                while let Some(item) = stream.next().await {
+                    if let heir_api::Live::Alert(a) = item? {
+                        print_alert(&a, json);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        Err(e) if e.is_connect() => {
+            if follow {
+                bail!(
+                    "--follow needs a running agent (no API at {})",
+                    config.api_socket().display()
+                );
+            }
+        }
+        Err(e) => return Err(e.into()),
     }
     let path = config.data_dir.join("heir.redb");
     if !path.exists() {

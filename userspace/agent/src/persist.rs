@@ -46,9 +46,12 @@ impl Sink {
     }
 }
 
-/// Starts the writer thread. It ends, flushing what it holds, when every [`Sink`] is gone;
-/// joining it returns the store.
-pub fn spawn(store: Store) -> (Sink, std::thread::JoinHandle<Store>) {
+/// Starts the writer thread. It ends, flushing what it holds, when every [`Sink`] is gone.
+/// Stored alerts are announced on `live` with their sequence numbers.
+pub fn spawn(
+    store: Arc<Store>,
+    live: tokio::sync::broadcast::Sender<heir_api::Live>,
+) -> (Sink, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::sync_channel::<Item>(1024);
     let sink = Sink {
         tx,
@@ -66,15 +69,24 @@ pub fn spawn(store: Store) -> (Sink, std::thread::JoinHandle<Store>) {
         loop {
             match rx.recv_timeout(FLUSH_EVERY) {
                 Ok(Item::Events(mut e)) => pending.append(&mut e),
-                Ok(Item::Alert(a)) => {
-                    if let Err(e) = store.append_alerts(std::slice::from_ref(&a)) {
-                        tracing::error!("storing alert: {e}");
+                Ok(Item::Alert(a)) => match store.append_alerts(std::slice::from_ref(&a)) {
+                    Ok(seqs) => {
+                        for seq in seqs {
+                            let stored = heir_api::Stored {
+                                seq,
+                                acknowledged: None,
+                                alert: (*a).clone(),
+                            };
+                            // No subscriber is fine: nobody is watching.
+                            let _ = live.send(heir_api::Live::Alert(stored));
+                        }
                     }
-                }
+                    Err(e) => tracing::error!("storing alert: {e}"),
+                },
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     flush(&mut pending);
-                    return store;
+                    return;
                 }
             }
             if pending.len() >= FLUSH_EVENTS

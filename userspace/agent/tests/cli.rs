@@ -309,6 +309,28 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
         );
     }
 
+    // While it runs, `heir alerts` asks the agent through its API.
+    let out = Command::new(HEIR)
+        .args(["alerts", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_api: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for w in wanted {
+        assert!(
+            via_api.iter().any(|a| a["category"] == w),
+            "API lacks {w}: {via_api:?}"
+        );
+    }
+
     // SIGTERM: the agent stops cleanly and the store has every alert it wrote.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
@@ -326,4 +348,108 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
     );
     let stored = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(stored, seen.len(), "store and alert file agree");
+}
+
+/// A tmux session that is killed when the test ends, however it ends.
+struct Tmux(String);
+
+impl Tmux {
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{text}` on screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, keys])
+            .status()
+            .unwrap();
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.0])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn heir_up_runs_the_terminal_ui_in_a_real_terminal() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir up` needs root (CI runs the tests as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let session = Tmux(format!("heir-up-{}", std::process::id()));
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session.0,
+            "-x",
+            "80",
+            "-y",
+            "24",
+        ])
+        .arg(format!("{HEIR} up --data-dir {}", dir.path().display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let screen = session.wait_for("Hospital RAMA");
+    assert!(screen.contains("Sensor health"), "{screen}");
+    // The sensor is live: the overview shows its counters once the first status arrives.
+    session.wait_for("emitted");
+    session.keys("3");
+    session.wait_for("Alerts");
+    session.keys("?");
+    session.wait_for("help");
+    session.keys("Escape");
+    session.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session.alive() {
+        assert!(
+            Instant::now() < deadline,
+            "heir up did not exit on q:\n{}",
+            session.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        dir.path().join("heir.redb").exists(),
+        "the agent ran and kept its store"
+    );
+    assert!(
+        !dir.path().join("api.sock").exists(),
+        "the API socket is removed on exit"
+    );
 }

@@ -1,0 +1,223 @@
+//! The agent's answers to the local API: its state as the sysadmin's tools see it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use heir_api::{
+    AlertQuery, Availability, Backend, BackendError, Device, Indicator, Live, Peer, Rama, Status,
+    Stored,
+};
+use heir_rama::Report;
+use heir_store::{Read as _, Store};
+use tokio::sync::broadcast;
+
+use crate::mesh::Mesh;
+use crate::risk::Risk;
+
+/// What the agent's main loop refreshes every second for `GET /v1/status`.
+pub type SharedStatus = Arc<Mutex<Status>>;
+
+pub struct Agent {
+    pub store: Arc<Store>,
+    pub risk: Arc<Mutex<Risk>>,
+    pub status: SharedStatus,
+    pub live: broadcast::Sender<Live>,
+    pub mesh: Option<Arc<Mesh>>,
+    pub started: Instant,
+}
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(e.to_string())
+}
+
+/// The API's view of a stored alert.
+pub fn stored(a: heir_store::StoredAlert) -> Stored {
+    Stored {
+        seq: a.seq,
+        acknowledged: a.ack.map(|ack| heir_api::Ack { at: ack.at }),
+        alert: a.alert,
+    }
+}
+
+impl Backend for Agent {
+    async fn status(&self) -> Result<Status, BackendError> {
+        let mut s = self.status.lock().map_err(internal)?.clone();
+        s.uptime_secs = self.started.elapsed().as_secs();
+        Ok(s)
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>, BackendError> {
+        let risk = self.risk.lock().map_err(internal)?;
+        let rama = &risk.rama;
+        let listing = rama.listing();
+        let mut out: Vec<Device> = rama
+            .scores()
+            .into_iter()
+            .filter_map(|(id, score)| {
+                let d = listing.devices.iter().find(|d| d.id == id)?;
+                let reg = d.registered.as_ref();
+                Some(Device {
+                    name: reg.map(|r| r.name.clone()).unwrap_or_else(|| id.clone()),
+                    class: reg.map(|r| r.class).unwrap_or(heir_rama::Class::Other),
+                    criticality: reg
+                        .map(|r| r.criticality())
+                        .unwrap_or_else(|| heir_rama::Class::Other.default_criticality()),
+                    ip: d.ip,
+                    manufacturer: d.manufacturer.clone(),
+                    model: reg.and_then(|r| r.model.clone()),
+                    last_seen: d.last_seen,
+                    score,
+                    id,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.value.total_cmp(&a.score.value));
+        Ok(out)
+    }
+
+    async fn device(&self, id: &str) -> Result<Report, BackendError> {
+        let risk = self.risk.lock().map_err(internal)?;
+        risk.rama.explain(id).ok_or_else(|| BackendError::NotFound {
+            what: format!("device `{id}`"),
+        })
+    }
+
+    async fn rama(&self) -> Result<Rama, BackendError> {
+        let risk = self.risk.lock().map_err(internal)?;
+        Ok(Rama {
+            hospital: risk.rama.hospital(),
+            history: risk.rama.hospital_history().points().cloned().collect(),
+            peer_percentile: None,
+        })
+    }
+
+    async fn alerts(&self, q: AlertQuery) -> Result<Vec<Stored>, BackendError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let all = store
+                .alerts(q.after.unwrap_or(0), usize::MAX)
+                .map_err(internal)?;
+            Ok(all
+                .into_iter()
+                .rev()
+                .filter(|a| !q.unacknowledged || a.ack.is_none())
+                .take(q.limit)
+                .map(stored)
+                .collect())
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn acknowledge(&self, seq: u64) -> Result<Stored, BackendError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let current = store
+                .alerts(seq.saturating_sub(1), 1)
+                .map_err(internal)?
+                .into_iter()
+                .find(|a| a.seq == seq)
+                .ok_or_else(|| BackendError::NotFound {
+                    what: format!("alert {seq}"),
+                })?;
+            if current.ack.is_none() {
+                store
+                    .acknowledge(seq, "api", heir_model::Timestamp::now())
+                    .map_err(internal)?;
+            }
+            let now = store
+                .alerts(seq.saturating_sub(1), 1)
+                .map_err(internal)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| BackendError::Internal(format!("alert {seq} vanished")))?;
+            Ok(stored(now))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Live> {
+        self.live.subscribe()
+    }
+
+    async fn indicators(&self) -> Result<Availability<Vec<Indicator>>, BackendError> {
+        let Some(mesh) = &self.mesh else {
+            return Ok(Availability::not_built(
+                "the mesh: this node is not a member (heir mesh init / join)",
+            ));
+        };
+        let entries = mesh.client.indicators().await.map_err(internal)?;
+        Ok(Availability::Available(
+            entries
+                .into_iter()
+                .map(|e| Indicator {
+                    id: e.indicator.id.to_string(),
+                    kind: observable_kind(&e.indicator.observable).to_owned(),
+                    value: observable_value(&e.indicator.observable),
+                    category: e.indicator.category,
+                    confidence: e.confidence as f32,
+                    sources: e.reports.iter().map(|r| r.hospital.clone()).collect(),
+                    first_seen: e.first_seen,
+                    last_seen: e.last_seen,
+                    sightings: e.sightings,
+                    device_model: e
+                        .indicator
+                        .target
+                        .as_ref()
+                        .map(|p| format!("{} {}", p.vendor, p.model)),
+                })
+                .collect(),
+        ))
+    }
+
+    async fn peers(&self) -> Result<Availability<Vec<Peer>>, BackendError> {
+        let Some(mesh) = &self.mesh else {
+            return Ok(Availability::not_built(
+                "the mesh: this node is not a member (heir mesh init / join)",
+            ));
+        };
+        let peers = mesh.client.peers().await.map_err(internal)?;
+        Ok(Availability::Available(
+            peers
+                .into_iter()
+                .map(|p| Peer {
+                    id: p.peer_id.to_string(),
+                    name: p.hospital.clone(),
+                    address: None,
+                    trust: p.reputation.unwrap_or(0.0) as f32,
+                    connected: true,
+                    last_seen: None,
+                    indicators: 0,
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn observable_kind(o: &heir_mesh::Observable) -> &'static str {
+    match o {
+        heir_mesh::Observable::Ip(_) => "ip",
+        heir_mesh::Observable::Domain(_) => "domain",
+        heir_mesh::Observable::Sha256(_) => "sha256",
+        heir_mesh::Observable::Url(_) => "url",
+        heir_mesh::Observable::Product(_) => "product",
+    }
+}
+
+fn observable_value(o: &heir_mesh::Observable) -> String {
+    match o {
+        heir_mesh::Observable::Ip(a) => a.to_string(),
+        heir_mesh::Observable::Domain(d) | heir_mesh::Observable::Url(d) => d.clone(),
+        heir_mesh::Observable::Sha256(h) => h.iter().map(|b| format!("{b:02x}")).collect(),
+        heir_mesh::Observable::Product(p) => format!(
+            "{} {}{}",
+            p.vendor,
+            p.model,
+            p.firmware
+                .as_ref()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_default()
+        ),
+    }
+}
