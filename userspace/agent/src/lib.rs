@@ -5,6 +5,7 @@ pub mod config;
 pub mod decode;
 pub mod pipeline;
 pub mod proctable;
+pub mod respond;
 pub mod risk;
 pub mod sensor;
 
