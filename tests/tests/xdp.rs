@@ -52,8 +52,13 @@ fn load() -> Loaded {
         ring_bytes: 1 << 16,
         ..Options::default()
     };
-    let packets =
-        Packets::load(&options).unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
+    let packets = match Packets::load(&options) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("loading the XDP program: {e}");
+        }
+    };
     Loaded { packets, dir }
 }
 

@@ -11,3 +11,4 @@ pub mod sensor;
 
 pub use config::Config;
 pub mod bench;
+pub mod bench_xdp;

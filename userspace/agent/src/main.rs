@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use heir_agent::Config;
 use heir_agent::pipeline::{self, JsonLines, Stages, Stats};
 use heir_agent::proctable::{Lookup, ProcessTable};
+use heir_agent::respond::cli as respond;
 use heir_agent::risk::Risk;
 use heir_agent::sensor::{Counters, Sensor};
 use heir_model::Event;
@@ -70,6 +71,49 @@ enum Command {
     /// Measure the sensor on this machine (needs root).
     #[command(subcommand)]
     Bench(Bench),
+    /// Drop traffic from and to an address (IPv4/IPv6, optionally /prefix, or MAC) in the kernel.
+    Block {
+        addr: String,
+        /// Time to live (90s, 15m, 2h, 7d); without it the block lasts until `heir unblock`.
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Remove a block.
+    Unblock {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// List blocks and protected devices.
+    Blocks {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Protect a device: no block will ever drop its traffic.
+    Protect {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Remove a device from the protected list.
+    Unprotect {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct PinArgs {
+    /// bpffs directory of the pinned block tables.
+    #[arg(long, default_value = heir_agent::sensor::xdp::DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -119,6 +163,15 @@ enum Bench {
     Throughput {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
+    },
+    /// The packet sensor's cost per packet on each path (BPF_PROG_TEST_RUN).
+    Xdp {
+        /// Runs per repeated path.
+        #[arg(long, default_value_t = 1_000_000)]
+        repeat: u32,
+        /// Also fill a flow table of this many flows and report its memory.
+        #[arg(long, default_value_t = 0)]
+        flows: u32,
     },
     /// One timed syscall loop (run by the two above in child processes).
     #[command(hide = true)]
@@ -188,6 +241,16 @@ fn main() {
                 explain,
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
+            Command::Block {
+                addr,
+                ttl,
+                reason,
+                pins,
+            } => respond::block(&pins.pin_dir, &addr, ttl.as_deref(), reason.as_deref()),
+            Command::Unblock { addr, pins } => respond::unblock(&pins.pin_dir, &addr),
+            Command::Blocks { json, pins } => respond::blocks(&pins.pin_dir, json),
+            Command::Protect { addr, pins } => respond::protect(&pins.pin_dir, &addr),
+            Command::Unprotect { addr, pins } => respond::unprotect(&pins.pin_dir, &addr),
         }
     });
     if let Err(e) = result {
@@ -495,6 +558,10 @@ fn bench(b: Bench) -> Result<()> {
     match b {
         Bench::Overhead { rounds } => heir_agent::bench::overhead(&exe, rounds.max(1)),
         Bench::Throughput { seconds } => heir_agent::bench::throughput(&exe, seconds.max(1)),
+        Bench::Xdp { repeat, flows } => {
+            heir_agent::bench_xdp::print(&heir_agent::bench_xdp::run(repeat.max(1), flows)?);
+            Ok(())
+        }
         Bench::Loop {
             workload,
             path,

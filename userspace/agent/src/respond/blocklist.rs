@@ -259,7 +259,7 @@ pub enum Error {
     #[error("creating the pinned tables in {dir}: {source}")]
     Create {
         dir: PathBuf,
-        source: crate::sensor::Error,
+        source: Box<crate::sensor::Error>,
     },
 }
 
@@ -295,7 +295,7 @@ impl Tables {
             };
             Packets::load(&options).map_err(|source| Error::Create {
                 dir: dir.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         }
         let open = |name: &str| -> Result<Map, Error> {
@@ -673,7 +673,8 @@ mod tests {
             let t: Target = format!("{}/{}", Ipv4Addr::from_bits(a), p).parse().unwrap();
             let again: Target = t.to_string().parse().unwrap();
             prop_assert_eq!(t, again);
-            prop_assert!(t.covers(&Target::V4 { addr: Ipv4Addr::from_bits(a), prefix: 32 }));
+            let host = Target::V4 { addr: Ipv4Addr::from_bits(a), prefix: 32 };
+            prop_assert!(t.covers(&host));
         }
     }
 }

@@ -274,6 +274,19 @@ impl Packets {
         }
     }
 
+    /// Bytes of kernel memory the flow table is charged for (its `memlock` in fdinfo).
+    pub fn flow_table_bytes(&self) -> Option<u64> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let Some(aya::maps::Map::PerCpuLruHashMap(data)) = self.ebpf.map("FLOWS") else {
+            return None;
+        };
+        let fd = data.fd().as_fd().as_raw_fd();
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("memlock:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// The packet ring buffer's reader. Can be taken once.
     pub fn reader(&mut self) -> Result<Reader, Error> {
         let map = self
