@@ -1,0 +1,305 @@
+//! The packet sensor on real traffic: a device namespace and an attacker namespace joined by
+//! a veth pair, heir's XDP program on the device's end, and `heir block` / `heir unblock`
+//! run as a sysadmin would.
+//!
+//! Needs root; without it the test fails saying so. Namespaces, links and pinned tables have
+//! names unique to this run and are removed afterwards, also when the test fails.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use heir_abi::packet::Counter;
+use heir_agent::sensor::xdp::{Mode, Options, Packets};
+
+const HEIR: &str = env!("CARGO_BIN_EXE_heir");
+
+/// Two namespaces and a veth pair, deleted on drop.
+struct Net {
+    device: String,
+    attacker: String,
+    dev_if: String,
+    pin_dir: PathBuf,
+    subnet: u8,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in [&self.device, &self.attacker] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Net {
+    fn new() -> Net {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            panic!("NOT RUN: the network-namespace tests need root (CI runs them as root)");
+        }
+        if !Packets::has_object() {
+            panic!("NOT RUN: heir was built without its eBPF programs (AYA_BUILD_SKIP?)");
+        }
+        let id = format!("{}{}", std::process::id() % 100_000, unique());
+        let net = Net {
+            device: format!("hx-dev-{id}"),
+            attacker: format!("hx-att-{id}"),
+            dev_if: format!("hxd{id}"),
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/heir-netns-{id}")),
+            subnet: (std::process::id() % 200) as u8 + 20,
+        };
+        let att_if = format!("hxa{id}");
+        ip(&["netns", "add", &net.device]);
+        ip(&["netns", "add", &net.attacker]);
+        ip(&[
+            "-n",
+            &net.attacker,
+            "link",
+            "add",
+            &att_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.dev_if,
+            "netns",
+            &net.device,
+        ]);
+        let (dev_addr, att_addr) = (net.addr(1), net.addr(2));
+        ip(&[
+            "-n",
+            &net.device,
+            "addr",
+            "add",
+            &format!("{dev_addr}/24"),
+            "dev",
+            &net.dev_if,
+        ]);
+        ip(&[
+            "-n",
+            &net.attacker,
+            "addr",
+            "add",
+            &format!("{att_addr}/24"),
+            "dev",
+            &att_if,
+        ]);
+        for (ns, link) in [(&net.device, &net.dev_if), (&net.attacker, &att_if)] {
+            ip(&["-n", ns, "link", "set", link, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        net
+    }
+
+    fn addr(&self, host: u8) -> String {
+        format!("10.231.{}.{host}", self.subnet)
+    }
+
+    fn heir(&self, args: &[&str]) -> String {
+        let out = Command::new(HEIR)
+            .args(args)
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .output()
+            .expect("running heir");
+        assert!(
+            out.status.success(),
+            "heir {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn unique() -> u32 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) as u32
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+#[test]
+fn block_stops_real_traffic_within_a_second_and_unblock_restores_it() {
+    let net = Net::new();
+    // The XDP program on the device's end of the veth, attached from inside its namespace.
+    let options = Options {
+        pin_dir: net.pin_dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        ..Options::default()
+    };
+    let dev_if = net.dev_if.clone();
+    let opts = options.clone();
+    let (packets, mode) = in_netns(&net.device, move || {
+        let mut p = Packets::load(&opts).expect("loading XDP");
+        let mode = p.attach(&dev_if).expect("attaching XDP to the veth");
+        (p, mode)
+    })
+    .join()
+    .unwrap();
+    // veth supports XDP in the driver.
+    assert_eq!(mode, Mode::Driver);
+
+    // The device: a UDP echo service and a TCP service.
+    let stop = Arc::new(AtomicBool::new(false));
+    let dev_addr: SocketAddr = format!("{}:7007", net.addr(1)).parse().unwrap();
+    let s = stop.clone();
+    let echo = in_netns(&net.device, move || {
+        let sock = UdpSocket::bind(dev_addr).unwrap();
+        let tcp = TcpListener::bind(dev_addr).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        while !s.load(Ordering::Relaxed) {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..n], from);
+            }
+            let _ = tcp.accept();
+        }
+    });
+
+    // The attacker: sends a datagram every 20 ms and records when replies come back.
+    let last_reply = Arc::new(AtomicU64::new(0));
+    let replies = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let (s, last, count) = (stop.clone(), last_reply.clone(), replies.clone());
+    let client = in_netns(&net.attacker, move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        while !s.load(Ordering::Relaxed) {
+            let _ = sock.send_to(b"ping", dev_addr);
+            while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if &buf[..n] == b"ping" {
+                    last.store(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let tcp_connects = |net: &Net| {
+        in_netns(&net.attacker, move || {
+            TcpStream::connect_timeout(&dev_addr, Duration::from_millis(300)).is_ok()
+        })
+        .join()
+        .unwrap()
+    };
+
+    let wait_replies = |min: u64| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while replies.load(Ordering::Relaxed) < min {
+            assert!(
+                Instant::now() < deadline,
+                "no echo replies: the namespaces do not talk"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_replies(5);
+    assert!(
+        tcp_connects(&net),
+        "TCP to the device works before the block"
+    );
+
+    // Block the attacker.
+    let attacker = net.addr(2);
+    let out = net.heir(&["block", &attacker, "--ttl", "10m", "--reason", "netns test"]);
+    assert!(out.contains(&format!("blocked {attacker}")), "{out}");
+    let blocked_at = t0.elapsed().as_millis() as u64;
+    std::thread::sleep(Duration::from_millis(1000));
+    let since = replies.load(Ordering::Relaxed);
+    let last_ms = last_reply.load(Ordering::Relaxed);
+    assert!(
+        last_ms < blocked_at + 1000,
+        "a reply came {} ms after the block",
+        last_ms - blocked_at
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        replies.load(Ordering::Relaxed),
+        since,
+        "replies still arrive while blocked"
+    );
+    assert!(
+        !tcp_connects(&net),
+        "TCP to the device still works while blocked"
+    );
+    let listing = net.heir(&["blocks"]);
+    assert!(
+        listing.contains(&attacker) && listing.contains("netns test"),
+        "{listing}"
+    );
+    let counters = packets.counters().unwrap();
+    assert!(counters.get(Counter::Dropped) > 0);
+
+    // An agent restart: the program is detached and loaded anew; the block holds.
+    drop(packets);
+    let dev_if = net.dev_if.clone();
+    let packets = in_netns(&net.device, move || {
+        let mut p = Packets::load(&options).expect("reloading XDP");
+        p.attach(&dev_if).expect("re-attaching");
+        p
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = replies.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        replies.load(Ordering::Relaxed),
+        before,
+        "the block did not survive the reload"
+    );
+    assert!(packets.counters().unwrap().get(Counter::Dropped) > 0);
+
+    // Unblock: traffic returns within a second.
+    let out = net.heir(&["unblock", &attacker]);
+    assert!(out.contains("unblocked"), "{out}");
+    let unblocked = Instant::now();
+    let before = replies.load(Ordering::Relaxed);
+    while replies.load(Ordering::Relaxed) == before {
+        assert!(
+            unblocked.elapsed() < Duration::from_secs(1),
+            "no reply within a second of the unblock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(tcp_connects(&net), "TCP works again after the unblock");
+    assert!(net.heir(&["blocks"]).contains("no blocks"));
+
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    echo.join().unwrap();
+    drop(packets);
+}
