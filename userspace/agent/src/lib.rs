@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod packets;
 pub mod pipeline;
 pub mod proctable;
 pub mod respond;

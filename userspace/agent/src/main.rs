@@ -196,6 +196,8 @@ struct AgentArgs {
     /// Attach the packet sensor to this interface (repeatable).
     #[arg(long)]
     iface: Vec<String>,
+    #[command(flatten)]
+    pins: PinArgs,
     /// Append alert JSON lines to this file.
     #[arg(long)]
     alerts: Option<PathBuf>,
@@ -284,12 +286,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }
-    if !args.iface.is_empty() {
-        bail!(
-            "--iface {}: the packet sensor (XDP) is not part of this build yet",
-            args.iface.join(", ")
-        );
-    }
+    let mut packets = heir_agent::packets::start(&args.iface, &args.pins.pin_dir)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let mut alerts_out = match &args.alerts {
@@ -329,9 +326,13 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     let mut tick = tokio::time::interval(Duration::from_secs(if live { 1 } else { 60 }));
     let mut last = (Counters::default(), Instant::now());
     let mut save = tokio::time::interval(Duration::from_secs(60));
+    let mut relink = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
+            _ = relink.tick(), if packets.is_some() => {
+                heir_agent::packets::reattach(packets.as_mut().expect("checked"));
+            }
             _ = save.tick() => {
                 let mut r = risk.lock().expect("risk lock");
                 r.rama.tick();

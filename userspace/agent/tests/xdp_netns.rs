@@ -62,12 +62,18 @@ impl Net {
             pin_dir: PathBuf::from(format!("/sys/fs/bpf/heir-netns-{id}")),
             subnet: (std::process::id() % 200) as u8 + 20,
         };
-        let att_if = format!("hxa{id}");
         ip(&["netns", "add", &net.device]);
         ip(&["netns", "add", &net.attacker]);
+        net.link();
+        net
+    }
+
+    /// (Re)creates the veth pair with its addresses.
+    fn link(&self) {
+        let att_if = self.dev_if.replace("hxd", "hxa");
         ip(&[
             "-n",
-            &net.attacker,
+            &self.attacker,
             "link",
             "add",
             &att_if,
@@ -75,34 +81,18 @@ impl Net {
             "veth",
             "peer",
             "name",
-            &net.dev_if,
+            &self.dev_if,
             "netns",
-            &net.device,
+            &self.device,
         ]);
-        let (dev_addr, att_addr) = (net.addr(1), net.addr(2));
-        ip(&[
-            "-n",
-            &net.device,
-            "addr",
-            "add",
-            &format!("{dev_addr}/24"),
-            "dev",
-            &net.dev_if,
-        ]);
-        ip(&[
-            "-n",
-            &net.attacker,
-            "addr",
-            "add",
-            &format!("{att_addr}/24"),
-            "dev",
-            &att_if,
-        ]);
-        for (ns, link) in [(&net.device, &net.dev_if), (&net.attacker, &att_if)] {
+        let dev = format!("{}/24", self.addr(1));
+        let att = format!("{}/24", self.addr(2));
+        ip(&["-n", &self.device, "addr", "add", &dev, "dev", &self.dev_if]);
+        ip(&["-n", &self.attacker, "addr", "add", &att, "dev", &att_if]);
+        for (ns, link) in [(&self.device, &self.dev_if), (&self.attacker, &att_if)] {
             ip(&["-n", ns, "link", "set", link, "up"]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
-        net
     }
 
     fn addr(&self, host: u8) -> String {
@@ -302,4 +292,118 @@ fn block_stops_real_traffic_within_a_second_and_unblock_restores_it() {
     client.join().unwrap();
     echo.join().unwrap();
     drop(packets);
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Echo round trips from the attacker to the device that succeed out of `n`.
+fn echoes(net: &Net, n: usize) -> usize {
+    let dev_addr: SocketAddr = format!("{}:7008", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let sock = UdpSocket::bind(dev_addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let end = Instant::now() + Duration::from_millis(150 * n as u64 + 300);
+        while Instant::now() < end {
+            if let Ok((k, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..k], from);
+            }
+        }
+    });
+    let ok = in_netns(&net.attacker, move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        (0..n)
+            .filter(|_| {
+                let _ = sock.send_to(b"hi", dev_addr);
+                sock.recv_from(&mut buf).is_ok()
+            })
+            .count()
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+    ok
+}
+
+/// `heir agent --iface` inside the device namespace: attaches in driver mode and says so,
+/// enforces blocks made with `heir block`, and re-attaches by itself when the interface is
+/// deleted and created again.
+#[test]
+fn the_agent_attaches_to_its_interfaces_and_follows_them() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    // nsenter changes the network namespace only, so the agent and `heir block` share bpffs.
+    let mut agent = Reap(
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", net.device))
+            .arg(HEIR)
+            .args(["agent", "--iface", &net.dev_if, "--data-dir"])
+            .arg(data.path())
+            .arg("--pin-dir")
+            .arg(&net.pin_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting heir agent"),
+    );
+    let stderr = agent.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expect = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(what) {
+                    return;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("the agent never said `{what}`; it said: {seen:#?}");
+    };
+    expect(&format!("packet sensor on {} (driver mode)", net.dev_if));
+    assert_eq!(echoes(&net, 5), 5, "traffic flows with the sensor attached");
+
+    let attacker = net.addr(2);
+    net.heir(&["block", &attacker]);
+    assert_eq!(echoes(&net, 3), 0, "the agent's program enforces the block");
+
+    // The interface goes away and comes back: the agent attaches to the new one.
+    ip(&["-n", &net.device, "link", "del", &net.dev_if]);
+    net.link();
+    expect(&format!(
+        "packet sensor re-attached to {} (driver mode)",
+        net.dev_if
+    ));
+    assert_eq!(
+        echoes(&net, 3),
+        0,
+        "the block holds on the re-created interface"
+    );
+    net.heir(&["unblock", &attacker]);
+    assert_eq!(echoes(&net, 5), 5, "traffic returns after the unblock");
 }

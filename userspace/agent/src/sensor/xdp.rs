@@ -82,6 +82,8 @@ pub struct Attachment {
 pub struct Packets {
     ebpf: Ebpf,
     pub attached: Vec<Attachment>,
+    /// Interfaces asked for, attached or not (yet).
+    wanted: Vec<String>,
     poll: Duration,
 }
 
@@ -161,13 +163,22 @@ impl Packets {
         Ok(Packets {
             ebpf,
             attached: Vec::new(),
+            wanted: Vec::new(),
             poll: options.poll,
         })
     }
 
     /// Attaches to `iface` in driver mode, or in generic mode when the driver has no XDP
-    /// support; returns the mode used.
+    /// support; returns the mode used. The interface is remembered either way, so
+    /// [`Packets::reattach`] attaches it when it appears.
     pub fn attach(&mut self, iface: &str) -> Result<Mode, AttachError> {
+        if !self.wanted.iter().any(|w| w == iface) {
+            self.wanted.push(iface.to_owned());
+        }
+        self.attach_now(iface)
+    }
+
+    fn attach_now(&mut self, iface: &str) -> Result<Mode, AttachError> {
         let ifindex = ifindex(iface).ok_or_else(|| AttachError::NoInterface(iface.into()))?;
         let prog = program(&mut self.ebpf).expect("loaded in Packets::load");
         let (link, mode) = match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
@@ -192,25 +203,28 @@ impl Packets {
         Ok(mode)
     }
 
-    /// Re-attaches to interfaces that disappeared and came back under a new index. Returns
-    /// the interfaces re-attached, with their mode.
+    /// Attaches to wanted interfaces that appeared, or that disappeared and came back under
+    /// a new index. Returns what it tried, with the outcome.
     pub fn reattach(&mut self) -> Vec<(String, Result<Mode, AttachError>)> {
         let mut out = Vec::new();
-        let stale: Vec<usize> = (0..self.attached.len())
-            .filter(|&i| ifindex(&self.attached[i].iface) != Some(self.attached[i].ifindex))
-            .collect();
-        for i in stale.into_iter().rev() {
-            if ifindex(&self.attached[i].iface).is_none() {
-                // Gone and not back yet: look again next time.
-                continue;
+        for iface in self.wanted.clone() {
+            let now = ifindex(&iface);
+            let pos = self.attached.iter().position(|a| a.iface == iface);
+            match (pos, now) {
+                (Some(i), Some(idx)) if self.attached[i].ifindex == idx => continue,
+                (Some(i), _) => {
+                    let a = self.attached.remove(i);
+                    if let Some(prog) = program(&mut self.ebpf) {
+                        // The old link died with the interface; this frees our handle.
+                        let _ = prog.detach(a.link);
+                    }
+                }
+                (None, _) => {}
             }
-            let a = self.attached.remove(i);
-            if let Some(prog) = program(&mut self.ebpf) {
-                // The old link died with the interface; detaching it only frees our handle.
-                let _ = prog.detach(a.link);
+            if now.is_some() {
+                let r = self.attach_now(&iface);
+                out.push((iface, r));
             }
-            let r = self.attach(&a.iface);
-            out.push((a.iface, r));
         }
         out
     }
