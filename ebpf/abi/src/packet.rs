@@ -56,7 +56,7 @@ pub struct FlowStats {
     pub bytes: u64,
     /// Every TCP flag seen, OR-ed.
     pub tcp_flags: u8,
-    /// A payload sample of this flow has been sent (or the ring was full).
+    /// Payload samples of this flow sent so far (attempts: a full ring counts too).
     pub sampled: u8,
     pub _pad: [u8; 6],
 }

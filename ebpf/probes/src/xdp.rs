@@ -64,6 +64,9 @@ const ETH_P_8021AD: u16 = 0x88a8;
 
 const PORT_FTP: u16 = 21;
 const PORT_MLLP: u16 = 2575;
+const PORT_TELNET: u16 = 23;
+const PORT_HTTP: u16 = 80;
+const PORT_HTTP_ALT: u16 = 8080;
 
 macro_rules! config {
     ($field:ident) => {
@@ -337,8 +340,8 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
             s.packets += 1;
             s.bytes += len;
             s.tcp_flags |= p.tcp_flags;
-            if s.sampled == 0 && p.payload_len > 0 {
-                s.sampled = 1;
+            if p.payload_len > 0 && s.sampled < samples(&p.key) {
+                s.sampled += 1;
                 sample = true;
             }
         }
@@ -376,6 +379,21 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
         xdp_action::XDP_DROP
     } else {
         xdp_action::XDP_PASS
+    }
+}
+
+/// Payload samples a flow sends up: the first, and for cleartext login protocols a few
+/// more, so `USER` and `PASS` (which come in separate packets) are both seen.
+#[inline(always)]
+fn samples(key: &FlowKey) -> u8 {
+    if key.dport == PORT_FTP
+        || key.dport == PORT_TELNET
+        || key.dport == PORT_HTTP
+        || key.dport == PORT_HTTP_ALT
+    {
+        4
+    } else {
+        1
     }
 }
 

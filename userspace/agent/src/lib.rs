@@ -6,6 +6,7 @@ pub mod decode;
 pub mod packets;
 pub mod pipeline;
 pub mod proctable;
+pub mod recognize;
 pub mod respond;
 pub mod risk;
 pub mod sensor;
