@@ -403,3 +403,139 @@ fn blocks_survive_a_reload() {
     assert_eq!(second.test_run(&frame, 1).unwrap().0, XDP_DROP);
     assert_eq!(first.packets.test_run(&frame, 1).unwrap().0, XDP_DROP);
 }
+
+/// Payload samples travel through the ring buffer and come out recognised; what must not
+/// leave the kernel (HL7 patient segments, FTP passwords) is not in the records.
+#[test]
+fn protocols_are_recognised_from_kernel_samples() {
+    use heir_agent::bench_xdp::{dicom_associate, tls_client_hello};
+    use heir_agent::decode::{BootClock, packet};
+    use heir_model::packet::{PacketEvent, Protocol, Risk};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
+    let mut l = load();
+    let mut reader = l.packets.reader().unwrap();
+    let dev = ip("10.9.6.10");
+    let mut sport = 41000;
+    let mut send = |dport: u16, payloads: &[&[u8]]| {
+        sport += 1;
+        let src = ip("10.9.6.66");
+        assert_eq!(
+            run(
+                &l,
+                &Frame::tcp(src, dev, sport, dport, TCP_SYN, b"").bytes()
+            ),
+            XDP_PASS
+        );
+        for p in payloads {
+            let f = Frame::tcp(src, dev, sport, dport, TCP_PSH | TCP_ACK, p).bytes();
+            assert_eq!(run(&l, &f), XDP_PASS);
+        }
+    };
+    let hl7 = b"\x0bMSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101||ADT^A01|1|P|2.5\rPID|1||123456^^^HOSP||DOE^JANE\r\x1c\r";
+    send(104, &[&dicom_associate()]);
+    send(2762, &[&tls_client_hello()]);
+    send(2575, &[hl7]);
+    send(21, &[b"USER nurse\r\n", b"PASS s3cret-word\r\n"]);
+    send(
+        80,
+        &[b"GET /admin HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n"],
+    );
+    send(22, &[b"SSH-2.0-OpenSSH_9.2p1\r\n"]);
+    send(23, &[b"\xff\xfb\x18"]);
+    send(445, &[b"\0\0\0\x54\xfeSMB"]);
+    send(3389, &[b"\x03\0\0\x13\x0e\xe0"]);
+    send(1883, &[b"\x10\x0c\0\x04MQTT"]);
+
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    rt.block_on(async {
+        for _ in 0..20 {
+            reader.read_batch(|b| raw.push(b.to_vec())).await.unwrap();
+        }
+    });
+    let clock = BootClock::now();
+    let events: Vec<PacketEvent> = raw
+        .iter()
+        .filter_map(|b| packet::decode(b, &clock).expect("packet records decode"))
+        .collect();
+    let flows = events
+        .iter()
+        .filter(|e| matches!(e, PacketEvent::Flow(_)))
+        .count();
+    assert_eq!(flows, 10, "one flow event per connection");
+    let protos: Vec<(&Protocol, &Vec<Risk>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+            _ => None,
+        })
+        .collect();
+    let has = |f: &dyn Fn(&Protocol) -> bool| protos.iter().any(|(p, _)| f(p));
+    assert!(
+        has(&|p| *p
+            == Protocol::Dicom {
+                calling_ae: Some("MODALITY01".into()),
+                called_ae: Some("PACS".into())
+            }),
+        "{protos:#?}"
+    );
+    assert!(has(
+        &|p| matches!(p, Protocol::Tls { legacy_version: 0x0301, inner: Some(i), .. } if i == "dicom")
+    ));
+    assert!(has(&|p| *p
+        == Protocol::Hl7 {
+            sending_app: "LAB".into(),
+            receiving_app: "EHR".into()
+        }));
+    assert!(has(&|p| *p
+        == Protocol::Ftp {
+            user_seen: true,
+            password_seen: false
+        }));
+    assert!(has(&|p| *p
+        == Protocol::Ftp {
+            user_seen: false,
+            password_seen: true
+        }));
+    assert!(has(&|p| matches!(
+        p,
+        Protocol::Http {
+            basic_auth: true,
+            ..
+        }
+    )));
+    assert!(has(
+        &|p| matches!(p, Protocol::Ssh { banner } if banner == "SSH-2.0-OpenSSH_9.2p1")
+    ));
+    for want in [
+        Protocol::Telnet,
+        Protocol::Smb,
+        Protocol::Rdp,
+        Protocol::Mqtt { tls: false },
+    ] {
+        assert!(has(&|p| *p == want), "{want:?} not recognised: {protos:#?}");
+    }
+    let tls_risks = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
+        .unwrap()
+        .1;
+    assert!(tls_risks.contains(&Risk::OldTls) && tls_risks.contains(&Risk::WeakCiphers));
+
+    // Nothing past the MSH segment, and no password, ever reached userspace.
+    let contains = |needle: &[u8]| {
+        raw.iter()
+            .any(|r| r.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(contains(b"MSH|"), "the HL7 sample is there");
+    assert!(
+        !contains(b"PID|") && !contains(b"DOE^JANE"),
+        "patient data left the kernel"
+    );
+    assert!(contains(b"USER nurse"));
+    assert!(!contains(b"s3cret"), "an FTP password left the kernel");
+}
