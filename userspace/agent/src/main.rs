@@ -198,6 +198,9 @@ struct AgentArgs {
     iface: Vec<String>,
     #[command(flatten)]
     pins: PinArgs,
+    /// Append the packet sensor's flow and protocol events (JSON lines) to this file.
+    #[arg(long)]
+    packet_events: Option<PathBuf>,
     /// Append alert JSON lines to this file.
     #[arg(long)]
     alerts: Option<PathBuf>,
@@ -301,6 +304,15 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     let mut sensor = start_sensor(&config)?;
     let reader = sensor.reader()?;
     let stats = Arc::new(Stats::default());
+    let packet_source = match packets.as_mut() {
+        Some(p) => Some(tokio::spawn(heir_agent::packets::feed(
+            p.reader()?,
+            risk.clone(),
+            args.packet_events.as_deref(),
+            stats.clone(),
+        )?)),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
@@ -354,6 +366,9 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
     }
     source.abort();
     pipeline.abort();
+    if let Some(p) = packet_source {
+        p.abort();
+    }
     risk.lock().expect("risk lock").save()?;
     Ok(())
 }

@@ -354,6 +354,8 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
             .arg(data.path())
             .arg("--pin-dir")
             .arg(&net.pin_dir)
+            .arg("--packet-events")
+            .arg(data.path().join("packets.jsonl"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -387,6 +389,7 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
     };
     expect(&format!("packet sensor on {} (driver mode)", net.dev_if));
     assert_eq!(echoes(&net, 5), 5, "traffic flows with the sensor attached");
+    dicom_association(&net);
 
     let attacker = net.addr(2);
     net.heir(&["block", &attacker]);
@@ -406,4 +409,81 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
     );
     net.heir(&["unblock", &attacker]);
     assert_eq!(echoes(&net, 5), 5, "traffic returns after the unblock");
+
+    // Flow and protocol events reached the agent's pipeline...
+    let path = data.path().join("packets.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("MODALITY01") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("packet events are JSON"))
+        .collect();
+    let dev = net.addr(1);
+    assert!(
+        lines.iter().any(|v| v["kind"] == "protocol"
+            && v["protocol"] == "dicom"
+            && v["calling_ae"] == "MODALITY01"
+            && v["called_ae"] == "PACS"
+            && v["flow"]["dst"] == dev.as_str()),
+        "no DICOM association among {lines:#?}"
+    );
+    assert!(lines.iter().any(|v| v["kind"] == "flow"
+        && v["dropped"] == true
+        && v["flow"]["src"] == attacker.as_str()));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["kind"] == "flow" && v["dropped"] == false && v["flow"]["dport"] == 7008)
+    );
+
+    // ...and the device serving DICOM joined the inventory, which the agent saves on exit.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let _ = agent.0.wait();
+    let out = Command::new(HEIR)
+        .args(["devices", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listing.contains(&dev),
+        "the device is not in the inventory: {listing}"
+    );
+    assert!(
+        listing.contains("PACS"),
+        "its AE title is not in the inventory: {listing}"
+    );
+}
+
+/// A DICOM A-ASSOCIATE-RQ from the attacker to a DICOM port on the device.
+fn dicom_association(net: &Net) {
+    use std::io::{Read, Write};
+    let addr: SocketAddr = format!("{}:104", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let _ = c.read(&mut buf);
+    });
+    in_netns(&net.attacker, move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+        c.write_all(&heir_agent::bench_xdp::dicom_associate())
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
 }
