@@ -375,6 +375,23 @@ fn expired_blocks_stop_applying() {
     assert!(tables.blocks(&later).unwrap()[0].expired);
     assert_eq!(tables.purge_expired(&later).unwrap(), 1);
     assert!(tables.blocks(&live).unwrap().is_empty());
+
+    // A flow whose drop verdict is cached passes again once its block expires, with no
+    // change to the tables in between.
+    let soon = TestClock(real.boot());
+    tables
+        .block(
+            "10.9.4.66".parse().unwrap(),
+            Some(Duration::from_millis(300)),
+            "short",
+            Origin::Rule,
+            &soon,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &frame), XDP_DROP);
+    assert_eq!(run(&l, &frame), XDP_DROP);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(run(&l, &frame), XDP_PASS);
 }
 
 /// The tables are pinned: a second load (an agent restart) sees the first one's blocks.

@@ -54,11 +54,17 @@ pub struct FlowStats {
     pub packets: u64,
     /// Bytes on the wire, link-layer header included.
     pub bytes: u64,
+    /// The block tables' generation the cached verdict was decided at.
+    pub generation: u64,
+    /// When the block behind a cached drop verdict expires (boot ns; 0: never).
+    pub block_until: u64,
     /// Every TCP flag seen, OR-ed.
     pub tcp_flags: u8,
     /// Payload samples of this flow sent so far (attempts: a full ring counts too).
     pub sampled: u8,
-    pub _pad: [u8; 6],
+    /// Cached verdict: 1 when this flow's packets are dropped.
+    pub blocked: u8,
+    pub _pad: [u8; 5],
 }
 
 /// A block: why, by whom, until when. The same value type serves the IPv4, IPv6 and MAC

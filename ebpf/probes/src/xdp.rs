@@ -17,7 +17,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},
     helpers::{bpf_ktime_get_boot_ns, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
     programs::XdpContext,
 };
 use heir_abi::packet::{
@@ -55,6 +55,10 @@ static PROTECT_V4: LpmTrie<V4, u32> = LpmTrie::pinned(16384, 0);
 static PROTECT_V6: LpmTrie<V6, u32> = LpmTrie::pinned(16384, 0);
 #[map]
 static PROTECT_MAC: HashMap<MacKey, u32> = HashMap::pinned(16384, 0);
+/// Bumped by userspace on every change to the tables above: flows re-decide their cached
+/// verdict when it moves.
+#[map]
+static BLOCK_GEN: Array<u64> = Array::pinned(1, 0);
 
 const ETH_LEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -329,9 +333,14 @@ fn parse(ctx: &XdpContext) -> Outcome {
 fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    let blocked = config!(flags) & XDP_ENFORCE != 0 && blocked(p, now);
+    let enforce = config!(flags) & XDP_ENFORCE != 0;
+    let generation = match BLOCK_GEN.get(0) {
+        Some(g) => *g,
+        None => 0,
+    };
     let mut new_flow = false;
     let mut sample = false;
+    let blocked;
     match FLOWS.get_ptr_mut(&p.key) {
         Some(s) => {
             // SAFETY: this CPU's share of the entry; XDP does not preempt itself.
@@ -344,18 +353,38 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
                 s.sampled += 1;
                 sample = true;
             }
+            // The verdict is cached in the flow until the tables change (the generation)
+            // or the block that decided it expires.
+            let fresh = s.generation == generation
+                && (s.blocked == 0 || s.block_until == 0 || now < s.block_until);
+            if !enforce {
+                blocked = false;
+            } else if fresh {
+                blocked = s.blocked != 0;
+            } else {
+                let v = verdict(p, now);
+                s.generation = generation;
+                s.blocked = v.is_some() as u8;
+                s.block_until = v.unwrap_or(0);
+                blocked = v.is_some();
+            }
         }
         None => {
             new_flow = true;
             sample = p.payload_len > 0;
+            let v = if enforce { verdict(p, now) } else { None };
+            blocked = v.is_some();
             let s = FlowStats {
                 first_ns: now,
                 last_ns: now,
                 packets: 1,
                 bytes: len,
+                generation,
+                block_until: v.unwrap_or(0),
                 tcp_flags: p.tcp_flags,
                 sampled: sample as u8,
-                _pad: [0; 6],
+                blocked: blocked as u8,
+                _pad: [0; 5],
             };
             let _ = FLOWS.insert(&p.key, &s, 0);
             count(Counter::NewFlows);
@@ -402,59 +431,80 @@ fn live(e: &BlockEntry, now: u64) -> bool {
     e.expires_boot_ns == 0 || now < e.expires_boot_ns
 }
 
-/// True when the source or destination is blocked and not protected. A protected device's
-/// traffic is never dropped for a block on its own address, whatever prefix covers it. MAC
-/// blocks apply to sources only: on routed networks the destination MAC of a frame towards a
-/// blocked device is the router's.
+/// Whether the source or destination is blocked and not protected: `Some(until)` with the
+/// earliest expiry of the blocks that apply (0: none expires), `None` when nothing does. A
+/// protected device's traffic is never dropped for a block on its own address, whatever
+/// prefix covers it. MAC blocks apply to sources only: on routed networks the destination
+/// MAC of a frame towards a blocked device is the router's.
 #[inline(always)]
-fn blocked(p: &Parsed, now: u64) -> bool {
+fn verdict(p: &Parsed, now: u64) -> Option<u64> {
     let src = MacKey::new(p.src_mac);
+    let mut until = None;
     // SAFETY: the values are plain data, read and not kept.
     if let Some(e) = unsafe { BLOCK_MAC.get(&src) }
         && live(e, now)
     {
         if unsafe { PROTECT_MAC.get(&src) }.is_none() {
-            return true;
+            until = join(until, e.expires_boot_ns);
+        } else {
+            count(Counter::ProtectedPass);
         }
-        count(Counter::ProtectedPass);
     }
-    if p.key.family == FAMILY_V4 {
-        ip_blocked_v4(&p.key.src, now) || ip_blocked_v4(&p.key.dst, now)
+    let (a, b) = if p.key.family == FAMILY_V4 {
+        (v4(&p.key.src, now), v4(&p.key.dst, now))
     } else {
-        ip_blocked_v6(&p.key.src, now) || ip_blocked_v6(&p.key.dst, now)
+        (v6(&p.key.src, now), v6(&p.key.dst, now))
+    };
+    if let Some(x) = a {
+        until = join(until, x);
     }
+    if let Some(x) = b {
+        until = join(until, x);
+    }
+    until
+}
+
+/// The earlier of two expiries, 0 meaning never.
+#[inline(always)]
+fn join(until: Option<u64>, expires: u64) -> Option<u64> {
+    Some(match until {
+        None => expires,
+        Some(0) => expires,
+        Some(u) if expires == 0 || u < expires => u,
+        Some(_) => expires,
+    })
 }
 
 #[inline(always)]
-fn ip_blocked_v4(addr: &[u8; 16], now: u64) -> bool {
+fn v4(addr: &[u8; 16], now: u64) -> Option<u64> {
     let a: V4 = [addr[0], addr[1], addr[2], addr[3]];
     let key = Key::new(32, a);
     match BLOCK_V4.get(&key) {
         Some(e) if live(e, now) => {
             if PROTECT_V4.get(&key).is_some() {
                 count(Counter::ProtectedPass);
-                false
+                None
             } else {
-                true
+                Some(e.expires_boot_ns)
             }
         }
-        _ => false,
+        _ => None,
     }
 }
 
 #[inline(always)]
-fn ip_blocked_v6(addr: &[u8; 16], now: u64) -> bool {
+fn v6(addr: &[u8; 16], now: u64) -> Option<u64> {
     let key = Key::new(128, *addr);
     match BLOCK_V6.get(&key) {
         Some(e) if live(e, now) => {
             if PROTECT_V6.get(&key).is_some() {
                 count(Counter::ProtectedPass);
-                false
+                None
             } else {
-                true
+                Some(e.expires_boot_ns)
             }
         }
-        _ => false,
+        _ => None,
     }
 }
 

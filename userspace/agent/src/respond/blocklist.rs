@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use aya::maps::{HashMap, LpmTrie, Map, MapData, lpm_trie::Key};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, lpm_trie::Key};
 use heir_abi::packet::{
     BlockEntry, MacKey, ORIGIN_MESH, ORIGIN_OPERATOR, ORIGIN_RULE, REASON_LEN, V4, V6,
 };
@@ -271,9 +271,11 @@ pub struct Tables {
     protect_v4: LpmTrie<MapData, V4, u32>,
     protect_v6: LpmTrie<MapData, V6, u32>,
     protect_mac: HashMap<MapData, MacKey, u32>,
+    generation: Array<MapData, u64>,
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
+    "BLOCK_GEN",
     "BLOCK_V4",
     "BLOCK_V6",
     "BLOCK_MAC",
@@ -318,12 +320,35 @@ impl Tables {
             protect_mac: open("PROTECT_MAC")?
                 .try_into()
                 .map_err(typed("PROTECT_MAC"))?,
+            generation: open("BLOCK_GEN")?.try_into().map_err(typed("BLOCK_GEN"))?,
         })
+    }
+
+    /// Tells the XDP program the tables changed: flows re-decide their cached verdicts.
+    fn bump(&mut self) -> Result<(), Error> {
+        let map = |source| Error::Map {
+            name: "BLOCK_GEN",
+            source,
+        };
+        let g = self.generation.get(&0, 0).map_err(map)?;
+        self.generation.set(0, g.wrapping_add(1), 0).map_err(map)
     }
 
     /// Blocks `target`. Refused when a protected entry covers the whole target; a block of a
     /// wider prefix is accepted and the protected devices inside it stay reachable.
     pub fn block(
+        &mut self,
+        target: Target,
+        ttl: Option<Duration>,
+        reason: &str,
+        origin: Origin,
+        clock: &impl Clock,
+    ) -> Result<(), Error> {
+        self.insert_block(target, ttl, reason, origin, clock)?;
+        self.bump()
+    }
+
+    fn insert_block(
         &mut self,
         target: Target,
         ttl: Option<Duration>,
@@ -374,6 +399,12 @@ impl Tables {
 
     /// Removes the block of exactly `target`; false when there was none.
     pub fn unblock(&mut self, target: &Target) -> Result<bool, Error> {
+        let removed = self.remove_block(target)?;
+        self.bump()?;
+        Ok(removed)
+    }
+
+    fn remove_block(&mut self, target: &Target) -> Result<bool, Error> {
         let (name, r) = match *target {
             Target::V4 { addr, prefix } => (
                 "BLOCK_V4",
@@ -448,6 +479,11 @@ impl Tables {
 
     /// Adds `target` to the protected devices: no block drops its traffic.
     pub fn protect(&mut self, target: Target) -> Result<(), Error> {
+        self.insert_protect(target)?;
+        self.bump()
+    }
+
+    fn insert_protect(&mut self, target: Target) -> Result<(), Error> {
         match target {
             Target::V4 { addr, prefix } => self
                 .protect_v4
@@ -475,6 +511,12 @@ impl Tables {
     }
 
     pub fn unprotect(&mut self, target: &Target) -> Result<bool, Error> {
+        let removed = self.remove_protect(target)?;
+        self.bump()?;
+        Ok(removed)
+    }
+
+    fn remove_protect(&mut self, target: &Target) -> Result<bool, Error> {
         let (name, r) = match *target {
             Target::V4 { addr, prefix } => (
                 "PROTECT_V4",
