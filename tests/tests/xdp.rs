@@ -556,3 +556,45 @@ fn protocols_are_recognised_from_kernel_samples() {
     assert!(contains(b"USER nurse"));
     assert!(!contains(b"s3cret"), "an FTP password left the kernel");
 }
+
+/// A SYN scan across ports and hosts shows in its source's counters; a client completing
+/// its handshakes does not look like one.
+#[test]
+fn scans_are_counted_per_source() {
+    let l = load();
+    let scanner = ip("10.9.7.66");
+    for i in 0..200u16 {
+        let dst = ip(&format!("10.9.8.{}", 1 + i % 10));
+        let f = Frame::tcp(scanner, dst, 55555, 1 + i, TCP_SYN, b"").bytes();
+        assert_eq!(run(&l, &f), XDP_PASS);
+    }
+    let client = ip("10.9.7.20");
+    let server = ip("10.9.8.1");
+    for sport in [40001, 40002, 40003] {
+        for flags in [TCP_SYN, TCP_ACK, TCP_PSH | TCP_ACK] {
+            let f = Frame::tcp(client, server, sport, 104, flags, b"").bytes();
+            assert_eq!(run(&l, &f), XDP_PASS);
+        }
+    }
+    let scans = l.packets.scans().unwrap();
+    let of = |a: IpAddr| {
+        scans
+            .iter()
+            .find(|(ip, _)| *ip == a)
+            .expect("source counted")
+            .1
+    };
+    let s = of(scanner);
+    assert_eq!(
+        (s.flows, s.syns, s.completed, s.half_open()),
+        (200, 200, 0, 200)
+    );
+    assert!((s.ports - 200.0).abs() < 20.0, "ports estimate {}", s.ports);
+    assert!((s.hosts - 10.0).abs() < 1.5, "hosts estimate {}", s.hosts);
+    let c = of(client);
+    assert_eq!((c.flows, c.syns, c.completed, c.half_open()), (3, 3, 3, 0));
+    assert!(
+        (c.ports - 1.0).abs() < 0.5 && (c.hosts - 1.0).abs() < 0.5,
+        "{c:?}"
+    );
+}

@@ -234,6 +234,37 @@ pub struct XdpConfig {
     pub flags: u32,
     /// Ring-buffer fill level (bytes) at which a submit wakes the reader.
     pub wakeup_bytes: u32,
+    /// Length of the per-source scan window.
+    pub scan_window_ns: u64,
+}
+
+/// Bits of the per-source destination-port sketch.
+pub const SCAN_PORT_BITS: usize = 1024;
+/// Bits of the per-source destination-host sketch.
+pub const SCAN_HOST_BITS: usize = 512;
+
+/// Key of the per-source scan table: an address as in [`FlowKey`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    pub addr: [u8; 16],
+    pub family: u8,
+    pub _pad: [u8; 7],
+}
+
+/// One CPU's share of what a source did in the current window: flows it opened, bare SYNs
+/// and how many of those completed their handshake, and two bitmaps (hashed destination
+/// ports and hosts) from which userspace estimates how many distinct ones it touched.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ScanState {
+    pub window_start_ns: u64,
+    pub flows: u32,
+    pub syns: u32,
+    pub completed: u32,
+    pub _pad: u32,
+    pub ports: [u64; SCAN_PORT_BITS / 64],
+    pub hosts: [u64; SCAN_HOST_BITS / 64],
 }
 
 /// Send flow and sample records to userspace.
@@ -251,4 +282,6 @@ mod pod {
     unsafe impl aya::Pod for BlockEntry {}
     unsafe impl aya::Pod for MacKey {}
     unsafe impl aya::Pod for XdpConfig {}
+    unsafe impl aya::Pod for SourceKey {}
+    unsafe impl aya::Pod for ScanState {}
 }

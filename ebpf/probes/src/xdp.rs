@@ -23,7 +23,8 @@ use aya_ebpf::{
 use heir_abi::packet::{
     BlockEntry, Counter, FAMILY_V4, FAMILY_V6, FlowKey, FlowRecord, FlowStats, MacKey, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketHeader, RECORD_DROP, RECORD_FLOW, RECORD_SAMPLE,
-    SAMPLE_LEN, SampleRecord, V4, V6, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
+    SAMPLE_LEN, SampleRecord, ScanState, SourceKey, TCP_ACK, TCP_RST, TCP_SYN, V4, V6, XDP_ENFORCE,
+    XDP_EVENTS, XdpConfig,
 };
 
 /// Set by the agent at load time; read-only for the verifier.
@@ -31,6 +32,7 @@ use heir_abi::packet::{
 static XDP_CONFIG: XdpConfig = XdpConfig {
     flags: XDP_EVENTS | XDP_ENFORCE,
     wakeup_bytes: 64 * 1024,
+    scan_window_ns: 60_000_000_000,
 };
 
 #[map]
@@ -39,6 +41,17 @@ static XDP_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::C
 /// agent sizes it at load time.
 #[map]
 static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_entries(65536, 0);
+/// What each source did in the current window, per CPU; updated on new flows and completed
+/// handshakes only, so the established-flow path never touches it.
+#[map]
+static SCANS: LruPerCpuHashMap<SourceKey, ScanState> = LruPerCpuHashMap::with_max_entries(65536, 0);
+/// The frame being parsed: kept out of the 512-byte stack.
+#[map]
+static PARSED: PerCpuArray<Parsed> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static FLOW_SCRATCH: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static SCAN_SCRATCH: PerCpuArray<ScanState> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static PACKETS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
@@ -152,7 +165,8 @@ struct Parsed {
 enum Outcome {
     /// Not an IP packet we track (or a malformed one, already counted).
     Skip,
-    Ip(Parsed),
+    /// An IP packet, parsed into this CPU's `PARSED` slot.
+    Ip,
 }
 
 #[xdp]
@@ -160,9 +174,14 @@ pub fn heir_xdp(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
     count(Counter::Packets);
     add(Counter::Bytes, len);
-    let verdict = match parse(&ctx) {
+    let Some(p) = PARSED.get_ptr_mut(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: this CPU's slot; XDP does not preempt itself, so nothing else uses it now.
+    let p = unsafe { &mut *p };
+    let verdict = match parse(&ctx, p) {
         Outcome::Skip => xdp_action::XDP_PASS,
-        Outcome::Ip(p) => track(&ctx, &p, len),
+        Outcome::Ip => track(&ctx, p, len),
     };
     count(if verdict == xdp_action::XDP_DROP {
         Counter::Dropped
@@ -179,19 +198,17 @@ fn malformed() -> Outcome {
 }
 
 #[inline(always)]
-fn parse(ctx: &XdpContext) -> Outcome {
+fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
     let Some(eth) = bytes::<ETH_LEN>(ctx, 0) else {
         return malformed();
     };
-    let mut p = Parsed {
-        key: FlowKey::default(),
-        src_mac: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
-        dst_mac: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
-        vlan: 0,
-        tcp_flags: 0,
-        payload_off: 0,
-        payload_len: 0,
-    };
+    p.key = FlowKey::default();
+    p.src_mac = [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]];
+    p.dst_mac = [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]];
+    p.vlan = 0;
+    p.tcp_flags = 0;
+    p.payload_off = 0;
+    p.payload_len = 0;
     let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
     let mut off = ETH_LEN;
     // Up to two tags: 802.1ad outer, 802.1Q inner.
@@ -281,7 +298,7 @@ fn parse(ctx: &XdpContext) -> Outcome {
     };
     if !first_fragment {
         count(Counter::Fragment);
-        return Outcome::Ip(p);
+        return Outcome::Ip;
     }
     let payload_off = match proto {
         PROTO_TCP => {
@@ -317,15 +334,15 @@ fn parse(ctx: &XdpContext) -> Outcome {
             count(Counter::Icmp);
             p.key.sport = ty as u16;
             p.key.dport = code as u16;
-            return Outcome::Ip(p);
+            return Outcome::Ip;
         }
-        _ => return Outcome::Ip(p),
+        _ => return Outcome::Ip,
     };
     if payload_off < ip_end {
         p.payload_off = payload_off;
         p.payload_len = ip_end - payload_off;
     }
-    Outcome::Ip(p)
+    Outcome::Ip
 }
 
 /// Updates the flow table, emits records and decides the verdict.
@@ -348,6 +365,9 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
             s.last_ns = now;
             s.packets += 1;
             s.bytes += len;
+            if s.tcp_flags == TCP_SYN && p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_ACK {
+                handshake_completed(p, now);
+            }
             s.tcp_flags |= p.tcp_flags;
             if p.payload_len > 0 && s.sampled < samples(&p.key) {
                 s.sampled += 1;
@@ -374,20 +394,24 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
             sample = p.payload_len > 0;
             let v = if enforce { verdict(p, now) } else { None };
             blocked = v.is_some();
-            let s = FlowStats {
-                first_ns: now,
-                last_ns: now,
-                packets: 1,
-                bytes: len,
-                generation,
-                block_until: v.unwrap_or(0),
-                tcp_flags: p.tcp_flags,
-                sampled: sample as u8,
-                blocked: blocked as u8,
-                _pad: [0; 5],
-            };
-            let _ = FLOWS.insert(&p.key, &s, 0);
+            // Built in a per-CPU scratch slot: the stack is too small to spare for it.
+            if let Some(s) = FLOW_SCRATCH.get_ptr_mut(0) {
+                // SAFETY: this CPU's scratch slot, used only here.
+                let s = unsafe { &mut *s };
+                s.first_ns = now;
+                s.last_ns = now;
+                s.packets = 1;
+                s.bytes = len;
+                s.generation = generation;
+                s.block_until = v.unwrap_or(0);
+                s.tcp_flags = p.tcp_flags;
+                s.sampled = sample as u8;
+                s.blocked = blocked as u8;
+                s._pad = [0; 5];
+                let _ = FLOWS.insert(&p.key, s, 0);
+            }
             count(Counter::NewFlows);
+            scan_new_flow(p, now);
         }
     }
     if config!(flags) & XDP_EVENTS != 0 {
@@ -408,6 +432,84 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
         xdp_action::XDP_DROP
     } else {
         xdp_action::XDP_PASS
+    }
+}
+
+#[inline(always)]
+fn source_key(p: &Parsed) -> SourceKey {
+    SourceKey {
+        addr: p.key.src,
+        family: p.key.family,
+        _pad: [0; 7],
+    }
+}
+
+/// This source's window, opened or rolled over as needed.
+#[inline(always)]
+fn scan_state(p: &Parsed, now: u64) -> Option<&'static mut ScanState> {
+    let key = source_key(p);
+    let ptr = match SCANS.get_ptr_mut(&key) {
+        Some(s) => s,
+        None => {
+            let z = SCAN_SCRATCH.get_ptr_mut(0)?;
+            // SAFETY: this CPU's scratch slot; zeroed, then copied into the table.
+            unsafe {
+                core::ptr::write_bytes(z, 0, 1);
+                (*z).window_start_ns = now;
+                SCANS.insert(&key, &*z, 0).ok()?;
+            }
+            SCANS.get_ptr_mut(&key)?
+        }
+    };
+    // SAFETY: this CPU's share of the entry.
+    let st = unsafe { &mut *ptr };
+    if now.wrapping_sub(st.window_start_ns) > config!(scan_window_ns) {
+        // SAFETY: as above; the whole state restarts with the window.
+        unsafe { core::ptr::write_bytes(ptr, 0, 1) };
+        st.window_start_ns = now;
+    }
+    Some(st)
+}
+
+/// Counts a new flow against its source: one more flow, a bare SYN, and the destination
+/// port and host marked in the sketches. A function of its own (a BPF subprogram), so its
+/// locals do not crowd the main program's 512-byte stack.
+#[inline(never)]
+fn scan_new_flow(p: &Parsed, now: u64) {
+    let Some(st) = scan_state(p, now) else {
+        return;
+    };
+    st.flows += 1;
+    if p.key.proto == PROTO_TCP && p.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
+        st.syns += 1;
+    }
+    let port = (mix(u32::from(p.key.dport)) >> 22) as usize; // 10 bits
+    st.ports[(port >> 6) & 15] |= 1 << (port & 63);
+    let d = &p.key.dst;
+    let mut h = u32::from_ne_bytes([d[0], d[1], d[2], d[3]]);
+    h ^= u32::from_ne_bytes([d[4], d[5], d[6], d[7]]);
+    h ^= u32::from_ne_bytes([d[8], d[9], d[10], d[11]]);
+    h ^= u32::from_ne_bytes([d[12], d[13], d[14], d[15]]);
+    let host = (mix(h) >> 23) as usize; // 9 bits
+    st.hosts[(host >> 6) & 7] |= 1 << (host & 63);
+}
+
+/// MurmurHash3's finaliser: spreads neighbouring ports and addresses like random ones,
+/// which the linear-counting estimate in userspace assumes.
+#[inline(always)]
+fn mix(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
+/// The client's ACK completing a handshake its SYN opened.
+#[inline(never)]
+fn handshake_completed(p: &Parsed, now: u64) {
+    if let Some(st) = scan_state(p, now) {
+        st.completed += 1;
     }
 }
 

@@ -10,7 +10,12 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use heir_abi::packet::{Counter, FlowKey, FlowStats, XDP_ENFORCE, XDP_EVENTS, XdpConfig};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use heir_abi::packet::{
+    Counter, FAMILY_V4, FAMILY_V6, FlowKey, FlowStats, SCAN_HOST_BITS, SCAN_PORT_BITS, ScanState,
+    SourceKey, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
+};
 
 use super::{Error, Reader, fs};
 
@@ -35,6 +40,8 @@ pub struct Options {
     pub events: bool,
     /// Drop blocked traffic (off: the tables are consulted by nobody).
     pub enforce: bool,
+    /// Window of the per-source scan counters.
+    pub scan_window: Duration,
     pub poll: Duration,
 }
 
@@ -46,6 +53,7 @@ impl Default for Options {
             ring_bytes: 4 * 1024 * 1024,
             events: true,
             enforce: true,
+            scan_window: Duration::from_secs(60),
             poll: Duration::from_millis(10),
         }
     }
@@ -81,6 +89,7 @@ pub struct Attachment {
 /// The loaded XDP program and its maps.
 pub struct Packets {
     ebpf: Ebpf,
+    scan_window_ns: u64,
     pub attached: Vec<Attachment>,
     /// Interfaces asked for, attached or not (yet).
     wanted: Vec<String>,
@@ -111,6 +120,38 @@ pub struct PacketCounters {
 impl PacketCounters {
     pub fn get(&self, c: Counter) -> u64 {
         self.values[c as usize]
+    }
+}
+
+/// What one source did in its current scan window, over all CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scan {
+    /// Flows it opened.
+    pub flows: u32,
+    /// Bare SYNs it sent, and how many of those completed their handshake.
+    pub syns: u32,
+    pub completed: u32,
+    /// Estimated distinct destination ports and hosts (linear counting on the sketches;
+    /// exact while small, within a few percent up to several hundred).
+    pub ports: f64,
+    pub hosts: f64,
+}
+
+impl Scan {
+    /// SYNs that never completed: the half-open connections of a SYN scan or flood.
+    pub fn half_open(&self) -> u32 {
+        self.syns.saturating_sub(self.completed)
+    }
+}
+
+/// Linear counting: the distinct items a bitmap of `bits` bits with `set` bits set saw.
+fn distinct(set: u32, bits: usize) -> f64 {
+    let m = bits as f64;
+    let zeros = m - f64::from(set);
+    if zeros < 1.0 {
+        m * m.ln()
+    } else {
+        -m * (zeros / m).ln()
     }
 }
 
@@ -149,6 +190,7 @@ impl Packets {
             flags: (if options.events { XDP_EVENTS } else { 0 })
                 | (if options.enforce { XDP_ENFORCE } else { 0 }),
             wakeup_bytes: (options.ring_bytes / 4).max(4096),
+            scan_window_ns: options.scan_window.as_nanos().min(u128::from(u64::MAX)) as u64,
         };
         let mut ebpf = EbpfLoader::new()
             .override_global("XDP_CONFIG", &config, true)
@@ -162,6 +204,7 @@ impl Packets {
             .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {e}")))?;
         Ok(Packets {
             ebpf,
+            scan_window_ns: config.scan_window_ns,
             attached: Vec::new(),
             wanted: Vec::new(),
             poll: options.poll,
@@ -275,6 +318,39 @@ impl Packets {
         Ok(out)
     }
 
+    /// Every source's scan counters for its current window (shares of other CPUs that are
+    /// from an older window are left out).
+    pub fn scans(&self) -> Result<Vec<(IpAddr, Scan)>, Error> {
+        let name = "SCANS";
+        let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
+        let table: PerCpuHashMap<&MapData, SourceKey, ScanState> =
+            PerCpuHashMap::try_from(map).map_err(|source| Error::Map { name, source })?;
+        let mut out = Vec::new();
+        for item in table.iter() {
+            let (k, shares) = item.map_err(|source| Error::Map { name, source })?;
+            let Some(ip) = addr(k.family, &k.addr) else {
+                continue;
+            };
+            let latest = shares.iter().map(|s| s.window_start_ns).max().unwrap_or(0);
+            let mut scan = Scan::default();
+            let mut ports = [0u64; SCAN_PORT_BITS / 64];
+            let mut hosts = [0u64; SCAN_HOST_BITS / 64];
+            for s in shares.iter().filter(|s| {
+                s.window_start_ns > 0 && latest - s.window_start_ns <= self.scan_window_ns
+            }) {
+                scan.flows += s.flows;
+                scan.syns += s.syns;
+                scan.completed += s.completed;
+                ports.iter_mut().zip(s.ports).for_each(|(a, b)| *a |= b);
+                hosts.iter_mut().zip(s.hosts).for_each(|(a, b)| *a |= b);
+            }
+            scan.ports = distinct(ports.iter().map(|w| w.count_ones()).sum(), SCAN_PORT_BITS);
+            scan.hosts = distinct(hosts.iter().map(|w| w.count_ones()).sum(), SCAN_HOST_BITS);
+            out.push((ip, scan));
+        }
+        Ok(out)
+    }
+
     /// One flow, summed over CPUs.
     pub fn flow(&self, key: &FlowKey) -> Result<Option<Flow>, Error> {
         let name = "FLOWS";
@@ -353,4 +429,30 @@ pub fn ifindex(iface: &str) -> Option<u32> {
     // SAFETY: a valid NUL-terminated string.
     let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
     (i != 0).then_some(i)
+}
+
+/// The address a key's 16 bytes and family stand for.
+pub fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
+    match family {
+        FAMILY_V4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
+        FAMILY_V6 => Some(IpAddr::V6(Ipv6Addr::from(*bytes))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_counting_is_close() {
+        assert_eq!(distinct(0, 1024), 0.0);
+        // 200 items hashed into 1024 bits leave about 1024 * e^(-200/1024) zeros.
+        let set = 1024.0 - 1024.0 * (-200.0f64 / 1024.0).exp();
+        let est = distinct(set.round() as u32, 1024);
+        assert!((est - 200.0).abs() < 5.0, "{est}");
+        assert!(distinct(1024, 1024) > 1024.0);
+    }
 }
