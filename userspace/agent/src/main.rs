@@ -343,7 +343,7 @@ async fn agent(args: AgentArgs, live: bool) -> Result<()> {
         tokio::select! {
             _ = shutdown_signal() => break,
             _ = relink.tick(), if packets.is_some() => {
-                heir_agent::packets::reattach(packets.as_mut().expect("checked"));
+                packets.as_mut().expect("checked").tick();
             }
             _ = save.tick() => {
                 let mut r = risk.lock().expect("risk lock");

@@ -9,11 +9,19 @@ use heir_model::packet::{PacketEvent, Protocol, Transport};
 use heir_rama::{self as rama, Observation, Seen, Service};
 
 use crate::decode::{BootClock, packet};
+use crate::respond::{SystemClock, Tables};
 use crate::sensor::xdp::{AttachError, Options, Packets};
+
+/// The packet sensor as the agent runs it: the attached program and the block tables it
+/// keeps tidy.
+pub struct Gateway {
+    pub sensor: Packets,
+    tables: Tables,
+}
 
 /// Loads the packet sensor and attaches it to `ifaces`; `None` when no interface is named.
 /// An interface that does not exist yet is attached when it appears.
-pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Packets>> {
+pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
     if ifaces.is_empty() {
         return Ok(None);
     }
@@ -21,27 +29,39 @@ pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Packets>> {
         pin_dir: pin_dir.to_owned(),
         ..Options::default()
     };
-    let mut packets = Packets::load(&options).context("starting the packet sensor (XDP)")?;
+    let mut sensor = Packets::load(&options).context("starting the packet sensor (XDP)")?;
     for iface in ifaces {
-        match packets.attach(iface) {
+        match sensor.attach(iface) {
             Ok(mode) => eprintln!("heir: packet sensor on {iface} ({mode} mode)"),
-            Err(AttachError::NoInterface(_)) => {
-                eprintln!(
-                    "heir: no interface {iface} yet; the packet sensor attaches when it appears"
-                )
-            }
+            Err(AttachError::NoInterface(_)) => eprintln!(
+                "heir: no interface {iface} yet; the packet sensor attaches when it appears"
+            ),
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Some(packets))
+    let tables = Tables::open(pin_dir)?;
+    Ok(Some(Gateway { sensor, tables }))
 }
 
-/// Re-attaches to interfaces that came (back); reports each attempt.
-pub fn reattach(packets: &mut Packets) {
-    for (iface, r) in packets.reattach() {
-        match r {
-            Ok(mode) => eprintln!("heir: packet sensor re-attached to {iface} ({mode} mode)"),
-            Err(e) => eprintln!("heir: {e}"),
+impl Gateway {
+    /// The packet ring buffer's reader. Can be taken once.
+    pub fn reader(&mut self) -> Result<crate::sensor::Reader, crate::sensor::Error> {
+        self.sensor.reader()
+    }
+
+    /// Periodic upkeep: re-attaches to interfaces that came (back), reporting each attempt,
+    /// and removes expired blocks (the kernel already ignores them).
+    pub fn tick(&mut self) {
+        for (iface, r) in self.sensor.reattach() {
+            match r {
+                Ok(mode) => eprintln!("heir: packet sensor re-attached to {iface} ({mode} mode)"),
+                Err(e) => eprintln!("heir: {e}"),
+            }
+        }
+        match self.tables.purge_expired(&SystemClock) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} expired blocks removed"),
+            Err(e) => tracing::warn!("purging expired blocks: {e}"),
         }
     }
 }

@@ -442,6 +442,19 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
             .any(|v| v["kind"] == "flow" && v["dropped"] == false && v["flow"]["dport"] == 7008)
     );
 
+    // The running agent removes expired blocks from the tables.
+    let passer_by = net.addr(3);
+    net.heir(&["block", &passer_by, "--ttl", "1s"]);
+    assert!(net.heir(&["blocks"]).contains(&passer_by));
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while net.heir(&["blocks"]).contains(&passer_by) {
+        assert!(
+            Instant::now() < deadline,
+            "the expired block was never removed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // ...and the device serving DICOM joined the inventory, which the agent saves on exit.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
@@ -486,4 +499,67 @@ fn dicom_association(net: &Net) {
     .join()
     .unwrap();
     server.join().unwrap();
+}
+
+/// The block commands name what is wrong with their input and change nothing then.
+#[test]
+fn block_commands_explain_bad_input() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("NOT RUN: the block commands need root (CI runs them as root)");
+    }
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/heir-cli-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let heir = |args: &[&str]| {
+        let out = Command::new(HEIR)
+            .args(args)
+            .arg("--pin-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, msg) = heir(&["block", "pacs.example"]);
+    assert!(
+        !ok && msg.contains("`pacs.example` is not an address to block"),
+        "{msg}"
+    );
+    let (ok, msg) = heir(&["block", "10.0.0.1/40"]);
+    assert!(!ok && msg.contains("at most 32 bits"), "{msg}");
+    let (ok, msg) = heir(&["block", "10.0.0.1", "--ttl", "5w"]);
+    assert!(!ok && msg.contains("unknown unit"), "{msg}");
+    let (ok, msg) = heir(&["unblock", "10.0.0.1"]);
+    assert!(!ok && msg.contains("was not blocked"), "{msg}");
+    let (ok, msg) = heir(&["blocks"]);
+    assert!(ok && msg.contains("no blocks"), "{msg}");
+    let (ok, _) = heir(&["protect", "10.0.0.0/30"]);
+    assert!(ok);
+    let (ok, msg) = heir(&["block", "10.0.0.2"]);
+    assert!(!ok && msg.contains("protected"), "{msg}");
+    let (ok, msg) = heir(&["block", "10.0.0.0/24", "--reason", "worm"]);
+    assert!(
+        ok && msg.contains("10.0.0.0/30 is protected and stays reachable"),
+        "{msg}"
+    );
+    let (ok, msg) = heir(&["blocks", "--json"]);
+    assert!(ok, "{msg}");
+    let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+    assert_eq!(v["blocks"][0]["target"], "10.0.0.0/24");
+    assert_eq!(v["blocks"][0]["reason"], "worm");
+    assert_eq!(v["blocks"][0]["origin"], "operator");
+    assert_eq!(v["protected"][0], "10.0.0.0/30");
 }
