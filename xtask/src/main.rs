@@ -10,7 +10,14 @@ use anyhow::{Context, Result, bail};
 
 /// Debian packages: LLVM 22 for bpf-linker, the IEEE OUI table for device manufacturers, and
 /// the real tools the tests drive.
-const APT_PACKAGES: &[&str] = &["llvm-22-dev", "iproute2", "procps", "ieee-data"];
+const APT_PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "iproute2",
+    "procps",
+    "ieee-data",
+    "openssl",
+    "curl",
+];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 fn main() -> Result<()> {

@@ -563,3 +563,184 @@ fn block_commands_explain_bad_input() {
     assert_eq!(v["blocks"][0]["origin"], "operator");
     assert_eq!(v["protected"][0], "10.0.0.0/30");
 }
+
+/// Real clients through the sensor: `openssl s_client -tls1` against an `openssl s_server`
+/// limited to TLS 1.0 on the DICOM-over-TLS port, and `curl -u` against an HTTP admin page.
+#[test]
+fn real_clients_are_recognised() {
+    use heir_agent::decode::{BootClock, packet};
+    use heir_model::packet::{PacketEvent, Protocol, Risk};
+    use std::io::{Read, Write};
+
+    let net = Net::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
+    let options = Options {
+        pin_dir: net.pin_dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 20,
+        ..Options::default()
+    };
+    let dev_if = net.dev_if.clone();
+    let mut packets = in_netns(&net.device, move || {
+        let mut p = Packets::load(&options).expect("loading XDP");
+        p.attach(&dev_if).expect("attaching XDP");
+        p
+    })
+    .join()
+    .unwrap();
+    let mut reader = packets.reader().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pacs",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("NOT RUN: openssl is missing (cargo xtask setup installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tls10 = "AES128-SHA:@SECLEVEL=0";
+    let _server = Reap(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.device,
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-tls1",
+            ])
+            .args(["-accept", "2762", "-cipher", tls10])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let target = format!("{}:2762", net.addr(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("timeout")
+            .args([
+                "5",
+                "ip",
+                "netns",
+                "exec",
+                &net.attacker,
+                "openssl",
+                "s_client",
+                "-tls1",
+            ])
+            .args(["-cipher", tls10, "-connect", &target])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("Protocol  : TLSv1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "s_client never completed a TLS 1.0 handshake: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let web: SocketAddr = format!("{}:8080", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let l = TcpListener::bind(web).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = c.read(&mut buf);
+        let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.attacker,
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "-u",
+            "admin:secret",
+        ])
+        .arg(format!("http://{web}/admin/settings?x=1"))
+        .output()
+        .expect("NOT RUN: curl is missing (cargo xtask setup installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
+    server.join().unwrap();
+
+    let clock = BootClock::now();
+    let mut events = Vec::new();
+    rt.block_on(async {
+        for _ in 0..30 {
+            reader
+                .read_batch(|b| {
+                    if let Some(e) = packet::decode(b, &clock).expect("records decode") {
+                        events.push(e);
+                    }
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let protos: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+            _ => None,
+        })
+        .collect();
+    let tls = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
+        .unwrap_or_else(|| panic!("no TLS ClientHello recognised: {protos:#?}"));
+    let Protocol::Tls {
+        legacy_version,
+        ciphers,
+        inner,
+        fingerprint,
+        ..
+    } = tls.0
+    else {
+        unreachable!()
+    };
+    assert_eq!(*legacy_version, 0x0301);
+    assert!(ciphers.contains(&0x002f), "{ciphers:x?}");
+    assert_eq!(inner.as_deref(), Some("dicom"));
+    assert!(fingerprint.starts_with("t10"), "{fingerprint}");
+    assert!(tls.1.contains(&Risk::OldTls), "{:?}", tls.1);
+    let http = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Http { .. }))
+        .unwrap_or_else(|| panic!("no HTTP request recognised: {protos:#?}"));
+    assert_eq!(
+        *http.0,
+        Protocol::Http {
+            method: "GET".into(),
+            path: "/admin/settings".into(),
+            basic_auth: true
+        }
+    );
+    assert!(http.1.contains(&Risk::CleartextCredentials) && http.1.contains(&Risk::AdminPath));
+    drop(packets);
+}
