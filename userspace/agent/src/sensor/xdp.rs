@@ -2,7 +2,7 @@
 //! device networks (driver mode where the driver supports it, generic mode otherwise), and
 //! reads its counters, flow table and ring buffer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aya::{
@@ -384,11 +384,6 @@ impl Packets {
             .take_map("PACKETS")
             .ok_or(Error::NoMap("PACKETS"))?;
         Reader::new(map, self.poll)
-    }
-
-    /// Where the tables are pinned.
-    pub fn pin_dir(options: &Options) -> &Path {
-        &options.pin_dir
     }
 }
 
