@@ -14,6 +14,7 @@ fn main() -> anyhow::Result<()> {
     if skip {
         println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
         std::fs::write(&object, [])?;
+        std::fs::write(out_dir.join("heir-xdp"), [])?;
         return Ok(());
     }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);

@@ -6,6 +6,8 @@
 //! record follows; the agent checks the record's length against the kind before reading it.
 #![no_std]
 
+pub mod packet;
+
 /// Bytes of a path the probes copy. Longer paths are truncated and flagged.
 pub const PATH_LEN: usize = 256;
 /// Bytes of each exec argument the probes copy.

@@ -4,12 +4,16 @@
 pub mod config;
 pub mod decode;
 pub mod mesh;
+pub mod packets;
 pub mod persist;
 pub mod pipeline;
 pub mod proctable;
+pub mod recognize;
+pub mod respond;
 pub mod risk;
 pub mod sensor;
 
 pub use config::Config;
 pub mod api;
 pub mod bench;
+pub mod bench_xdp;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use heir_agent::Config;
 use heir_agent::pipeline::{self, JsonLines, Stages, Stats};
 use heir_agent::proctable::{Lookup, ProcessTable};
+use heir_agent::respond::cli as respond;
 use heir_agent::risk::Risk;
 use heir_agent::sensor::{Counters, Sensor};
 use heir_model::Event;
@@ -115,6 +116,49 @@ enum Command {
     /// Measure the sensor on this machine (needs root).
     #[command(subcommand)]
     Bench(Bench),
+    /// Drop traffic from and to an address (IPv4/IPv6, optionally /prefix, or MAC) in the kernel.
+    Block {
+        addr: String,
+        /// Time to live (90s, 15m, 2h, 7d); without it the block lasts until `heir unblock`.
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Remove a block.
+    Unblock {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// List blocks and protected devices.
+    Blocks {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Protect a device: no block will ever drop its traffic.
+    Protect {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+    /// Remove a device from the protected list.
+    Unprotect {
+        addr: String,
+        #[command(flatten)]
+        pins: PinArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct PinArgs {
+    /// bpffs directory of the pinned block tables.
+    #[arg(long, default_value = heir_agent::sensor::xdp::DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -230,6 +274,15 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
+    /// The packet sensor's cost per packet on each path (BPF_PROG_TEST_RUN).
+    Xdp {
+        /// Runs per repeated path.
+        #[arg(long, default_value_t = 1_000_000)]
+        repeat: u32,
+        /// Also fill a flow table of this many flows and report its memory.
+        #[arg(long, default_value_t = 0)]
+        flows: u32,
+    },
     /// One timed syscall loop (run by the two above in child processes).
     #[command(hide = true)]
     Loop {
@@ -253,6 +306,11 @@ struct AgentArgs {
     /// Attach the packet sensor to this interface (repeatable).
     #[arg(long)]
     iface: Vec<String>,
+    #[command(flatten)]
+    pins: PinArgs,
+    /// Append the packet sensor's flow and protocol events (JSON lines) to this file.
+    #[arg(long)]
+    packet_events: Option<PathBuf>,
     /// Append alert JSON lines to this file.
     #[arg(long)]
     alerts: Option<PathBuf>,
@@ -341,6 +399,16 @@ fn main() {
                 last,
                 follow,
             } => alerts(state, json, last, follow).await,
+            Command::Block {
+                addr,
+                ttl,
+                reason,
+                pins,
+            } => respond::block(&pins.pin_dir, &addr, ttl.as_deref(), reason.as_deref()),
+            Command::Unblock { addr, pins } => respond::unblock(&pins.pin_dir, &addr),
+            Command::Blocks { json, pins } => respond::blocks(&pins.pin_dir, json),
+            Command::Protect { addr, pins } => respond::protect(&pins.pin_dir, &addr),
+            Command::Unprotect { addr, pins } => respond::unprotect(&pins.pin_dir, &addr),
         }
     });
     if let Err(e) = result {
@@ -374,12 +442,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }
-    if !args.iface.is_empty() {
-        bail!(
-            "--iface {}: the packet sensor (XDP) is not part of this build yet",
-            args.iface.join(", ")
-        );
-    }
+    let mut packets = heir_agent::packets::start(&args.iface, &args.pins.pin_dir)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let mut alerts_out = match &args.alerts {
@@ -399,6 +462,15 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let socket_path = config.api_socket();
     let socket = heir_api::Socket::bind(&socket_path)?;
     let stats = Arc::new(Stats::default());
+    let packet_source = match packets.as_mut() {
+        Some(p) => Some(tokio::spawn(heir_agent::packets::feed(
+            p.reader()?,
+            risk.clone(),
+            args.packet_events.as_deref(),
+            stats.clone(),
+        )?)),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
@@ -472,9 +544,13 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut save = tokio::time::interval(Duration::from_secs(60));
     let mut last = (Counters::default(), Instant::now());
+    let mut relink = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
+            _ = relink.tick(), if packets.is_some() => {
+                packets.as_mut().expect("checked").tick();
+            }
             done = async { tui.as_mut().expect("guarded").await }, if tui.is_some() => {
                 if let Ok(Err(e)) = done {
                     eprintln!("heir: terminal UI: {e}");
@@ -504,6 +580,9 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     // Stopping the source closes the pipeline's queue; the pipeline drains it and returns,
     // dropping its sinks, so the writer flushes what it holds and ends.
     source.abort();
+    if let Some(p) = packet_source {
+        p.abort();
+    }
     let stages = pipeline.await?;
     tokio::task::spawn_blocking(move || writer.join())
         .await?
@@ -749,6 +828,10 @@ fn bench(b: Bench) -> Result<()> {
     match b {
         Bench::Overhead { rounds } => heir_agent::bench::overhead(&exe, rounds.max(1)),
         Bench::Throughput { seconds } => heir_agent::bench::throughput(&exe, seconds.max(1)),
+        Bench::Xdp { repeat, flows } => {
+            heir_agent::bench_xdp::print(&heir_agent::bench_xdp::run(repeat.max(1), flows)?);
+            Ok(())
+        }
         Bench::Loop {
             workload,
             path,

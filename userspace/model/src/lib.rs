@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod event;
+pub mod packet;
 pub mod time;
 
 pub use alert::{Alert, Category, Severity, Taxonomy};

@@ -5,6 +5,7 @@
 //! their first NUL and decoded lossily. Arbitrary bytes give an error, never a panic.
 
 pub mod fixtures;
+pub mod packet;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

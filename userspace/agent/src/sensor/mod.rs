@@ -3,10 +3,12 @@
 
 pub mod btf;
 pub mod counters;
+pub mod frames;
 pub mod fs;
 pub mod reader;
 pub mod syscalls;
 pub mod watch;
+pub mod xdp;
 
 use std::time::Duration;
 

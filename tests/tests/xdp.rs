@@ -1,0 +1,600 @@
+//! The XDP packet sensor against the real kernel, through `BPF_PROG_TEST_RUN`: crafted frames
+//! of every protocol, every truncation of valid frames, random frames, and the block and
+//! protect tables.
+//!
+//! These tests need root; without it they fail with a message saying so (they never pass
+//! without having run). Each test loads its own program with its tables pinned in a
+//! directory of its own, removed afterwards.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use heir_abi::packet::{Counter, FlowKey, PROTO_TCP, TCP_ACK, TCP_PSH, TCP_SYN};
+use heir_agent::respond::{Clock, Origin, Tables, Target};
+use heir_agent::sensor::frames::{Frame, L4};
+use heir_agent::sensor::xdp::{Options, PacketCounters, Packets};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+/// A loaded program with its own pinned tables, removed on drop (also when a test fails).
+struct Loaded {
+    packets: Packets,
+    dir: PathBuf,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn load() -> Loaded {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("NOT RUN: the XDP tests need root (CI runs them as root)");
+    }
+    if !Packets::has_object() {
+        panic!(
+            "NOT RUN: heir was built without its eBPF programs (AYA_BUILD_SKIP?); run `cargo xtask setup`"
+        );
+    }
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/heir-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let options = Options {
+        pin_dir: dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        ..Options::default()
+    };
+    let packets = match Packets::load(&options) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("loading the XDP program: {e}");
+        }
+    };
+    Loaded { packets, dir }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn run(l: &Loaded, frame: &[u8]) -> u32 {
+    l.packets.test_run(frame, 1).expect("test run").0
+}
+
+fn delta(before: &PacketCounters, after: &PacketCounters, c: Counter) -> u64 {
+    after.get(c) - before.get(c)
+}
+
+/// Every protocol the parser knows, each counted once and entered into the flow table.
+#[test]
+fn every_protocol_is_parsed_and_counted() {
+    let l = load();
+    let tcp4 = Frame::tcp(ip("10.9.0.1"), ip("10.9.0.2"), 40001, 104, TCP_SYN, b"");
+    let udp4 = Frame::udp(ip("10.9.0.1"), ip("10.9.0.2"), 5353, 53, b"query");
+    let icmp4 = Frame::new(ip("10.9.0.1"), ip("10.9.0.2"), L4::Icmp { ty: 8, code: 0 });
+    let mut tcp6 = Frame::tcp(ip("fd00::1"), ip("fd00::2"), 40002, 443, TCP_SYN, b"");
+    tcp6.vlan = Some(42);
+    let udp6 = Frame::udp(ip("fd00::1"), ip("fd00::2"), 40003, 2575, b"x");
+    let icmp6 = Frame::new(ip("fd00::1"), ip("fd00::2"), L4::Icmp { ty: 128, code: 0 });
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    arp.extend_from_slice(&[0; 28]);
+
+    let before = l.packets.counters().unwrap();
+    for f in [&tcp4, &udp4, &icmp4, &tcp6, &udp6, &icmp6] {
+        assert_eq!(run(&l, &f.bytes()), XDP_PASS, "{f:?}");
+    }
+    assert_eq!(run(&l, &arp), XDP_PASS);
+    let after = l.packets.counters().unwrap();
+    for (c, n) in [
+        (Counter::Packets, 7),
+        (Counter::Passed, 7),
+        (Counter::Dropped, 0),
+        (Counter::Malformed, 0),
+        (Counter::Ipv4, 3),
+        (Counter::Ipv6, 3),
+        (Counter::Tcp, 2),
+        (Counter::Udp, 2),
+        (Counter::Icmp, 2),
+        (Counter::Vlan, 1),
+        (Counter::NonIp, 1),
+        (Counter::NewFlows, 6),
+    ] {
+        assert_eq!(delta(&before, &after, c), n, "counter {}", c.name());
+    }
+
+    // The flow table holds the 5-tuple, host byte order ports, and adds up packets.
+    assert_eq!(run(&l, &tcp4.bytes()), XDP_PASS);
+    let mut key = FlowKey {
+        proto: PROTO_TCP,
+        family: 4,
+        sport: 40001,
+        dport: 104,
+        ..FlowKey::default()
+    };
+    key.src[..4].copy_from_slice(&[10, 9, 0, 1]);
+    key.dst[..4].copy_from_slice(&[10, 9, 0, 2]);
+    let flow = l
+        .packets
+        .flow(&key)
+        .unwrap()
+        .expect("the TCP flow is in the table");
+    assert_eq!(flow.packets, 2);
+    assert_eq!(flow.bytes, 2 * tcp4.bytes().len() as u64);
+    assert_eq!(flow.tcp_flags & TCP_SYN, TCP_SYN);
+    assert!(flow.last_ns >= flow.first_ns && flow.first_ns > 0);
+    let flows = l.packets.flows().unwrap();
+    assert_eq!(flows.len(), 6, "{flows:?}");
+}
+
+/// Every prefix of valid frames passes; the ones that end inside a header are counted as
+/// malformed, the others are not.
+#[test]
+fn truncated_frames_pass_and_are_counted() {
+    let l = load();
+    let mut v6 = Frame::udp(ip("fd00::1"), ip("fd00::2"), 1000, 104, b"payload payload");
+    v6.vlan = Some(3);
+    let cases = [
+        // (frame, length of its headers)
+        (
+            Frame::tcp(
+                ip("10.9.1.1"),
+                ip("10.9.1.2"),
+                1,
+                104,
+                TCP_PSH | TCP_ACK,
+                &[0x55; 80],
+            )
+            .bytes(),
+            14 + 20 + 20,
+        ),
+        (
+            Frame::new(ip("10.9.1.1"), ip("10.9.1.2"), L4::Icmp { ty: 8, code: 0 }).bytes(),
+            14 + 20 + 2,
+        ),
+        (v6.bytes(), 18 + 40 + 8),
+    ];
+    for (frame, headers) in cases {
+        for len in 0..=frame.len().min(128) {
+            let cut = &frame[..len];
+            let before = l.packets.counters().unwrap();
+            match l.packets.test_run(cut, 1) {
+                Ok((verdict, _)) => {
+                    assert!(len >= 14, "the kernel ran a {len}-byte frame");
+                    assert_eq!(verdict, XDP_PASS, "length {len}");
+                    let after = l.packets.counters().unwrap();
+                    let malformed = delta(&before, &after, Counter::Malformed);
+                    assert_eq!(
+                        malformed,
+                        u64::from(len < headers),
+                        "length {len} of {headers}-byte headers"
+                    );
+                    assert_eq!(delta(&before, &after, Counter::Packets), 1);
+                }
+                // The kernel itself refuses test frames shorter than an Ethernet header.
+                Err(e) => assert!(len < 14, "length {len}: {e}"),
+            }
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing frame can be reproduced from its index.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn random_frames_pass() {
+    let l = load();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let before = l.packets.counters().unwrap();
+    let n = 3000;
+    for i in 0..n {
+        let len = 14 + (rng.next() % 200) as usize;
+        let mut f: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        // Two thirds get a plausible EtherType (IPv4, IPv6, VLAN) and IP version nibble, so
+        // the deeper parsers see random input too.
+        match i % 3 {
+            0 => {
+                f[12..14].copy_from_slice(&[0x08, 0x00]);
+                if len > 14 {
+                    f[14] = 0x40 | (f[14] & 0x0f);
+                }
+            }
+            1 => {
+                f[12..14].copy_from_slice(&[0x86, 0xdd]);
+                if len > 14 {
+                    f[14] = 0x60 | (f[14] & 0x0f);
+                }
+            }
+            _ => f[12..14].copy_from_slice(&[0x81, 0x00]),
+        }
+        let (verdict, _) = l
+            .packets
+            .test_run(&f, 1)
+            .unwrap_or_else(|e| panic!("frame {i}: {e}"));
+        assert_eq!(verdict, XDP_PASS, "frame {i}: {f:02x?}");
+    }
+    let after = l.packets.counters().unwrap();
+    assert_eq!(delta(&before, &after, Counter::Packets), n);
+    assert_eq!(delta(&before, &after, Counter::Passed), n);
+    assert!(delta(&before, &after, Counter::Malformed) > 0);
+}
+
+/// A clock whose boot time the test sets.
+struct TestClock(Duration);
+
+impl Clock for TestClock {
+    fn boot(&self) -> Duration {
+        self.0
+    }
+    fn unix(&self) -> u64 {
+        1_700_000_000
+    }
+}
+
+#[test]
+fn blocked_sources_are_dropped_and_protected_devices_never() {
+    let l = load();
+    let mut tables = Tables::open(&l.dir).unwrap();
+    let clock = heir_agent::respond::SystemClock;
+    let attacker = Frame::tcp(ip("10.9.2.66"), ip("10.9.2.10"), 50000, 104, TCP_SYN, b"").bytes();
+    let pump = Frame::udp(ip("10.9.2.10"), ip("10.9.3.1"), 4000, 4000, b"status").bytes();
+    let other = Frame::tcp(ip("10.9.2.67"), ip("10.9.3.1"), 50000, 80, TCP_SYN, b"").bytes();
+    assert_eq!(run(&l, &attacker), XDP_PASS);
+
+    tables
+        .block(
+            "10.9.2.66".parse().unwrap(),
+            None,
+            "port scan",
+            Origin::Operator,
+            &clock,
+        )
+        .unwrap();
+    let before = l.packets.counters().unwrap();
+    assert_eq!(run(&l, &attacker), XDP_DROP);
+    // Traffic to a blocked address is dropped too.
+    let reply = Frame::tcp(ip("10.9.2.10"), ip("10.9.2.66"), 104, 50000, TCP_ACK, b"").bytes();
+    assert_eq!(run(&l, &reply), XDP_DROP);
+    assert_eq!(run(&l, &other), XDP_PASS);
+    let after = l.packets.counters().unwrap();
+    assert_eq!(delta(&before, &after, Counter::Dropped), 2);
+
+    let listed = tables.blocks(&clock).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason, "port scan");
+    assert_eq!(listed[0].origin, Some(Origin::Operator));
+    assert_eq!(listed[0].remaining, None);
+
+    assert!(tables.unblock(&"10.9.2.66".parse().unwrap()).unwrap());
+    assert!(!tables.unblock(&"10.9.2.66".parse().unwrap()).unwrap());
+    assert_eq!(run(&l, &attacker), XDP_PASS);
+
+    // A protected device stays reachable under a block of its whole network...
+    tables.protect("10.9.2.10".parse().unwrap()).unwrap();
+    tables
+        .block(
+            "10.9.2.0/24".parse().unwrap(),
+            None,
+            "ransomware",
+            Origin::Rule,
+            &clock,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &pump), XDP_PASS);
+    assert_eq!(run(&l, &other), XDP_DROP, "the rest of the /24 is blocked");
+    // ...and a block of the device itself is refused.
+    let err = tables
+        .block(
+            "10.9.2.10".parse().unwrap(),
+            None,
+            "x",
+            Origin::Mesh,
+            &clock,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("protected"), "{err}");
+    // MAC blocks work, and bow to protection too.
+    tables.unblock(&"10.9.2.0/24".parse().unwrap()).unwrap();
+    let mac: Target = "02:00:00:00:00:01".parse().unwrap();
+    tables
+        .block(mac, None, "rogue", Origin::Operator, &clock)
+        .unwrap();
+    assert_eq!(run(&l, &other), XDP_DROP);
+    tables.protect(mac).unwrap();
+    assert_eq!(run(&l, &other), XDP_PASS);
+    tables.unprotect(&mac).unwrap();
+    tables.unblock(&mac).unwrap();
+
+    // IPv6 prefixes.
+    let v6 = Frame::udp(ip("fd00:66::5"), ip("fd00::2"), 1, 2, b"").bytes();
+    tables
+        .block(
+            "fd00:66::/32".parse().unwrap(),
+            None,
+            "mesh indicator",
+            Origin::Mesh,
+            &clock,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &v6), XDP_DROP);
+    tables.unblock(&"fd00:66::/32".parse().unwrap()).unwrap();
+    assert_eq!(run(&l, &v6), XDP_PASS);
+}
+
+#[test]
+fn expired_blocks_stop_applying() {
+    let l = load();
+    let mut tables = Tables::open(&l.dir).unwrap();
+    let real = heir_agent::respond::SystemClock;
+    let frame = Frame::tcp(ip("10.9.4.66"), ip("10.9.4.10"), 50000, 22, TCP_SYN, b"").bytes();
+    // Made as if a second ago with a one-second time to live: already past its expiry in
+    // the kernel's clock.
+    let past = TestClock(real.boot() - Duration::from_secs(2));
+    tables
+        .block(
+            "10.9.4.66".parse().unwrap(),
+            Some(Duration::from_secs(1)),
+            "old",
+            Origin::Rule,
+            &past,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &frame), XDP_PASS);
+    let live = TestClock(real.boot());
+    tables
+        .block(
+            "10.9.4.66".parse().unwrap(),
+            Some(Duration::from_secs(3600)),
+            "new",
+            Origin::Rule,
+            &live,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &frame), XDP_DROP);
+    let listed = tables.blocks(&live).unwrap();
+    assert!(!listed[0].expired);
+    let later = TestClock(real.boot() + Duration::from_secs(3601));
+    assert!(tables.blocks(&later).unwrap()[0].expired);
+    assert_eq!(tables.purge_expired(&later).unwrap(), 1);
+    assert!(tables.blocks(&live).unwrap().is_empty());
+
+    // A flow whose drop verdict is cached passes again once its block expires, with no
+    // change to the tables in between.
+    let soon = TestClock(real.boot());
+    tables
+        .block(
+            "10.9.4.66".parse().unwrap(),
+            Some(Duration::from_millis(300)),
+            "short",
+            Origin::Rule,
+            &soon,
+        )
+        .unwrap();
+    assert_eq!(run(&l, &frame), XDP_DROP);
+    assert_eq!(run(&l, &frame), XDP_DROP);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(run(&l, &frame), XDP_PASS);
+}
+
+/// The tables are pinned: a second load (an agent restart) sees the first one's blocks.
+#[test]
+fn blocks_survive_a_reload() {
+    let first = load();
+    let clock = heir_agent::respond::SystemClock;
+    Tables::open(&first.dir)
+        .unwrap()
+        .block(
+            "10.9.5.66".parse().unwrap(),
+            None,
+            "kept",
+            Origin::Operator,
+            &clock,
+        )
+        .unwrap();
+    let options = Options {
+        pin_dir: first.dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        ..Options::default()
+    };
+    let second = Packets::load(&options).unwrap();
+    let frame = Frame::tcp(ip("10.9.5.66"), ip("10.9.5.10"), 5, 6, TCP_SYN, b"").bytes();
+    assert_eq!(second.test_run(&frame, 1).unwrap().0, XDP_DROP);
+    assert_eq!(first.packets.test_run(&frame, 1).unwrap().0, XDP_DROP);
+}
+
+/// Payload samples travel through the ring buffer and come out recognised; what must not
+/// leave the kernel (HL7 patient segments, FTP passwords) is not in the records.
+#[test]
+fn protocols_are_recognised_from_kernel_samples() {
+    use heir_agent::bench_xdp::{dicom_associate, tls_client_hello};
+    use heir_agent::decode::{BootClock, packet};
+    use heir_model::packet::{PacketEvent, Protocol, Risk};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
+    let mut l = load();
+    let mut reader = l.packets.reader().unwrap();
+    let dev = ip("10.9.6.10");
+    let mut sport = 41000;
+    let mut send = |dport: u16, payloads: &[&[u8]]| {
+        sport += 1;
+        let src = ip("10.9.6.66");
+        assert_eq!(
+            run(
+                &l,
+                &Frame::tcp(src, dev, sport, dport, TCP_SYN, b"").bytes()
+            ),
+            XDP_PASS
+        );
+        for p in payloads {
+            let f = Frame::tcp(src, dev, sport, dport, TCP_PSH | TCP_ACK, p).bytes();
+            assert_eq!(run(&l, &f), XDP_PASS);
+        }
+    };
+    let hl7 = b"\x0bMSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101||ADT^A01|1|P|2.5\rPID|1||123456^^^HOSP||DOE^JANE\r\x1c\r";
+    send(104, &[&dicom_associate()]);
+    send(2762, &[&tls_client_hello()]);
+    send(2575, &[hl7]);
+    send(21, &[b"USER nurse\r\n", b"PASS s3cret-word\r\n"]);
+    send(
+        80,
+        &[b"GET /admin HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n"],
+    );
+    send(22, &[b"SSH-2.0-OpenSSH_9.2p1\r\n"]);
+    send(23, &[b"\xff\xfb\x18"]);
+    send(445, &[b"\0\0\0\x54\xfeSMB"]);
+    send(3389, &[b"\x03\0\0\x13\x0e\xe0"]);
+    send(1883, &[b"\x10\x0c\0\x04MQTT"]);
+
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    rt.block_on(async {
+        for _ in 0..20 {
+            reader.read_batch(|b| raw.push(b.to_vec())).await.unwrap();
+        }
+    });
+    let clock = BootClock::now();
+    let events: Vec<PacketEvent> = raw
+        .iter()
+        .filter_map(|b| packet::decode(b, &clock).expect("packet records decode"))
+        .collect();
+    let flows = events
+        .iter()
+        .filter(|e| matches!(e, PacketEvent::Flow(_)))
+        .count();
+    assert_eq!(flows, 10, "one flow event per connection");
+    let protos: Vec<(&Protocol, &Vec<Risk>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+            _ => None,
+        })
+        .collect();
+    let has = |f: &dyn Fn(&Protocol) -> bool| protos.iter().any(|(p, _)| f(p));
+    assert!(
+        has(&|p| *p
+            == Protocol::Dicom {
+                calling_ae: Some("MODALITY01".into()),
+                called_ae: Some("PACS".into())
+            }),
+        "{protos:#?}"
+    );
+    assert!(has(
+        &|p| matches!(p, Protocol::Tls { legacy_version: 0x0301, inner: Some(i), .. } if i == "dicom")
+    ));
+    assert!(has(&|p| *p
+        == Protocol::Hl7 {
+            sending_app: "LAB".into(),
+            receiving_app: "EHR".into()
+        }));
+    assert!(has(&|p| *p
+        == Protocol::Ftp {
+            user_seen: true,
+            password_seen: false
+        }));
+    assert!(has(&|p| *p
+        == Protocol::Ftp {
+            user_seen: false,
+            password_seen: true
+        }));
+    assert!(has(&|p| matches!(
+        p,
+        Protocol::Http {
+            basic_auth: true,
+            ..
+        }
+    )));
+    assert!(has(
+        &|p| matches!(p, Protocol::Ssh { banner } if banner == "SSH-2.0-OpenSSH_9.2p1")
+    ));
+    for want in [
+        Protocol::Telnet,
+        Protocol::Smb,
+        Protocol::Rdp,
+        Protocol::Mqtt { tls: false },
+    ] {
+        assert!(has(&|p| *p == want), "{want:?} not recognised: {protos:#?}");
+    }
+    let tls_risks = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
+        .unwrap()
+        .1;
+    assert!(tls_risks.contains(&Risk::OldTls) && tls_risks.contains(&Risk::WeakCiphers));
+
+    // Nothing past the MSH segment, and no password, ever reached userspace.
+    let contains = |needle: &[u8]| {
+        raw.iter()
+            .any(|r| r.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(contains(b"MSH|"), "the HL7 sample is there");
+    assert!(
+        !contains(b"PID|") && !contains(b"DOE^JANE"),
+        "patient data left the kernel"
+    );
+    assert!(contains(b"USER nurse"));
+    assert!(!contains(b"s3cret"), "an FTP password left the kernel");
+}
+
+/// A SYN scan across ports and hosts shows in its source's counters; a client completing
+/// its handshakes does not look like one.
+#[test]
+fn scans_are_counted_per_source() {
+    let l = load();
+    let scanner = ip("10.9.7.66");
+    for i in 0..200u16 {
+        let dst = ip(&format!("10.9.8.{}", 1 + i % 10));
+        let f = Frame::tcp(scanner, dst, 55555, 1 + i, TCP_SYN, b"").bytes();
+        assert_eq!(run(&l, &f), XDP_PASS);
+    }
+    let client = ip("10.9.7.20");
+    let server = ip("10.9.8.1");
+    for sport in [40001, 40002, 40003] {
+        for flags in [TCP_SYN, TCP_ACK, TCP_PSH | TCP_ACK] {
+            let f = Frame::tcp(client, server, sport, 104, flags, b"").bytes();
+            assert_eq!(run(&l, &f), XDP_PASS);
+        }
+    }
+    let scans = l.packets.scans().unwrap();
+    let of = |a: IpAddr| {
+        scans
+            .iter()
+            .find(|(ip, _)| *ip == a)
+            .expect("source counted")
+            .1
+    };
+    let s = of(scanner);
+    assert_eq!(
+        (s.flows, s.syns, s.completed, s.half_open()),
+        (200, 200, 0, 200)
+    );
+    assert!((s.ports - 200.0).abs() < 20.0, "ports estimate {}", s.ports);
+    assert!((s.hosts - 10.0).abs() < 1.5, "hosts estimate {}", s.hosts);
+    let c = of(client);
+    assert_eq!((c.flows, c.syns, c.completed, c.half_open()), (3, 3, 3, 0));
+    assert!(
+        (c.ports - 1.0).abs() < 0.5 && (c.hosts - 1.0).abs() < 0.5,
+        "{c:?}"
+    );
+}

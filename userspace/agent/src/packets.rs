@@ -1,0 +1,366 @@
+//! The agent's packet side: the XDP sensor on the interfaces named with `--iface`, and what
+//! the sysadmin is told about it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use heir_abi::packet::{TCP_ACK, TCP_SYN};
+use heir_model::packet::{PacketEvent, Protocol, Transport};
+use heir_rama::{self as rama, Observation, Seen, Service};
+
+use crate::decode::{BootClock, packet};
+use crate::respond::{SystemClock, Tables};
+use crate::sensor::xdp::{AttachError, Options, Packets};
+
+/// The packet sensor as the agent runs it: the attached program and the block tables it
+/// keeps tidy.
+pub struct Gateway {
+    pub sensor: Packets,
+    tables: Tables,
+}
+
+/// Loads the packet sensor and attaches it to `ifaces`; `None` when no interface is named.
+/// An interface that does not exist yet is attached when it appears.
+pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
+    if ifaces.is_empty() {
+        return Ok(None);
+    }
+    let options = Options {
+        pin_dir: pin_dir.to_owned(),
+        ..Options::default()
+    };
+    let mut sensor = Packets::load(&options).context("starting the packet sensor (XDP)")?;
+    for iface in ifaces {
+        match sensor.attach(iface) {
+            Ok(mode) => eprintln!("heir: packet sensor on {iface} ({mode} mode)"),
+            Err(AttachError::NoInterface(_)) => eprintln!(
+                "heir: no interface {iface} yet; the packet sensor attaches when it appears"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tables = Tables::open(pin_dir)?;
+    Ok(Some(Gateway { sensor, tables }))
+}
+
+impl Gateway {
+    /// The packet ring buffer's reader. Can be taken once.
+    pub fn reader(&mut self) -> Result<crate::sensor::Reader, crate::sensor::Error> {
+        self.sensor.reader()
+    }
+
+    /// Periodic upkeep: re-attaches to interfaces that came (back), reporting each attempt,
+    /// and removes expired blocks (the kernel already ignores them).
+    pub fn tick(&mut self) {
+        for (iface, r) in self.sensor.reattach() {
+            match r {
+                Ok(mode) => eprintln!("heir: packet sensor re-attached to {iface} ({mode} mode)"),
+                Err(e) => eprintln!("heir: {e}"),
+            }
+        }
+        match self.tables.purge_expired(&SystemClock) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} expired blocks removed"),
+            Err(e) => tracing::warn!("purging expired blocks: {e}"),
+        }
+    }
+}
+
+/// Reads the packet sensor's ring buffer until `sink` asks to stop (returns false), decoding
+/// each record; undecodable records are counted in `errors` and logged.
+pub async fn run(
+    mut reader: crate::sensor::Reader,
+    errors: &std::sync::atomic::AtomicU64,
+    mut sink: impl FnMut(PacketEvent) -> bool,
+) -> Result<(), crate::sensor::Error> {
+    let clock = BootClock::now();
+    loop {
+        let mut batch = Vec::new();
+        reader
+            .read_batch(|b| match packet::decode(b, &clock) {
+                Ok(Some(e)) => batch.push(e),
+                Ok(None) => {}
+                Err(e) => {
+                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("dropping an undecodable packet record: {e}");
+                }
+            })
+            .await?;
+        for e in batch {
+            if !sink(e) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The agent's packet source: events go to the inventory (devices seen at the gateway join
+/// it) and, when a path is given, to a JSON-lines file.
+pub fn feed(
+    reader: crate::sensor::Reader,
+    risk: std::sync::Arc<std::sync::Mutex<crate::risk::Risk>>,
+    out: Option<&Path>,
+    stats: std::sync::Arc<crate::pipeline::Stats>,
+) -> Result<impl Future<Output = ()> + use<>> {
+    let mut out = out
+        .map(|p| {
+            crate::pipeline::JsonLines::append(p)
+                .with_context(|| format!("opening {}", p.display()))
+        })
+        .transpose()?;
+    Ok(async move {
+        let counts = stats.clone();
+        let r = run(reader, &stats.decode_errors, move |e| {
+            if let Some(o) = out.as_mut()
+                && let Err(err) = o.write(&e)
+            {
+                tracing::error!("writing a packet event: {err}");
+            }
+            counts
+                .events
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut risk = risk.lock().expect("risk lock");
+            for o in observations(&e) {
+                risk.rama.observe(&o);
+            }
+            true
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::error!("packet sensor: {e}");
+        }
+    })
+}
+
+/// What a packet event tells the device inventory. The server of a recognised protocol is
+/// the side on the lower port; a SYN-ACK shows its sender serving on its source port. A TLS
+/// version is the best the client offered, so an upper bound on what was negotiated.
+pub fn observations(e: &PacketEvent) -> Vec<Observation> {
+    let mut out = Vec::new();
+    match e {
+        PacketEvent::Flow(f) => {
+            if f.dropped {
+                return out;
+            }
+            let ts = f.seen.ts;
+            out.push(Observation {
+                ts,
+                ip: f.flow.src,
+                mac: f.seen.src_mac.parse().ok(),
+                seen: Seen::Presence,
+            });
+            let (syn, ack) = (f.tcp_flags & TCP_SYN != 0, f.tcp_flags & TCP_ACK != 0);
+            if f.flow.transport == Transport::Tcp && syn && ack {
+                out.push(Observation {
+                    ts,
+                    ip: f.flow.src,
+                    mac: f.seen.src_mac.parse().ok(),
+                    seen: Seen::Service(Service::new(
+                        f.flow.sport,
+                        rama::Transport::Tcp,
+                        by_port(f.flow.sport),
+                    )),
+                });
+            }
+        }
+        PacketEvent::Protocol(p) => {
+            let ts = p.seen.ts;
+            let server_is_dst = p.flow.dport <= p.flow.sport;
+            let (server, port, client) = if server_is_dst {
+                (p.flow.dst, p.flow.dport, p.flow.src)
+            } else {
+                (p.flow.src, p.flow.sport, p.flow.dst)
+            };
+            let at = |ip, seen| Observation {
+                ts,
+                ip,
+                mac: None,
+                seen,
+            };
+            let protocol = match &p.protocol {
+                Protocol::Dicom {
+                    calling_ae,
+                    called_ae,
+                } => {
+                    if let Some(t) = called_ae {
+                        out.push(at(server, Seen::DicomAeTitle { title: t.clone() }));
+                    }
+                    if let Some(t) = calling_ae {
+                        out.push(at(client, Seen::DicomAeTitle { title: t.clone() }));
+                    }
+                    rama::Protocol::Dicom
+                }
+                Protocol::Hl7 { .. } => rama::Protocol::Hl7Mllp,
+                Protocol::Tls {
+                    legacy_version,
+                    supported_versions,
+                    inner,
+                    ..
+                } => {
+                    let best = supported_versions
+                        .iter()
+                        .copied()
+                        .max()
+                        .unwrap_or(*legacy_version)
+                        .max(*legacy_version);
+                    if let Some(version) = tls_version(best) {
+                        out.push(at(server, Seen::Tls { port, version }));
+                    }
+                    match inner.as_deref() {
+                        Some("dicom") => rama::Protocol::DicomTls,
+                        Some("mqtt") => rama::Protocol::MqttTls,
+                        _ if port == 443 => rama::Protocol::Https,
+                        _ => rama::Protocol::Other,
+                    }
+                }
+                Protocol::Ftp { .. } => rama::Protocol::Ftp,
+                Protocol::Http { .. } => rama::Protocol::Http,
+                Protocol::Ssh { .. } => rama::Protocol::Ssh,
+                Protocol::Telnet => rama::Protocol::Telnet,
+                Protocol::Smb => rama::Protocol::Smb,
+                Protocol::Rdp => rama::Protocol::Rdp,
+                Protocol::Mqtt { tls: false } => rama::Protocol::Mqtt,
+                Protocol::Mqtt { tls: true } => rama::Protocol::MqttTls,
+            };
+            out.push(at(
+                server,
+                Seen::Service(Service::new(port, rama::Transport::Tcp, protocol)),
+            ));
+        }
+    }
+    out
+}
+
+fn tls_version(v: u16) -> Option<rama::TlsVersion> {
+    Some(match v {
+        0x0300 => rama::TlsVersion::Ssl3,
+        0x0301 => rama::TlsVersion::Tls10,
+        0x0302 => rama::TlsVersion::Tls11,
+        0x0303 => rama::TlsVersion::Tls12,
+        0x0304 => rama::TlsVersion::Tls13,
+        _ => return None,
+    })
+}
+
+fn by_port(port: u16) -> rama::Protocol {
+    use crate::recognize as r;
+    match port {
+        p if r::DICOM.contains(&p) => rama::Protocol::Dicom,
+        r::DICOM_TLS => rama::Protocol::DicomTls,
+        r::MLLP => rama::Protocol::Hl7Mllp,
+        r::TELNET => rama::Protocol::Telnet,
+        r::FTP => rama::Protocol::Ftp,
+        p if r::HTTP.contains(&p) => rama::Protocol::Http,
+        443 => rama::Protocol::Https,
+        r::SSH => rama::Protocol::Ssh,
+        r::SMB => rama::Protocol::Smb,
+        r::RDP => rama::Protocol::Rdp,
+        r::MQTT => rama::Protocol::Mqtt,
+        r::MQTT_TLS => rama::Protocol::MqttTls,
+        5900 => rama::Protocol::Vnc,
+        _ => rama::Protocol::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heir_model::Timestamp;
+    use heir_model::packet::{FlowEvent, FlowId, ProtocolEvent};
+
+    fn seen() -> heir_model::packet::Seen {
+        heir_model::packet::Seen {
+            ts: Timestamp::from_nanos(1),
+            ifindex: 1,
+            src_mac: "02:00:00:00:00:07".into(),
+            dst_mac: "02:00:00:00:00:09".into(),
+            vlan: None,
+        }
+    }
+
+    fn flow(sport: u16, dport: u16) -> FlowId {
+        FlowId {
+            src: "10.0.0.7".parse().unwrap(),
+            dst: "10.0.0.9".parse().unwrap(),
+            sport,
+            dport,
+            transport: Transport::Tcp,
+        }
+    }
+
+    #[test]
+    fn a_syn_ack_shows_a_service_and_a_syn_does_not() {
+        let mut f = FlowEvent {
+            seen: seen(),
+            flow: flow(104, 40000),
+            tcp_flags: TCP_SYN | TCP_ACK,
+            bytes: 60,
+            dropped: false,
+        };
+        let o = observations(&PacketEvent::Flow(f.clone()));
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].seen, Seen::Presence);
+        assert!(o[0].mac.is_some());
+        assert!(
+            matches!(&o[1].seen, Seen::Service(s) if s.port == 104 && s.protocol == rama::Protocol::Dicom)
+        );
+        f.tcp_flags = TCP_SYN;
+        assert_eq!(observations(&PacketEvent::Flow(f.clone())).len(), 1);
+        f.dropped = true;
+        assert!(observations(&PacketEvent::Flow(f)).is_empty());
+    }
+
+    #[test]
+    fn dicom_titles_go_to_their_devices() {
+        let p = ProtocolEvent {
+            seen: seen(),
+            flow: flow(40000, 104),
+            protocol: Protocol::Dicom {
+                calling_ae: Some("CT01".into()),
+                called_ae: Some("PACS".into()),
+            },
+            risks: vec![],
+        };
+        let o = observations(&PacketEvent::Protocol(p));
+        let title = |ip: &str, t: &str| {
+            o.iter().any(|x| {
+                x.ip == ip.parse::<std::net::IpAddr>().unwrap()
+                    && x.seen == Seen::DicomAeTitle { title: t.into() }
+            })
+        };
+        assert!(title("10.0.0.9", "PACS") && title("10.0.0.7", "CT01"));
+        assert!(
+            o.iter()
+                .any(|x| matches!(&x.seen, Seen::Service(s) if s.port == 104))
+        );
+    }
+
+    #[test]
+    fn old_tls_is_observed_on_the_server() {
+        let p = ProtocolEvent {
+            seen: seen(),
+            flow: flow(40000, 2762),
+            protocol: Protocol::Tls {
+                legacy_version: 0x0301,
+                supported_versions: vec![],
+                ciphers: vec![0x002f],
+                fingerprint: String::new(),
+                inner: Some("dicom".into()),
+            },
+            risks: vec![],
+        };
+        let o = observations(&PacketEvent::Protocol(p));
+        assert!(
+            o.iter()
+                .any(|x| x.ip == "10.0.0.9".parse::<std::net::IpAddr>().unwrap()
+                    && x.seen
+                        == Seen::Tls {
+                            port: 2762,
+                            version: rama::TlsVersion::Tls10
+                        })
+        );
+        assert!(o.iter().any(
+            |x| matches!(&x.seen, Seen::Service(s) if s.protocol == rama::Protocol::DicomTls)
+        ));
+    }
+}

@@ -1,0 +1,6 @@
+//! Automated and operator responses: blocking traffic in the kernel.
+
+pub mod blocklist;
+pub mod cli;
+
+pub use blocklist::{Block, Clock, Origin, SystemClock, Tables, Target};

@@ -1,0 +1,746 @@
+//! The packet sensor on real traffic: a device namespace and an attacker namespace joined by
+//! a veth pair, heir's XDP program on the device's end, and `heir block` / `heir unblock`
+//! run as a sysadmin would.
+//!
+//! Needs root; without it the test fails saying so. Namespaces, links and pinned tables have
+//! names unique to this run and are removed afterwards, also when the test fails.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use heir_abi::packet::Counter;
+use heir_agent::sensor::xdp::{Mode, Options, Packets};
+
+const HEIR: &str = env!("CARGO_BIN_EXE_heir");
+
+/// Two namespaces and a veth pair, deleted on drop.
+struct Net {
+    device: String,
+    attacker: String,
+    dev_if: String,
+    pin_dir: PathBuf,
+    subnet: u8,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in [&self.device, &self.attacker] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Net {
+    fn new() -> Net {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            panic!("NOT RUN: the network-namespace tests need root (CI runs them as root)");
+        }
+        if !Packets::has_object() {
+            panic!("NOT RUN: heir was built without its eBPF programs (AYA_BUILD_SKIP?)");
+        }
+        let id = format!("{}{}", std::process::id() % 100_000, unique());
+        let net = Net {
+            device: format!("hx-dev-{id}"),
+            attacker: format!("hx-att-{id}"),
+            dev_if: format!("hxd{id}"),
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/heir-netns-{id}")),
+            subnet: (std::process::id() % 200) as u8 + 20,
+        };
+        ip(&["netns", "add", &net.device]);
+        ip(&["netns", "add", &net.attacker]);
+        net.link();
+        net
+    }
+
+    /// (Re)creates the veth pair with its addresses.
+    fn link(&self) {
+        let att_if = self.dev_if.replace("hxd", "hxa");
+        ip(&[
+            "-n",
+            &self.attacker,
+            "link",
+            "add",
+            &att_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &self.dev_if,
+            "netns",
+            &self.device,
+        ]);
+        let dev = format!("{}/24", self.addr(1));
+        let att = format!("{}/24", self.addr(2));
+        ip(&["-n", &self.device, "addr", "add", &dev, "dev", &self.dev_if]);
+        ip(&["-n", &self.attacker, "addr", "add", &att, "dev", &att_if]);
+        for (ns, link) in [(&self.device, &self.dev_if), (&self.attacker, &att_if)] {
+            ip(&["-n", ns, "link", "set", link, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+    }
+
+    fn addr(&self, host: u8) -> String {
+        format!("10.231.{}.{host}", self.subnet)
+    }
+
+    fn heir(&self, args: &[&str]) -> String {
+        let out = Command::new(HEIR)
+            .args(args)
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .output()
+            .expect("running heir");
+        assert!(
+            out.status.success(),
+            "heir {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn unique() -> u32 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) as u32
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+#[test]
+fn block_stops_real_traffic_within_a_second_and_unblock_restores_it() {
+    let net = Net::new();
+    // The XDP program on the device's end of the veth, attached from inside its namespace.
+    let options = Options {
+        pin_dir: net.pin_dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        ..Options::default()
+    };
+    let dev_if = net.dev_if.clone();
+    let opts = options.clone();
+    let (packets, mode) = in_netns(&net.device, move || {
+        let mut p = Packets::load(&opts).expect("loading XDP");
+        let mode = p.attach(&dev_if).expect("attaching XDP to the veth");
+        (p, mode)
+    })
+    .join()
+    .unwrap();
+    // veth supports XDP in the driver.
+    assert_eq!(mode, Mode::Driver);
+
+    // The device: a UDP echo service and a TCP service.
+    let stop = Arc::new(AtomicBool::new(false));
+    let dev_addr: SocketAddr = format!("{}:7007", net.addr(1)).parse().unwrap();
+    let s = stop.clone();
+    let echo = in_netns(&net.device, move || {
+        let sock = UdpSocket::bind(dev_addr).unwrap();
+        let tcp = TcpListener::bind(dev_addr).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        while !s.load(Ordering::Relaxed) {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..n], from);
+            }
+            let _ = tcp.accept();
+        }
+    });
+
+    // The attacker: sends a datagram every 20 ms and records when replies come back.
+    let last_reply = Arc::new(AtomicU64::new(0));
+    let replies = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let (s, last, count) = (stop.clone(), last_reply.clone(), replies.clone());
+    let client = in_netns(&net.attacker, move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        while !s.load(Ordering::Relaxed) {
+            let _ = sock.send_to(b"ping", dev_addr);
+            while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if &buf[..n] == b"ping" {
+                    last.store(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let tcp_connects = |net: &Net| {
+        in_netns(&net.attacker, move || {
+            TcpStream::connect_timeout(&dev_addr, Duration::from_millis(300)).is_ok()
+        })
+        .join()
+        .unwrap()
+    };
+
+    let wait_replies = |min: u64| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while replies.load(Ordering::Relaxed) < min {
+            assert!(
+                Instant::now() < deadline,
+                "no echo replies: the namespaces do not talk"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_replies(5);
+    assert!(
+        tcp_connects(&net),
+        "TCP to the device works before the block"
+    );
+
+    // Block the attacker.
+    let attacker = net.addr(2);
+    let out = net.heir(&["block", &attacker, "--ttl", "10m", "--reason", "netns test"]);
+    assert!(out.contains(&format!("blocked {attacker}")), "{out}");
+    let blocked_at = t0.elapsed().as_millis() as u64;
+    std::thread::sleep(Duration::from_millis(1000));
+    let since = replies.load(Ordering::Relaxed);
+    let last_ms = last_reply.load(Ordering::Relaxed);
+    assert!(
+        last_ms < blocked_at + 1000,
+        "a reply came {} ms after the block",
+        last_ms - blocked_at
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        replies.load(Ordering::Relaxed),
+        since,
+        "replies still arrive while blocked"
+    );
+    assert!(
+        !tcp_connects(&net),
+        "TCP to the device still works while blocked"
+    );
+    let listing = net.heir(&["blocks"]);
+    assert!(
+        listing.contains(&attacker) && listing.contains("netns test"),
+        "{listing}"
+    );
+    let counters = packets.counters().unwrap();
+    assert!(counters.get(Counter::Dropped) > 0);
+
+    // An agent restart: the program is detached and loaded anew; the block holds.
+    drop(packets);
+    let dev_if = net.dev_if.clone();
+    let packets = in_netns(&net.device, move || {
+        let mut p = Packets::load(&options).expect("reloading XDP");
+        p.attach(&dev_if).expect("re-attaching");
+        p
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = replies.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        replies.load(Ordering::Relaxed),
+        before,
+        "the block did not survive the reload"
+    );
+    assert!(packets.counters().unwrap().get(Counter::Dropped) > 0);
+
+    // Unblock: traffic returns within a second.
+    let out = net.heir(&["unblock", &attacker]);
+    assert!(out.contains("unblocked"), "{out}");
+    let unblocked = Instant::now();
+    let before = replies.load(Ordering::Relaxed);
+    while replies.load(Ordering::Relaxed) == before {
+        assert!(
+            unblocked.elapsed() < Duration::from_secs(1),
+            "no reply within a second of the unblock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(tcp_connects(&net), "TCP works again after the unblock");
+    assert!(net.heir(&["blocks"]).contains("no blocks"));
+
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    echo.join().unwrap();
+    drop(packets);
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Echo round trips from the attacker to the device that succeed out of `n`.
+fn echoes(net: &Net, n: usize) -> usize {
+    let dev_addr: SocketAddr = format!("{}:7008", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let sock = UdpSocket::bind(dev_addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let end = Instant::now() + Duration::from_millis(150 * n as u64 + 300);
+        while Instant::now() < end {
+            if let Ok((k, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..k], from);
+            }
+        }
+    });
+    let ok = in_netns(&net.attacker, move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        (0..n)
+            .filter(|_| {
+                let _ = sock.send_to(b"hi", dev_addr);
+                sock.recv_from(&mut buf).is_ok()
+            })
+            .count()
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+    ok
+}
+
+/// `heir agent --iface` inside the device namespace: attaches in driver mode and says so,
+/// enforces blocks made with `heir block`, and re-attaches by itself when the interface is
+/// deleted and created again.
+#[test]
+fn the_agent_attaches_to_its_interfaces_and_follows_them() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    // nsenter changes the network namespace only, so the agent and `heir block` share bpffs.
+    let mut agent = Reap(
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", net.device))
+            .arg(HEIR)
+            .args(["agent", "--iface", &net.dev_if, "--data-dir"])
+            .arg(data.path())
+            .arg("--pin-dir")
+            .arg(&net.pin_dir)
+            .arg("--packet-events")
+            .arg(data.path().join("packets.jsonl"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting heir agent"),
+    );
+    let stderr = agent.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expect = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(what) {
+                    return;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("the agent never said `{what}`; it said: {seen:#?}");
+    };
+    expect(&format!("packet sensor on {} (driver mode)", net.dev_if));
+    assert_eq!(echoes(&net, 5), 5, "traffic flows with the sensor attached");
+    dicom_association(&net);
+
+    let attacker = net.addr(2);
+    net.heir(&["block", &attacker]);
+    assert_eq!(echoes(&net, 3), 0, "the agent's program enforces the block");
+
+    // The interface goes away and comes back: the agent attaches to the new one.
+    ip(&["-n", &net.device, "link", "del", &net.dev_if]);
+    net.link();
+    expect(&format!(
+        "packet sensor re-attached to {} (driver mode)",
+        net.dev_if
+    ));
+    assert_eq!(
+        echoes(&net, 3),
+        0,
+        "the block holds on the re-created interface"
+    );
+    net.heir(&["unblock", &attacker]);
+    assert_eq!(echoes(&net, 5), 5, "traffic returns after the unblock");
+
+    // Flow and protocol events reached the agent's pipeline...
+    let path = data.path().join("packets.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("MODALITY01") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("packet events are JSON"))
+        .collect();
+    let dev = net.addr(1);
+    assert!(
+        lines.iter().any(|v| v["kind"] == "protocol"
+            && v["protocol"] == "dicom"
+            && v["calling_ae"] == "MODALITY01"
+            && v["called_ae"] == "PACS"
+            && v["flow"]["dst"] == dev.as_str()),
+        "no DICOM association among {lines:#?}"
+    );
+    assert!(lines.iter().any(|v| v["kind"] == "flow"
+        && v["dropped"] == true
+        && v["flow"]["src"] == attacker.as_str()));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["kind"] == "flow" && v["dropped"] == false && v["flow"]["dport"] == 7008)
+    );
+
+    // The running agent removes expired blocks from the tables.
+    let passer_by = net.addr(3);
+    net.heir(&["block", &passer_by, "--ttl", "1s"]);
+    assert!(net.heir(&["blocks"]).contains(&passer_by));
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while net.heir(&["blocks"]).contains(&passer_by) {
+        assert!(
+            Instant::now() < deadline,
+            "the expired block was never removed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // ...and the device serving DICOM joined the inventory, which the agent saves on exit.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let _ = agent.0.wait();
+    let out = Command::new(HEIR)
+        .args(["devices", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listing.contains(&dev),
+        "the device is not in the inventory: {listing}"
+    );
+    assert!(
+        listing.contains("PACS"),
+        "its AE title is not in the inventory: {listing}"
+    );
+}
+
+/// A DICOM A-ASSOCIATE-RQ from the attacker to a DICOM port on the device.
+fn dicom_association(net: &Net) {
+    use std::io::{Read, Write};
+    let addr: SocketAddr = format!("{}:104", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let _ = c.read(&mut buf);
+    });
+    in_netns(&net.attacker, move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+        c.write_all(&heir_agent::bench_xdp::dicom_associate())
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+}
+
+/// The block commands name what is wrong with their input and change nothing then.
+#[test]
+fn block_commands_explain_bad_input() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("NOT RUN: the block commands need root (CI runs them as root)");
+    }
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/heir-cli-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let heir = |args: &[&str]| {
+        let out = Command::new(HEIR)
+            .args(args)
+            .arg("--pin-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, msg) = heir(&["block", "pacs.example"]);
+    assert!(
+        !ok && msg.contains("`pacs.example` is not an address to block"),
+        "{msg}"
+    );
+    let (ok, msg) = heir(&["block", "10.0.0.1/40"]);
+    assert!(!ok && msg.contains("at most 32 bits"), "{msg}");
+    let (ok, msg) = heir(&["block", "10.0.0.1", "--ttl", "5w"]);
+    assert!(!ok && msg.contains("unknown unit"), "{msg}");
+    let (ok, msg) = heir(&["unblock", "10.0.0.1"]);
+    assert!(!ok && msg.contains("was not blocked"), "{msg}");
+    let (ok, msg) = heir(&["blocks"]);
+    assert!(ok && msg.contains("no blocks"), "{msg}");
+    let (ok, _) = heir(&["protect", "10.0.0.0/30"]);
+    assert!(ok);
+    let (ok, msg) = heir(&["block", "10.0.0.2"]);
+    assert!(!ok && msg.contains("protected"), "{msg}");
+    let (ok, msg) = heir(&["block", "10.0.0.0/24", "--reason", "worm"]);
+    assert!(
+        ok && msg.contains("10.0.0.0/30 is protected and stays reachable"),
+        "{msg}"
+    );
+    let (ok, msg) = heir(&["blocks", "--json"]);
+    assert!(ok, "{msg}");
+    let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+    assert_eq!(v["blocks"][0]["target"], "10.0.0.0/24");
+    assert_eq!(v["blocks"][0]["reason"], "worm");
+    assert_eq!(v["blocks"][0]["origin"], "operator");
+    assert_eq!(v["protected"][0], "10.0.0.0/30");
+}
+
+/// Real clients through the sensor: `openssl s_client -tls1` against an `openssl s_server`
+/// limited to TLS 1.0 on the DICOM-over-TLS port, and `curl -u` against an HTTP admin page.
+#[test]
+fn real_clients_are_recognised() {
+    use heir_agent::decode::{BootClock, packet};
+    use heir_model::packet::{PacketEvent, Protocol, Risk};
+    use std::io::{Read, Write};
+
+    let net = Net::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
+    let options = Options {
+        pin_dir: net.pin_dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 20,
+        ..Options::default()
+    };
+    let dev_if = net.dev_if.clone();
+    let mut packets = in_netns(&net.device, move || {
+        let mut p = Packets::load(&options).expect("loading XDP");
+        p.attach(&dev_if).expect("attaching XDP");
+        p
+    })
+    .join()
+    .unwrap();
+    let mut reader = packets.reader().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pacs",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("NOT RUN: openssl is missing (cargo xtask setup installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tls10 = "AES128-SHA:@SECLEVEL=0";
+    let _server = Reap(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.device,
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-tls1",
+            ])
+            .args(["-accept", "2762", "-cipher", tls10])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let target = format!("{}:2762", net.addr(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("timeout")
+            .args([
+                "5",
+                "ip",
+                "netns",
+                "exec",
+                &net.attacker,
+                "openssl",
+                "s_client",
+                "-tls1",
+            ])
+            .args(["-cipher", tls10, "-connect", &target])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("Protocol  : TLSv1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "s_client never completed a TLS 1.0 handshake: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let web: SocketAddr = format!("{}:8080", net.addr(1)).parse().unwrap();
+    let server = in_netns(&net.device, move || {
+        let l = TcpListener::bind(web).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = c.read(&mut buf);
+        let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.attacker,
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "-u",
+            "admin:secret",
+        ])
+        .arg(format!("http://{web}/admin/settings?x=1"))
+        .output()
+        .expect("NOT RUN: curl is missing (cargo xtask setup installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
+    server.join().unwrap();
+
+    let clock = BootClock::now();
+    let mut events = Vec::new();
+    rt.block_on(async {
+        for _ in 0..30 {
+            reader
+                .read_batch(|b| {
+                    if let Some(e) = packet::decode(b, &clock).expect("records decode") {
+                        events.push(e);
+                    }
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let protos: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+            _ => None,
+        })
+        .collect();
+    let tls = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
+        .unwrap_or_else(|| panic!("no TLS ClientHello recognised: {protos:#?}"));
+    let Protocol::Tls {
+        legacy_version,
+        ciphers,
+        inner,
+        fingerprint,
+        ..
+    } = tls.0
+    else {
+        unreachable!()
+    };
+    assert_eq!(*legacy_version, 0x0301);
+    assert!(ciphers.contains(&0x002f), "{ciphers:x?}");
+    assert_eq!(inner.as_deref(), Some("dicom"));
+    assert!(fingerprint.starts_with("t10"), "{fingerprint}");
+    assert!(tls.1.contains(&Risk::OldTls), "{:?}", tls.1);
+    let http = protos
+        .iter()
+        .find(|(p, _)| matches!(p, Protocol::Http { .. }))
+        .unwrap_or_else(|| panic!("no HTTP request recognised: {protos:#?}"));
+    assert_eq!(
+        *http.0,
+        Protocol::Http {
+            method: "GET".into(),
+            path: "/admin/settings".into(),
+            basic_auth: true
+        }
+    );
+    assert!(http.1.contains(&Risk::CleartextCredentials) && http.1.contains(&Risk::AdminPath));
+    drop(packets);
+}
