@@ -462,16 +462,17 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let socket_path = config.api_socket();
     let socket = heir_api::Socket::bind(&socket_path)?;
     let stats = Arc::new(Stats::default());
+    let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let packet_source = match packets.as_mut() {
         Some(p) => Some(tokio::spawn(heir_agent::packets::feed(
             p.reader()?,
             risk.clone(),
             args.packet_events.as_deref(),
             stats.clone(),
+            tx.clone(),
         )?)),
         None => None,
     };
-    let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
         table: ProcessTable::from_proc(),
@@ -630,7 +631,7 @@ fn status_of(
             records: Stats::get(&stats.records),
             events: Stats::get(&stats.events),
             decode_errors: Stats::get(&stats.decode_errors),
-            dropped,
+            dropped: dropped + Stats::get(&stats.dropped),
             alerts: Stats::get(&stats.alerts),
         },
     }

@@ -101,6 +101,7 @@ pub fn feed(
     risk: std::sync::Arc<std::sync::Mutex<crate::risk::Risk>>,
     out: Option<&Path>,
     stats: std::sync::Arc<crate::pipeline::Stats>,
+    detect: tokio::sync::mpsc::Sender<Vec<heir_model::Event>>,
 ) -> Result<impl Future<Output = ()> + use<>> {
     let mut out = out
         .map(|p| {
@@ -119,9 +120,19 @@ pub fn feed(
             counts
                 .events
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut risk = risk.lock().expect("risk lock");
-            for o in observations(&e) {
-                risk.rama.observe(&o);
+            {
+                let mut risk = risk.lock().expect("risk lock");
+                for o in observations(&e) {
+                    risk.rama.observe(&o);
+                }
+            }
+            // Into the detectors, beside the syscall events; never waiting on them.
+            if let Some(ev) = to_event(&e)
+                && detect.try_send(vec![ev]).is_err()
+            {
+                counts
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             true
         })
@@ -260,6 +271,146 @@ fn by_port(port: u16) -> rama::Protocol {
         5900 => rama::Protocol::Vnc,
         _ => rama::Protocol::Other,
     }
+}
+
+/// The packet sensor's view of a flow or protocol, as the detectors read it.
+///
+/// The kernel reports a flow's first packet (and the packets it recognises), not a running
+/// summary: a flow becomes one [`EventKind::Flow`] with what that packet showed — one packet
+/// and its bytes out, the TCP flags it carried, and a SYN nobody has answered yet. That is
+/// what the scan and flood detectors count, one flow at a time. Packets have no process:
+/// `process` is empty.
+pub fn to_event(e: &PacketEvent) -> Option<heir_model::Event> {
+    use heir_model::event::{Observation as Obs, TcpFlags, Transport as T};
+    use heir_model::packet::Risk;
+    use heir_model::{Event, EventKind, Process};
+    let transport = |t: Transport| match t {
+        Transport::Tcp => T::Tcp,
+        Transport::Udp => T::Udp,
+        Transport::Icmp => T::Icmp,
+        Transport::Other(_) => T::Other,
+    };
+    let (ts, kind) = match e {
+        PacketEvent::Flow(f) => {
+            if f.dropped {
+                return None;
+            }
+            let syn_only = f.tcp_flags & TCP_SYN != 0
+                && f.tcp_flags & TCP_ACK == 0
+                && f.flow.transport == Transport::Tcp;
+            (
+                f.seen.ts,
+                EventKind::Flow {
+                    src: f.flow.src,
+                    src_port: f.flow.sport,
+                    dst: f.flow.dst,
+                    dst_port: f.flow.dport,
+                    transport: transport(f.flow.transport),
+                    packets_out: 1,
+                    bytes_out: u64::from(f.bytes),
+                    packets_in: 0,
+                    bytes_in: 0,
+                    flags_out: TcpFlags(f.tcp_flags),
+                    flags_in: TcpFlags(0),
+                    syn_unanswered: u32::from(syn_only),
+                    established: false,
+                    icmp_unreachable: false,
+                    first_seen: f.seen.ts,
+                    last_seen: f.seen.ts,
+                },
+            )
+        }
+        PacketEvent::Protocol(p) => {
+            let risky = |r: Risk| p.risks.contains(&r);
+            let observation = match &p.protocol {
+                Protocol::Dicom {
+                    calling_ae,
+                    called_ae,
+                } => Obs::Dicom {
+                    calling_ae: calling_ae.clone().unwrap_or_default(),
+                    called_ae: called_ae.clone().unwrap_or_default(),
+                    accepted: None,
+                },
+                Protocol::Hl7 {
+                    sending_app,
+                    receiving_app,
+                } => Obs::Hl7Mllp {
+                    sending_application: sending_app.clone(),
+                    receiving_application: receiving_app.clone(),
+                },
+                Protocol::Tls {
+                    inner: Some(inner), ..
+                } if inner == "dicom" => Obs::DicomTls,
+                Protocol::Tls {
+                    legacy_version,
+                    supported_versions,
+                    ciphers,
+                    fingerprint,
+                    ..
+                } => Obs::TlsClientHello {
+                    versions: if supported_versions.is_empty() {
+                        vec![*legacy_version]
+                    } else {
+                        supported_versions.clone()
+                    },
+                    cipher_suites: ciphers.clone(),
+                    sni: None,
+                    alpn: Vec::new(),
+                    ja4: fingerprint.clone(),
+                },
+                Protocol::Ftp { password_seen, .. } => Obs::Ftp {
+                    user: None,
+                    cleartext_credentials: *password_seen,
+                    outcome: None,
+                },
+                // The path stays here: URLs can carry patient identifiers.
+                Protocol::Http {
+                    method, basic_auth, ..
+                } => Obs::Http {
+                    method: method.clone(),
+                    admin_path: risky(Risk::AdminPath),
+                    basic_auth_user: None,
+                    basic_auth_cleartext: *basic_auth,
+                    status: None,
+                },
+                Protocol::Ssh { banner } => {
+                    let rest = banner.strip_prefix("SSH-").unwrap_or(banner);
+                    let (proto, software) = rest.split_once('-').unwrap_or((rest, ""));
+                    Obs::SshBanner {
+                        proto_version: proto.to_owned(),
+                        software: software.to_owned(),
+                    }
+                }
+                Protocol::Telnet => Obs::Telnet {
+                    user: None,
+                    outcome: None,
+                },
+                Protocol::Smb => return None,
+                Protocol::Rdp => return None,
+                Protocol::Mqtt { tls: true } => return None,
+                Protocol::Mqtt { tls: false } => Obs::Mqtt {
+                    user: None,
+                    cleartext_credentials: false,
+                    outcome: None,
+                },
+            };
+            (
+                p.seen.ts,
+                EventKind::Protocol {
+                    src: p.flow.src,
+                    src_port: p.flow.sport,
+                    dst: p.flow.dst,
+                    dst_port: p.flow.dport,
+                    observation,
+                },
+            )
+        }
+    };
+    Some(Event {
+        ts,
+        process: Process::default(),
+        kind,
+    })
 }
 
 #[cfg(test)]

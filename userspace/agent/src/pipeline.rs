@@ -29,6 +29,8 @@ pub struct Stats {
     pub decode_errors: AtomicU64,
     pub events: AtomicU64,
     pub alerts: AtomicU64,
+    /// Events a full queue turned away (packet events waiting for the detectors).
+    pub dropped: AtomicU64,
 }
 
 impl Stats {
