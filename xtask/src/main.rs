@@ -204,6 +204,8 @@ fn test(rest: &[String]) -> Result<()> {
             "--exclude",
             "heir-probes",
             "--locked",
+            // Every failing test binary is reported, not only the first.
+            "--no-fail-fast",
         ])
         .args(rest))
 }

@@ -71,7 +71,9 @@ fn ptrace_child() {
 fn finit_module() {
     let f = std::fs::File::open("/dev/null").expect("/dev/null");
     use std::os::fd::AsRawFd;
-    let params = c"heir_test_params";
+    // Built on the heap, so the page is resident: the probes cannot fault a page in, and a
+    // string in a never-touched read-only page would read as missing.
+    let params = std::ffi::CString::new("heir_test_params").expect("no NUL");
     // SAFETY: finit_module with a valid fd and NUL-terminated params; the kernel rejects it.
     let rc = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);

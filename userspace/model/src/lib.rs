@@ -6,10 +6,12 @@
 //! kernel loader.
 
 pub mod alert;
+pub mod clock;
 pub mod event;
 pub mod packet;
 pub mod time;
 
 pub use alert::{Alert, Category, Severity, Taxonomy};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventKind, NetAddr, Process, SockFamily};
 pub use time::Timestamp;
