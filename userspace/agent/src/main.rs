@@ -234,6 +234,13 @@ enum MeshCmd {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// The peers the running agent's mesh node is connected to.
+    Peers {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// This node's identity and membership.
     Status {
         #[command(flatten)]
@@ -389,6 +396,7 @@ fn main() {
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
             Command::Rules(r) => rules(r),
+            Command::Mesh(MeshCmd::Peers { state, json }) => mesh_peers(state, json).await,
             Command::Mesh(m) => mesh(m),
             Command::Indicators { state, json } => indicators(state, json),
             Command::Export { format, state } => export(format, state),
@@ -1053,6 +1061,40 @@ fn days(n: u64) -> Duration {
     Duration::from_secs(n.saturating_mul(86_400))
 }
 
+async fn mesh_peers(state: StateArgs, json: bool) -> Result<()> {
+    let mut config = load_config(state.config.as_ref())?;
+    if let Some(d) = &state.data_dir {
+        config.data_dir = d.clone();
+    }
+    let client = heir_api::Client::new(config.api_socket());
+    let peers = match client.peers().await {
+        Ok(p) => p,
+        Err(e) if e.is_connect() => bail!(
+            "no agent is running with data dir {} (its API answers peer queries)",
+            config.data_dir.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    match peers.available() {
+        None => {
+            println!("the mesh is not running: this node is not a member (heir mesh init / join)")
+        }
+        Some(list) if json => println!("{}", serde_json::to_string_pretty(list)?),
+        Some(list) => {
+            for p in list {
+                println!(
+                    "{}  {}  trust {:.2}",
+                    p.id,
+                    p.name.as_deref().unwrap_or("-"),
+                    p.trust
+                );
+            }
+            println!("{} peer(s)", list.len());
+        }
+    }
+    Ok(())
+}
+
 fn mesh(cmd: MeshCmd) -> Result<()> {
     use heir_mesh::{Invite, JoinRequest};
     let now = heir_model::Timestamp::now();
@@ -1096,6 +1138,7 @@ fn mesh(cmd: MeshCmd) -> Result<()> {
                 m.credential.expires
             );
         }
+        MeshCmd::Peers { .. } => unreachable!("answered through the API"),
         MeshCmd::Status { state, json } => {
             let ks = keystore(&state)?;
             let peer = ks.identity()?.peer_id();
