@@ -174,11 +174,17 @@ struct StateArgs {
 }
 
 impl StateArgs {
-    fn open(&self) -> Result<(Config, Risk)> {
+    /// The configuration, with `--data-dir` applied.
+    fn config(&self) -> Result<Config> {
         let mut config = load_config(self.config.as_ref())?;
         if let Some(d) = &self.data_dir {
             config.data_dir = d.clone();
         }
+        Ok(config)
+    }
+
+    fn open(&self) -> Result<(Config, Risk)> {
+        let config = self.config()?;
         let given = self.registry.as_deref().or(config.registry.as_deref());
         let registry = heir_agent::risk::registry_path(&config.data_dir, given);
         let risk = Risk::open(&config.data_dir, registry.as_deref())?;
@@ -372,10 +378,7 @@ fn main() {
             Command::Agent(a) => agent(a, false).await,
             Command::Up(a) => agent(a, true).await,
             Command::Tui { state, socket } => {
-                let mut config = load_config(state.config.as_ref())?;
-                if let Some(d) = state.data_dir {
-                    config.data_dir = d;
-                }
+                let config = state.config()?;
                 let path = socket.unwrap_or_else(|| config.api_socket());
                 heir_tui::run(heir_api::Client::new(path)).await?;
                 Ok(())
@@ -962,10 +965,7 @@ fn print_alert(a: &heir_api::Stored, json: bool) {
 }
 
 async fn alerts(state: StateArgs, json: bool, last: usize, follow: bool) -> Result<()> {
-    let mut config = load_config(state.config.as_ref())?;
-    if let Some(d) = &state.data_dir {
-        config.data_dir = d.clone();
-    }
+    let config = state.config()?;
     // A running agent answers through its API; a stopped one's store is read directly.
     let client = heir_api::Client::new(config.api_socket());
     let query = heir_api::AlertQuery {
@@ -1048,10 +1048,7 @@ async fn alerts(state: StateArgs, json: bool, last: usize, follow: bool) -> Resu
 }
 
 fn keystore(state: &StateArgs) -> Result<heir_mesh::keystore::Keystore> {
-    let mut config = load_config(state.config.as_ref())?;
-    if let Some(d) = &state.data_dir {
-        config.data_dir = d.clone();
-    }
+    let config = state.config()?;
     Ok(heir_mesh::keystore::Keystore::open(
         heir_agent::mesh::keystore_dir(&config.data_dir),
     )?)
@@ -1062,10 +1059,7 @@ fn days(n: u64) -> Duration {
 }
 
 async fn mesh_peers(state: StateArgs, json: bool) -> Result<()> {
-    let mut config = load_config(state.config.as_ref())?;
-    if let Some(d) = &state.data_dir {
-        config.data_dir = d.clone();
-    }
+    let config = state.config()?;
     let client = heir_api::Client::new(config.api_socket());
     let peers = match client.peers().await {
         Ok(p) => p,
