@@ -24,6 +24,10 @@ pub struct Config {
     pub mesh: crate::mesh::Config,
     /// The local API's Unix socket; default `api.sock` in the data directory.
     pub api_socket: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. "127.0.0.1:9464"); off when absent.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Send every alert as an RFC 5424 syslog datagram to this UDP address (a SIEM).
+    pub syslog: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             detect: heir_detect::Config::default(),
             mesh: crate::mesh::Config::default(),
             api_socket: None,
+            metrics_listen: None,
+            syslog: None,
         }
     }
 }

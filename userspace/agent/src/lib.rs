@@ -4,6 +4,7 @@
 pub mod config;
 pub mod decode;
 pub mod mesh;
+pub mod metrics;
 pub mod packets;
 pub mod persist;
 pub mod pipeline;
@@ -12,6 +13,7 @@ pub mod recognize;
 pub mod respond;
 pub mod risk;
 pub mod sensor;
+pub mod syslog;
 
 pub use config::Config;
 pub mod api;

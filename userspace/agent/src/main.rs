@@ -498,6 +498,15 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let (live, _) = tokio::sync::broadcast::channel::<heir_api::Live>(4096);
     let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
     let scoring = risk.clone();
+    let alert_counts = Arc::new(heir_agent::metrics::AlertCounts::default());
+    let counting = alert_counts.clone();
+    let syslog = match config.syslog {
+        Some(addr) => Some(
+            heir_agent::syslog::Syslog::connect(addr)
+                .with_context(|| format!("syslog target {addr}"))?,
+        ),
+        None => None,
+    };
     let (sink, writer) = heir_agent::persist::spawn(store.clone(), live.clone());
     let (event_sink, alert_sink) = (sink.clone(), sink.clone());
     let dropped = sink.dropped_events.clone();
@@ -522,6 +531,12 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 tracing::error!("writing alert: {e}");
             }
             alert_sink.alert(a.clone());
+            counting.count(a.category);
+            if let Some(s) = &syslog
+                && let Err(e) = s.send(a)
+            {
+                tracing::warn!("syslog: {e}");
+            }
             scoring.lock().expect("risk lock").rama.alert(a);
             if let Some(m) = &sharing
                 && share_policy.shares(a)
@@ -546,6 +561,26 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         mesh: mesh.clone(),
         started: Instant::now(),
     });
+    let mesh_peers = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = match config.metrics_listen {
+        Some(addr) => {
+            let sources = Arc::new(heir_agent::metrics::Sources {
+                status: status.clone(),
+                risk: risk.clone(),
+                alerts: alert_counts.clone(),
+                mesh_peers: mesh_peers.clone(),
+            });
+            let (bound, task) = heir_agent::metrics::serve(addr, sources, async move {
+                let _ = metrics_stopped.await;
+            })
+            .await
+            .with_context(|| format!("metrics on {addr}"))?;
+            eprintln!("heir: metrics on http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(socket.serve(backend, async move {
         let _ = api_stopped.await;
@@ -584,11 +619,20 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
                 *status.lock().expect("status lock") = status_of(&sensor, &c, rate, &stats, dropped);
                 last = (c, Instant::now());
+                if let Some(m) = &mesh
+                    && let Ok(peers) = m.client.peers().await
+                {
+                    mesh_peers.store(peers.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
     }
     let _ = stop_api.send(());
     let _ = api.await;
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics {
+        let _ = task.await;
+    }
     // Stopping the source closes the pipeline's queue; the pipeline drains it and returns,
     // dropping its sinks, so the writer flushes what it holds and ends.
     source.abort();

@@ -458,3 +458,99 @@ fn heir_up_runs_the_terminal_ui_in_a_real_terminal() {
         "the API socket is removed on exit"
     );
 }
+
+#[test]
+fn alerts_reach_syslog_and_prometheus_metrics() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let siem = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    siem.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let cfg = dir.path().join("heir.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "metrics_listen = \"127.0.0.1:0\"\nsyslog = \"{}\"\n",
+            siem.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut agent = Reap(
+        Command::new(HEIR)
+            .args(["agent", "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(agent.0.stderr.take().unwrap()).lines();
+    let metrics_addr = loop {
+        let line = err.next().expect("agent stderr").unwrap();
+        if let Some(rest) = line.strip_prefix("heir: metrics on http://") {
+            break rest.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in err {});
+    let mut out = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(out.next().unwrap().unwrap(), "ready");
+
+    Command::new("cat").arg("/etc/shadow").output().unwrap();
+    let mut buf = [0u8; 65536];
+    let msg = loop {
+        let (n, _) = siem
+            .recv_from(&mut buf)
+            .expect("a syslog datagram within 15 s");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.contains("credential_access") {
+            break m;
+        }
+    };
+    // local0 (16) * 8 + err (3, a high alert), RFC 5424 version 1, app heir, msgid = category.
+    assert!(msg.starts_with("<131>1 "), "{msg}");
+    let fields: Vec<&str> = msg.splitn(8, ' ').collect();
+    assert_eq!(fields[3], "heir", "{msg}");
+    assert_eq!(fields[5], "credential_access", "{msg}");
+    let v: serde_json::Value = serde_json::from_str(fields[7]).unwrap();
+    assert_eq!(v["category"], "credential_access");
+
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&metrics_addr).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let b = scrape();
+        if b.lines()
+            .any(|l| l.starts_with("heir_events_total{kind=\"exec\"}") && !l.ends_with(" 0"))
+        {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "no exec events in metrics:\n{b}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains("# TYPE heir_events_lost_total counter"),
+        "{body}"
+    );
+    let alerts = body
+        .lines()
+        .find(|l| l.starts_with("heir_alerts_total{category=\"credential_access\"}"))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(!alerts.ends_with(" 0"), "{alerts}");
+    assert!(body.contains("heir_devices{band=\"low\"}"), "{body}");
+}
