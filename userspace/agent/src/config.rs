@@ -120,6 +120,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+        let end = start + readme[start..].find("```").expect("closed");
+        let c =
+            Config::parse(&readme[start..end]).unwrap_or_else(|e| panic!("README example: {e}"));
+        assert!(c.metrics_listen.is_some() && c.syslog.is_some());
+        assert_eq!(c.sensor.watch.len(), 3);
+    }
+
+    #[test]
     fn watch_rules_parse() {
         let c =
             Config::parse("[sensor]\nwatch = [{ prefix = \"/srv/pacs/\", access = \"write\" }]\n")
