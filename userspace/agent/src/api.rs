@@ -23,7 +23,42 @@ pub struct Agent {
     pub status: SharedStatus,
     pub live: broadcast::Sender<Live>,
     pub mesh: Option<Arc<Mesh>>,
+    pub responder: Arc<crate::respond::policy::Responder>,
     pub started: Instant,
+}
+
+fn responder_error(e: crate::respond::policy::Error) -> BackendError {
+    use crate::respond::blocklist::Error as T;
+    use crate::respond::policy::Error as E;
+    match e {
+        E::NoPending(id) => BackendError::NotFound {
+            what: format!("pending block `{id}`"),
+        },
+        E::Tables(T::Protected { .. }) | E::Tables(T::ReasonTooLong { .. }) => {
+            BackendError::Refused(e.to_string())
+        }
+        other => BackendError::Internal(other.to_string()),
+    }
+}
+
+fn api_block(
+    addr: std::net::IpAddr,
+    reason: &str,
+    origin: heir_api::Origin,
+    ttl: u64,
+) -> heir_api::Block {
+    let now = heir_model::Timestamp::now();
+    heir_api::Block {
+        addr,
+        reason: reason.to_owned(),
+        origin,
+        since: now,
+        expires: Some(heir_model::Timestamp::from_nanos(
+            now.as_nanos()
+                .saturating_add(ttl.saturating_mul(1_000_000_000)),
+        )),
+        alert: None,
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -139,6 +174,122 @@ impl Backend for Agent {
 
     fn subscribe(&self) -> broadcast::Receiver<Live> {
         self.live.subscribe()
+    }
+
+    async fn blocks(&self) -> Result<Availability<heir_api::Blocks>, BackendError> {
+        let r = self.responder.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = heir_model::Timestamp::now();
+            let active = r
+                .blocks()
+                .map_err(responder_error)?
+                .into_iter()
+                .filter(|b| !b.expired)
+                .filter_map(|b| {
+                    let addr = b.target.to_string().parse().ok()?;
+                    Some(heir_api::Block {
+                        addr,
+                        reason: b.reason,
+                        origin: match b.origin {
+                            Some(crate::respond::Origin::Rule) => heir_api::Origin::Policy,
+                            _ => heir_api::Origin::Operator,
+                        },
+                        since: heir_model::Timestamp::from_secs(b.created_unix),
+                        expires: b.remaining.map(|d| {
+                            heir_model::Timestamp::from_nanos(
+                                now.as_nanos().saturating_add(d.as_nanos() as u64),
+                            )
+                        }),
+                        alert: None,
+                    })
+                })
+                .collect();
+            let pending = r
+                .pending()
+                .into_iter()
+                .map(|p| heir_api::Pending {
+                    id: p.id,
+                    addr: p.addr,
+                    reason: p.reason,
+                    category: p.category,
+                    severity: p.severity,
+                    confidence: p.confidence,
+                    requested: p.requested,
+                    alert: None,
+                })
+                .collect();
+            Ok(Availability::Available(heir_api::Blocks {
+                active,
+                pending,
+            }))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn block(&self, req: heir_api::BlockRequest) -> Result<heir_api::Block, BackendError> {
+        let r = self.responder.clone();
+        tokio::task::spawn_blocking(move || {
+            let reason = req.reason.unwrap_or_else(|| "operator".into());
+            r.block(
+                req.addr,
+                &reason,
+                crate::respond::Origin::Operator,
+                "operator",
+            )
+            .map_err(responder_error)?;
+            Ok(api_block(
+                req.addr,
+                &reason,
+                heir_api::Origin::Operator,
+                r.ttl_secs(),
+            ))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn unblock(&self, addr: std::net::IpAddr) -> Result<heir_api::Block, BackendError> {
+        let r = self.responder.clone();
+        tokio::task::spawn_blocking(move || {
+            if !r.unblock(addr, "operator").map_err(responder_error)? {
+                return Err(BackendError::NotFound {
+                    what: format!("a block of {addr}"),
+                });
+            }
+            Ok(api_block(addr, "unblocked", heir_api::Origin::Operator, 0))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn approve(&self, id: &str) -> Result<heir_api::Block, BackendError> {
+        let (r, id) = (self.responder.clone(), id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let p = r.approve(&id).map_err(responder_error)?;
+            Ok(api_block(
+                p.addr,
+                &p.reason,
+                heir_api::Origin::Approved,
+                r.ttl_secs(),
+            ))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn deny(&self, id: &str) -> Result<heir_api::Pending, BackendError> {
+        let p = self.responder.deny(id).map_err(responder_error)?;
+        Ok(heir_api::Pending {
+            id: p.id,
+            addr: p.addr,
+            reason: p.reason,
+            category: p.category,
+            severity: p.severity,
+            confidence: p.confidence,
+            requested: p.requested,
+            alert: None,
+        })
     }
 
     async fn indicators(&self) -> Result<Availability<Vec<Indicator>>, BackendError> {

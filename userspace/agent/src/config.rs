@@ -22,6 +22,8 @@ pub struct Config {
     pub detect: heir_detect::Config,
     /// Sharing with the other hospitals (`[mesh]`).
     pub mesh: crate::mesh::Config,
+    /// What the responder does about alerts naming an attacker (`[respond]`).
+    pub respond: crate::respond::policy::Config,
     /// The local API's Unix socket; default `api.sock` in the data directory.
     pub api_socket: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. "127.0.0.1:9464"); off when absent.
@@ -39,6 +41,7 @@ impl Default for Config {
             retention: heir_store::Retention::default(),
             detect: heir_detect::Config::default(),
             mesh: crate::mesh::Config::default(),
+            respond: crate::respond::policy::Config::default(),
             api_socket: None,
             metrics_listen: None,
             syslog: None,

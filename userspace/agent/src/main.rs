@@ -73,6 +73,14 @@ enum Command {
     },
     /// Read a STIX 2.1 bundle or MISP event and list the indicators it holds.
     Import { file: PathBuf },
+    /// The responder's audit log: every block, proposal, approval, denial and refusal (the
+    /// agent must be stopped).
+    Audit {
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Detection rules: validate them, or run every rule's own test cases.
     #[command(subcommand)]
     Rules(Rules),
@@ -399,6 +407,7 @@ fn main() {
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
             Command::Rules(r) => rules(r),
+            Command::Audit { state, json } => audit(state, json),
             Command::Mesh(MeshCmd::Peers { state, json }) => mesh_peers(state, json).await,
             Command::Mesh(m) => mesh(m),
             Command::Indicators { state, json } => indicators(state, json),
@@ -496,6 +505,26 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         eprintln!("heir: mesh node {} started", m.client.peer_id());
     }
     let (live, _) = tokio::sync::broadcast::channel::<heir_api::Live>(4096);
+    let responder = Arc::new(heir_agent::respond::policy::Responder::new(
+        config.respond.clone(),
+        &args.pins.pin_dir,
+        store.clone(),
+    ));
+    // Devices the registry marks protected can never be blocked, whoever asks.
+    let protected: Vec<std::net::IpAddr> = risk
+        .lock()
+        .expect("risk lock")
+        .rama
+        .listing()
+        .devices
+        .iter()
+        .filter(|d| d.registered.as_ref().is_some_and(|r| r.protected))
+        .filter_map(|d| d.ip)
+        .collect();
+    if !protected.is_empty() {
+        responder.protect(protected)?;
+    }
+    let responding = responder.clone();
     let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
     let scoring = risk.clone();
     let alert_counts = Arc::new(heir_agent::metrics::AlertCounts::default());
@@ -538,6 +567,15 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 tracing::warn!("syslog: {e}");
             }
             scoring.lock().expect("risk lock").rama.alert(a);
+            match responding.consider(a) {
+                heir_agent::respond::policy::Decision::Refused(why) => {
+                    tracing::warn!("responder did not block: {why}");
+                }
+                heir_agent::respond::policy::Decision::Blocked(addr) => {
+                    tracing::info!("responder blocked {addr} ({})", a.rule);
+                }
+                _ => {}
+            }
             if let Some(m) = &sharing
                 && share_policy.shares(a)
             {
@@ -559,6 +597,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         status: status.clone(),
         live,
         mesh: mesh.clone(),
+        responder: responder.clone(),
         started: Instant::now(),
     });
     let mesh_peers = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1254,5 +1293,28 @@ fn import(file: PathBuf) -> Result<()> {
         println!("{}", serde_json::to_string(item)?);
     }
     eprintln!("{}: {} item(s)", file.display(), items.len());
+    Ok(())
+}
+
+fn audit(state: StateArgs, json: bool) -> Result<()> {
+    let config = state.config()?;
+    let path = config.data_dir.join("heir.redb");
+    if !path.exists() {
+        bail!(
+            "no store at {}: the agent has not run with this data directory",
+            path.display()
+        );
+    }
+    let store = heir_store::Store::open(&path, config.retention)?;
+    for e in store.audit()? {
+        if json {
+            println!("{}", serde_json::to_string(&e)?);
+        } else {
+            println!(
+                "{} {:<8} {:<40} by {:<8} {} ({})",
+                e.at, e.action, e.target, e.actor, e.outcome, e.reason
+            );
+        }
+    }
     Ok(())
 }

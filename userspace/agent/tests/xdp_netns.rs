@@ -833,3 +833,194 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
         .count();
     assert!(scans <= 3, "one incident, not one alert per port: {scans}");
 }
+
+/// With `port_scan = "auto"`, the responder blocks a real scanner in the kernel on its own:
+/// the attacker's traffic stops, the block lists its reason, and the audit log says who did
+/// it and why.
+#[test]
+fn the_auto_responder_blocks_a_real_scanner_and_audits_it() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("heir.toml");
+    std::fs::write(
+        &cfg,
+        "[respond]\nmin_severity = \"low\"\nmin_confidence = 0.0\nttl_secs = 600\n\
+         categories = { port_scan = \"auto\" }\n",
+    )
+    .unwrap();
+    let mut agent = Reap(
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", net.device))
+            .arg(HEIR)
+            .args(["agent", "--iface", &net.dev_if, "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--pin-dir")
+            .arg(&net.pin_dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting heir agent"),
+    );
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    }
+    assert_eq!(echoes(&net, 3), 3, "traffic flows before the scan");
+    let scan = Command::new("ip")
+        .args(["netns", "exec", &net.attacker])
+        .args([
+            "nmap",
+            "-sS",
+            "-Pn",
+            "-n",
+            "-p",
+            "1-300",
+            "--max-retries",
+            "0",
+            "-T4",
+        ])
+        .arg(net.addr(1))
+        .output()
+        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
+    assert!(scan.status.success());
+    let attacker = net.addr(2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if net.heir(&["blocks"]).contains(&attacker) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scanner was not blocked: {}",
+            net.heir(&["blocks"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        echoes(&net, 3),
+        0,
+        "the scanner's traffic is dropped in the kernel"
+    );
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    agent.0.wait().unwrap();
+    let out = Command::new(HEIR)
+        .args(["audit", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    let entry: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["action"] == "block" && e["target"] == attacker.as_str())
+        .unwrap_or_else(|| panic!("no audited block of {attacker}: {log}"));
+    assert_eq!(entry["actor"], "policy");
+    assert_eq!(entry["outcome"], "done");
+    net.heir(&["unblock", &attacker]);
+    assert_eq!(echoes(&net, 3), 3, "unblocking restores the traffic");
+}
+
+/// A protected device is never blocked, even when it scans and the policy says `auto`: the
+/// responder's attempt is refused by the kernel tables and audited as a refusal.
+#[test]
+fn the_responder_never_blocks_a_protected_device() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("heir.toml");
+    std::fs::write(
+        &cfg,
+        "[respond]\nmin_severity = \"low\"\nmin_confidence = 0.0\n\
+         categories = { port_scan = \"auto\" }\n",
+    )
+    .unwrap();
+    let scanner = net.addr(2);
+    std::fs::write(
+        data.path().join("devices.toml"),
+        format!(
+            "[device.pump-1]\nname = \"Infusion pump\"\nclass = \"infusion_pump\"\nip = \"{scanner}\"\nprotected = true\n"
+        ),
+    )
+    .unwrap();
+    let mut agent = Reap(
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", net.device))
+            .arg(HEIR)
+            .args(["agent", "--iface", &net.dev_if, "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--pin-dir")
+            .arg(&net.pin_dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting heir agent"),
+    );
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    }
+    let scan = Command::new("ip")
+        .args(["netns", "exec", &net.attacker])
+        .args([
+            "nmap",
+            "-sS",
+            "-Pn",
+            "-n",
+            "-p",
+            "1-300",
+            "--max-retries",
+            "0",
+            "-T4",
+        ])
+        .arg(net.addr(1))
+        .output()
+        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
+    assert!(scan.status.success());
+    std::thread::sleep(Duration::from_secs(2));
+    let listing: serde_json::Value =
+        serde_json::from_str(&net.heir(&["blocks", "--json"])).unwrap();
+    assert!(
+        listing["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["target"] != scanner.as_str()),
+        "a protected device was blocked: {listing}"
+    );
+    assert!(
+        listing["protected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == scanner.as_str()),
+        "the registry's protected device is in the kernel's protected table: {listing}"
+    );
+    assert_eq!(echoes(&net, 3), 3, "the protected device keeps its traffic");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    agent.0.wait().unwrap();
+    let out = Command::new(HEIR)
+        .args(["audit", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.lines().any(|l| l.contains("\"action\":\"refuse\"")
+            && l.contains(&scanner)
+            && l.contains("protected")),
+        "no audited refusal: {log}"
+    );
+}

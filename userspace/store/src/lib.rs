@@ -14,12 +14,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 
 /// The schema this build writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA: u64 = 1;
+pub const SCHEMA: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
+/// Since schema 2: the responder's audit log.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,6 +78,21 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
         u64::deserialize(d).map(std::time::Duration::from_secs)
     }
+}
+
+/// One action of the responder (or an operator through it), for the audit log: what was
+/// done to which address, why, by whom, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// `block`, `unblock`, `propose`, `approve`, `deny`, `refuse`.
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+    /// `policy`, `operator`, `mesh`.
+    pub actor: String,
+    /// `done`, or why not.
+    pub outcome: String,
 }
 
 /// An acknowledgement: who looked at an alert, and when.
@@ -157,6 +174,28 @@ pub trait Read {
         {
             let (k, v) = item.map_err(db_error(path, "reading alerts"))?;
             out.push(decode_alert(path, k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The audit log, oldest first.
+    fn audit(&self) -> Result<Vec<AuditEntry>, Error> {
+        let (db, path) = self.parts();
+        let rx = db.read().map_err(db_error(path, "reading the audit log"))?;
+        let t = rx
+            .open_table(AUDIT)
+            .map_err(db_error(path, "reading the audit log"))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db_error(path, "reading the audit log"))? {
+            let (k, v) = item.map_err(db_error(path, "reading the audit log"))?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|source| Error::Record {
+                    path: path.to_owned(),
+                    table: "audit",
+                    key: k.value(),
+                    source,
+                })?,
+            );
         }
         Ok(out)
     }
@@ -299,6 +338,9 @@ impl Store {
                 tx.open_table(ALERTS).map_err(self.db_err("migrating"))?;
                 tx.open_table(BLOBS).map_err(self.db_err("migrating"))?;
             }
+            if from < 2 {
+                tx.open_table(AUDIT).map_err(self.db_err("migrating"))?;
+            }
             let mut meta = tx.open_table(META).map_err(self.db_err("migrating"))?;
             meta.insert("schema", SCHEMA)
                 .map_err(self.db_err("migrating"))?;
@@ -429,6 +471,25 @@ impl Store {
         };
         tx.commit().map_err(self.db_err("acknowledging"))?;
         Ok(found)
+    }
+
+    /// Appends one audit entry, durably; returns its sequence number.
+    pub fn append_audit(&self, entry: &AuditEntry) -> Result<u64, Error> {
+        let tx = self.db.begin_write().map_err(self.db_err("auditing"))?;
+        let seq = {
+            let mut t = tx.open_table(AUDIT).map_err(self.db_err("auditing"))?;
+            let seq = t
+                .last()
+                .map_err(self.db_err("auditing"))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(1);
+            let bytes = serde_json::to_vec(entry).expect("audit entries serialise");
+            t.insert(seq, bytes.as_slice())
+                .map_err(self.db_err("auditing"))?;
+            seq
+        };
+        tx.commit().map_err(self.db_err("auditing"))?;
+        Ok(seq)
     }
 
     /// Saves a named state blob (RAMA state, detector models), replacing the previous one.

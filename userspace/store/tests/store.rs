@@ -138,3 +138,47 @@ fn state_blobs_are_replaced_whole() {
     s.put_blob("rama", b"two").unwrap();
     assert_eq!(s.blob("rama").unwrap().as_deref(), Some(&b"two"[..]));
 }
+
+#[test]
+fn a_schema_1_store_is_migrated_and_keeps_its_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heir.redb");
+    {
+        // A store as schema 1 wrote it: no audit table.
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+            .unwrap()
+            .insert("schema", 1)
+            .unwrap();
+        tx.open_table(redb::TableDefinition::<u64, &[u8]>::new("events"))
+            .unwrap();
+        tx.open_table(redb::TableDefinition::<&str, &[u8]>::new("blobs"))
+            .unwrap();
+        let stored = heir_store::StoredAlert {
+            seq: 1,
+            alert: alert(1),
+            ack: None,
+        };
+        tx.open_table(redb::TableDefinition::<u64, &[u8]>::new("alerts"))
+            .unwrap()
+            .insert(1, serde_json::to_vec(&stored).unwrap().as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let s = Store::open(&path, Retention::default()).unwrap();
+    assert_eq!(s.alerts(0, 10).unwrap()[0].alert, alert(1));
+    assert!(s.audit().unwrap().is_empty());
+    let entry = heir_store::AuditEntry {
+        at: Timestamp::from_secs(9),
+        action: "block".into(),
+        target: "203.0.113.9".into(),
+        reason: "port scan".into(),
+        actor: "policy".into(),
+        outcome: "done".into(),
+    };
+    assert_eq!(s.append_audit(&entry).unwrap(), 1);
+    drop(s);
+    let s = Store::open(&path, Retention::default()).unwrap();
+    assert_eq!(s.audit().unwrap(), vec![entry]);
+}

@@ -26,6 +26,16 @@ pub enum Target {
     Mac([u8; 6]),
 }
 
+impl From<std::net::IpAddr> for Target {
+    /// One host: a /32 or /128.
+    fn from(a: std::net::IpAddr) -> Target {
+        match a {
+            std::net::IpAddr::V4(addr) => Target::V4 { addr, prefix: 32 },
+            std::net::IpAddr::V6(addr) => Target::V6 { addr, prefix: 128 },
+        }
+    }
+}
+
 /// A target that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

@@ -2,5 +2,6 @@
 
 pub mod blocklist;
 pub mod cli;
+pub mod policy;
 
 pub use blocklist::{Block, Clock, Origin, SystemClock, Tables, Target};
