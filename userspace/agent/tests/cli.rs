@@ -554,3 +554,80 @@ fn alerts_reach_syslog_and_prometheus_metrics() {
     assert!(!alerts.ends_with(" 0"), "{alerts}");
     assert!(body.contains("heir_devices{band=\"low\"}"), "{body}");
 }
+
+#[test]
+fn acknowledgements_made_through_the_api_survive_kill_9() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Reap(
+        Command::new(HEIR)
+            .args(["agent", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let sock = dir.path().join("api.sock");
+    let api = |method: &str, path: &str| -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", "--fail-with-body", "-X", method, "--unix-socket"])
+            .arg(&sock)
+            .arg(format!("http://heir{path}"))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Raise alerts while the agent writes events, then acknowledge one through the API.
+    for _ in 0..3 {
+        Command::new("cat").arg("/etc/shadow").output().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let seq = loop {
+        let alerts = api("GET", "/v1/alerts");
+        if let Some(a) = alerts.as_array().and_then(|a| a.first()) {
+            break a["seq"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no alert stored");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let acked = api("POST", &format!("/v1/alerts/{seq}/ack"));
+    assert!(acked["acknowledged"].is_object(), "{acked}");
+    // More writes in flight, then kill -9.
+    for _ in 0..20 {
+        Command::new("ls").arg("/etc").output().unwrap();
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGKILL) };
+    agent.0.wait().unwrap();
+
+    let out = Command::new(HEIR)
+        .args(["alerts", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("#{seq} ")))
+        .unwrap_or_else(|| panic!("alert {seq} lost after kill -9:\n{text}"));
+    assert!(
+        line.contains("(acknowledged)"),
+        "acknowledgement lost: {line}"
+    );
+}
