@@ -6,7 +6,7 @@
 //! names unique to this run and are removed afterwards, also when the test fails.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,6 +114,55 @@ impl Net {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// Starts `heir agent` on the device-facing interface of `net` (nsenter changes the network
+/// namespace only, so it shares bpffs with `heir block`), with `extra` arguments, and waits
+/// for its `ready` line.
+fn agent_in(net: &Net, data: &Path, extra: &[&std::ffi::OsStr]) -> Reap {
+    let mut agent = Reap(
+        Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", net.device))
+            .arg(HEIR)
+            .args(["agent", "--iface", &net.dev_if, "--data-dir"])
+            .arg(data)
+            .arg("--pin-dir")
+            .arg(&net.pin_dir)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting heir agent"),
+    );
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    agent
+}
+
+/// A bounded nmap SYN scan of the device from the attacker namespace.
+fn nmap_scan(net: &Net) {
+    let scan = Command::new("ip")
+        .args(["netns", "exec", &net.attacker])
+        .args([
+            "nmap",
+            "-sS",
+            "-Pn",
+            "-n",
+            "-p",
+            "1-300",
+            "--max-retries",
+            "0",
+            "-T4",
+        ])
+        .arg(net.addr(1))
+        .output()
+        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
+    assert!(
+        scan.status.success(),
+        "nmap: {}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
 }
 
 fn unique() -> u32 {
@@ -753,26 +802,11 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
     let net = Net::new();
     let data = tempfile::tempdir().unwrap();
     let alerts = data.path().join("alerts.jsonl");
-    let mut agent = Reap(
-        Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", net.device))
-            .arg(HEIR)
-            .args(["agent", "--iface", &net.dev_if, "--data-dir"])
-            .arg(data.path())
-            .arg("--pin-dir")
-            .arg(&net.pin_dir)
-            .arg("--alerts")
-            .arg(&alerts)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting heir agent"),
+    let _agent = agent_in(
+        &net,
+        data.path(),
+        &["--alerts".as_ref(), alerts.as_os_str()],
     );
-    {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    }
     assert_eq!(echoes(&net, 5), 5, "benign traffic flows");
     let attacker = net.addr(2);
     let read_alerts = || -> Vec<serde_json::Value> {
@@ -789,27 +823,7 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
         read_alerts()
     );
 
-    let scan = Command::new("ip")
-        .args(["netns", "exec", &net.attacker])
-        .args([
-            "nmap",
-            "-sS",
-            "-Pn",
-            "-n",
-            "-p",
-            "1-300",
-            "--max-retries",
-            "0",
-            "-T4",
-        ])
-        .arg(net.addr(1))
-        .output()
-        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
-    assert!(
-        scan.status.success(),
-        "nmap: {}",
-        String::from_utf8_lossy(&scan.stderr)
-    );
+    nmap_scan(&net);
     let deadline = Instant::now() + Duration::from_secs(15);
     let scan_alert = loop {
         if let Some(a) = read_alerts()
@@ -848,44 +862,9 @@ fn the_auto_responder_blocks_a_real_scanner_and_audits_it() {
          categories = { port_scan = \"auto\" }\n",
     )
     .unwrap();
-    let mut agent = Reap(
-        Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", net.device))
-            .arg(HEIR)
-            .args(["agent", "--iface", &net.dev_if, "--config"])
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--pin-dir")
-            .arg(&net.pin_dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting heir agent"),
-    );
-    {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    }
+    let mut agent = agent_in(&net, data.path(), &["--config".as_ref(), cfg.as_os_str()]);
     assert_eq!(echoes(&net, 3), 3, "traffic flows before the scan");
-    let scan = Command::new("ip")
-        .args(["netns", "exec", &net.attacker])
-        .args([
-            "nmap",
-            "-sS",
-            "-Pn",
-            "-n",
-            "-p",
-            "1-300",
-            "--max-retries",
-            "0",
-            "-T4",
-        ])
-        .arg(net.addr(1))
-        .output()
-        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
-    assert!(scan.status.success());
+    nmap_scan(&net);
     let attacker = net.addr(2);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -951,43 +930,8 @@ fn the_responder_never_blocks_a_protected_device() {
         ),
     )
     .unwrap();
-    let mut agent = Reap(
-        Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", net.device))
-            .arg(HEIR)
-            .args(["agent", "--iface", &net.dev_if, "--config"])
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--pin-dir")
-            .arg(&net.pin_dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting heir agent"),
-    );
-    {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    }
-    let scan = Command::new("ip")
-        .args(["netns", "exec", &net.attacker])
-        .args([
-            "nmap",
-            "-sS",
-            "-Pn",
-            "-n",
-            "-p",
-            "1-300",
-            "--max-retries",
-            "0",
-            "-T4",
-        ])
-        .arg(net.addr(1))
-        .output()
-        .expect("NOT RUN: nmap is missing (cargo xtask setup installs it)");
-    assert!(scan.status.success());
+    let mut agent = agent_in(&net, data.path(), &["--config".as_ref(), cfg.as_os_str()]);
+    nmap_scan(&net);
     std::thread::sleep(Duration::from_secs(2));
     let listing: serde_json::Value =
         serde_json::from_str(&net.heir(&["blocks", "--json"])).unwrap();
