@@ -21,6 +21,24 @@ impl Drop for Reap {
     }
 }
 
+/// Starts `heir agent` with `dir` as its data directory and `extra` arguments, and waits for
+/// its `ready` line.
+fn agent(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Reap {
+    let mut agent = Reap(
+        Command::new(HEIR)
+            .args(["agent", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    agent
+}
+
 #[test]
 fn monitor_json_shows_real_activity() {
     assert!(
@@ -91,17 +109,7 @@ fn agent_prints_ready_once_attached() {
         "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = Reap(
-        Command::new(HEIR)
-            .args(["agent", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let _agent = agent(dir.path(), &[]);
     assert!(dir.path().exists());
 }
 
@@ -230,19 +238,7 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
     );
     let dir = tempfile::tempdir().unwrap();
     let alerts_file = dir.path().join("alerts.jsonl");
-    let mut agent = Reap(
-        Command::new(HEIR)
-            .args(["agent", "--data-dir"])
-            .arg(dir.path())
-            .arg("--alerts")
-            .arg(&alerts_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut agent = agent(dir.path(), &["--alerts".as_ref(), alerts_file.as_os_str()]);
 
     // Benign first: routine admin commands.
     for cmd in [["id", ""], ["ls", "/etc"], ["uname", "-a"]] {
@@ -562,17 +558,7 @@ fn acknowledgements_made_through_the_api_survive_kill_9() {
         "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = Reap(
-        Command::new(HEIR)
-            .args(["agent", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut agent = agent(dir.path(), &[]);
     let sock = dir.path().join("api.sock");
     let api = |method: &str, path: &str| -> serde_json::Value {
         let out = Command::new("curl")
