@@ -1087,45 +1087,10 @@ async fn alerts(state: StateArgs, json: bool, last: usize, follow: bool) -> Resu
         }
         Err(e) => return Err(e.into()),
     }
-    let path = config.data_dir.join("heir.redb");
-    if !path.exists() {
-        bail!(
-            "no store at {}: the agent has not run with this data directory",
-            path.display()
-        );
-    }
-    let store = heir_store::Store::open(&path, config.retention).map_err(|e| match e {
-        heir_store::Error::Open { ref source, .. }
-            if matches!(**source, redb::DatabaseError::DatabaseAlreadyOpen) =>
-        {
-            anyhow::anyhow!("the agent is running and holds the store {}; stop it, or use the agent's local API", path.display())
-        }
-        other => other.into(),
-    })?;
+    let store = stopped_store(&config)?;
     let all = store.alerts(0, usize::MAX)?;
-    for a in &all[all.len().saturating_sub(last)..] {
-        if json {
-            println!("{}", a.alert.to_json_line());
-        } else {
-            println!(
-                "#{:<6} {} {:<8} {:<20} {}{}{}",
-                a.seq,
-                a.alert.ts,
-                a.alert.severity,
-                a.alert.category,
-                a.alert.title,
-                a.alert
-                    .device
-                    .as_ref()
-                    .map(|d| format!(" [{d}]"))
-                    .unwrap_or_default(),
-                if a.ack.is_some() {
-                    " (acknowledged)"
-                } else {
-                    ""
-                }
-            );
-        }
+    for a in all.into_iter().rev().take(last).rev() {
+        print_alert(&heir_agent::api::stored(a), json);
     }
     Ok(())
 }
@@ -1297,15 +1262,7 @@ fn import(file: PathBuf) -> Result<()> {
 }
 
 fn audit(state: StateArgs, json: bool) -> Result<()> {
-    let config = state.config()?;
-    let path = config.data_dir.join("heir.redb");
-    if !path.exists() {
-        bail!(
-            "no store at {}: the agent has not run with this data directory",
-            path.display()
-        );
-    }
-    let store = heir_store::Store::open(&path, config.retention)?;
+    let store = stopped_store(&state.config()?)?;
     for e in store.audit()? {
         if json {
             println!("{}", serde_json::to_string(&e)?);
@@ -1317,4 +1274,27 @@ fn audit(state: StateArgs, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The store of an agent that is not running (a running one holds it, and answers through
+/// its API instead).
+fn stopped_store(config: &Config) -> Result<heir_store::Store> {
+    let path = config.data_dir.join("heir.redb");
+    if !path.exists() {
+        bail!(
+            "no store at {}: the agent has not run with this data directory",
+            path.display()
+        );
+    }
+    heir_store::Store::open(&path, config.retention).map_err(|e| match e {
+        heir_store::Error::Open { ref source, .. }
+            if matches!(**source, redb::DatabaseError::DatabaseAlreadyOpen) =>
+        {
+            anyhow::anyhow!(
+                "the agent is running and holds the store {}; stop it, or use the agent's local API",
+                path.display()
+            )
+        }
+        other => other.into(),
+    })
 }
