@@ -477,8 +477,14 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         registry.as_deref(),
     )?));
     let engine = build_engine(&config, store.blob(DETECT_STATE)?.as_deref());
-    let mut sensor = start_sensor(&config)?;
-    let reader = sensor.reader()?;
+    if !config.sensor.syscalls && packets.is_none() {
+        bail!("nothing to watch: `[sensor] syscalls = false` and no `--iface` given");
+    }
+    let mut sensor = match config.sensor.syscalls {
+        true => Some(start_sensor(&config)?),
+        false => None,
+    };
+    let reader = sensor.as_mut().map(Sensor::reader).transpose()?;
     let socket_path = config.api_socket();
     let socket = heir_api::Socket::bind(&socket_path)?;
     let stats = Arc::new(Stats::default());
@@ -493,17 +499,28 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         )?)),
         None => None,
     };
-    let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
+    // The pipeline ends when every source has dropped its sender.
+    let source = match reader {
+        Some(r) => Some(tokio::spawn(pipeline::kernel_source(r, tx, stats.clone()))),
+        None => {
+            drop(tx);
+            None
+        }
+    };
     let stages = Stages {
         table: ProcessTable::from_proc(),
         engine: Some(engine),
         ticks: pipeline::Ticks::Wall,
         stats: stats.clone(),
     };
-    let mesh = heir_agent::mesh::Mesh::start(&config.mesh, &config.data_dir)?.map(Arc::new);
-    if let Some(m) = &mesh {
-        eprintln!("heir: mesh node {} started", m.client.peer_id());
-    }
+    let (mesh, mut corroborated) =
+        match heir_agent::mesh::Mesh::start(&config.mesh, &config.data_dir)? {
+            Some((m, rx)) => {
+                eprintln!("heir: mesh node {} started", m.client.peer_id());
+                (Some(Arc::new(m)), Some(rx))
+            }
+            None => (None, None),
+        };
     let (live, _) = tokio::sync::broadcast::channel::<heir_api::Live>(4096);
     let responder = Arc::new(heir_agent::respond::policy::Responder::new(
         config.respond.clone(),
@@ -523,6 +540,22 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         .collect();
     if !protected.is_empty() {
         responder.protect(protected)?;
+    }
+    if let Some(mut rx) = corroborated.take() {
+        let responder = responder.clone();
+        tokio::spawn(async move {
+            while let Some(a) = rx.recv().await {
+                match responder.consider_indicator(a.addr, a.category, &a.reason()) {
+                    heir_agent::respond::policy::Decision::Refused(why) => {
+                        tracing::warn!("responder did not block {} from the mesh: {why}", a.addr);
+                    }
+                    heir_agent::respond::policy::Decision::Blocked(addr) => {
+                        tracing::info!("responder blocked {addr} ({})", a.reason());
+                    }
+                    _ => {}
+                }
+            }
+        });
     }
     let responding = responder.clone();
     let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
@@ -585,7 +618,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     ));
 
     let status = Arc::new(std::sync::Mutex::new(status_of(
-        &sensor,
+        sensor.as_ref(),
         &Counters::default(),
         0.0,
         &stats,
@@ -651,12 +684,15 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 }
             }
             _ = tick.tick() => {
-                let c = sensor.counters()?;
+                let c = match &sensor {
+                    Some(s) => s.counters()?,
+                    None => Counters::default(),
+                };
                 let (before, at) = &last;
                 let dt = at.elapsed().as_secs_f64().max(0.001);
                 let rate = c.total().emitted.saturating_sub(before.total().emitted) as f64 / dt;
                 let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
-                *status.lock().expect("status lock") = status_of(&sensor, &c, rate, &stats, dropped);
+                *status.lock().expect("status lock") = status_of(sensor.as_ref(), &c, rate, &stats, dropped);
                 last = (c, Instant::now());
                 if let Some(m) = &mesh
                     && let Ok(peers) = m.client.peers().await
@@ -674,7 +710,9 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     }
     // Stopping the source closes the pipeline's queue; the pipeline drains it and returns,
     // dropping its sinks, so the writer flushes what it holds and ends.
-    source.abort();
+    if let Some(s) = source {
+        s.abort();
+    }
     if let Some(p) = packet_source {
         p.abort();
     }
@@ -690,7 +728,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
 }
 
 fn status_of(
-    sensor: &Sensor,
+    sensor: Option<&Sensor>,
     c: &Counters,
     rate: f64,
     stats: &Stats,
@@ -700,10 +738,10 @@ fn status_of(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: 0,
         probes: heir_api::Probes {
-            attached: sensor.attached.clone(),
+            attached: sensor.map(|s| s.attached.clone()).unwrap_or_default(),
             failed: sensor
-                .failed
                 .iter()
+                .flat_map(|s| &s.failed)
                 .map(|f| heir_api::Probe {
                     program: f.program.clone(),
                     reason: f.reason.clone(),

@@ -5,8 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use heir_mesh::Observable;
+use heir_mesh::indicator::IndicatorId;
 use heir_mesh::keystore::Keystore;
-use heir_model::{Alert, Severity};
+use heir_mesh::knowledge::{Change, Entry};
+use heir_model::{Alert, Category, Severity, Timestamp};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -26,6 +32,11 @@ pub struct Config {
     pub share_min_severity: Severity,
     /// Alerts below this confidence stay in the hospital.
     pub share_min_confidence: f32,
+    /// Distinct hospitals that must have reported an attacker address before the responder
+    /// may act on it (what it does is `[respond] mesh`).
+    pub act_min_hospitals: usize,
+    /// Corroborated confidence (0..1) the address must reach as well.
+    pub act_min_confidence: f64,
 }
 
 impl Default for Config {
@@ -40,6 +51,8 @@ impl Default for Config {
             mdns: false,
             share_min_severity: Severity::Medium,
             share_min_confidence: 0.7,
+            act_min_hospitals: heir_mesh::trust::Config::default().act_min_hospitals,
+            act_min_confidence: heir_mesh::trust::Config::default().act_min_confidence,
         }
     }
 }
@@ -67,6 +80,46 @@ pub fn keystore_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("mesh")
 }
 
+/// An attacker address the consortium corroborated past this node's thresholds: the
+/// responder's input from the mesh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actionable {
+    pub addr: IpAddr,
+    pub category: Category,
+    /// The rule that reported it, e.g. `net.port_scan`.
+    pub rule: String,
+    pub hospitals: usize,
+    pub confidence: f64,
+}
+
+impl Actionable {
+    /// What the audit log and the block table record as the reason.
+    pub fn reason(&self) -> String {
+        format!(
+            "mesh: {} by {} hospitals ({:.2})",
+            self.rule, self.hospitals, self.confidence
+        )
+    }
+
+    /// The actionable address an entry names, if it names one and is corroborated enough.
+    pub fn from_entry(
+        entry: &Entry,
+        policy: &heir_mesh::trust::Config,
+        now: Timestamp,
+    ) -> Option<Self> {
+        let Observable::Ip(addr) = entry.indicator.observable else {
+            return None;
+        };
+        entry.actionable(policy, now).then(|| Actionable {
+            addr,
+            category: entry.indicator.category,
+            rule: entry.indicator.rule.clone(),
+            hospitals: entry.hospitals(),
+            confidence: entry.confidence,
+        })
+    }
+}
+
 /// A running mesh node, as the agent uses it.
 pub struct Mesh {
     pub client: heir_mesh::Client,
@@ -77,8 +130,11 @@ pub struct Mesh {
 
 impl Mesh {
     /// Starts the node when the configuration allows it and this node is a member;
-    /// `Ok(None)` otherwise.
-    pub fn start(config: &Config, data_dir: &Path) -> Result<Option<Mesh>, Error> {
+    /// `Ok(None)` otherwise. The receiver yields each corroborated attacker address once.
+    pub fn start(
+        config: &Config,
+        data_dir: &Path,
+    ) -> Result<Option<(Mesh, mpsc::Receiver<Actionable>)>, Error> {
         let dir = keystore_dir(data_dir);
         if !config.enabled || !dir.join("membership").exists() {
             return Ok(None);
@@ -92,6 +148,11 @@ impl Mesh {
                     reason: e.to_string(),
                 })
         }
+        let trust = heir_mesh::trust::Config {
+            act_min_hospitals: config.act_min_hospitals.max(1),
+            act_min_confidence: config.act_min_confidence,
+            ..heir_mesh::trust::Config::default()
+        };
         let mut node_config = heir_mesh::Config {
             listen: config
                 .listen
@@ -99,6 +160,7 @@ impl Mesh {
                 .map(|a| parse(a))
                 .collect::<Result<_, _>>()?,
             mdns: config.mdns,
+            trust: trust.clone(),
             ..heir_mesh::Config::default()
         };
         let mut bootstrap: Vec<String> = setup.membership.bootstrap.clone();
@@ -114,12 +176,35 @@ impl Mesh {
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
         let keys = client.clone();
+        let (act, actionable) = mpsc::channel::<Actionable>(256);
         tokio::spawn(async move {
+            let mut acted: HashSet<IndicatorId> = HashSet::new();
             while let Some(ev) = events.recv().await {
                 match ev {
-                    heir_mesh::Event::Received { hospital, .. } => {
+                    heir_mesh::Event::Received {
+                        hospital, change, ..
+                    } => {
                         counter.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("indicator from {hospital}");
+                        let id = match change {
+                            Change::NewIndicator(id) | Change::Corroborated { id, .. } => id,
+                            _ => continue,
+                        };
+                        if acted.contains(&id) {
+                            continue;
+                        }
+                        let Ok(Some(entry)) = keys.indicator(id).await else {
+                            continue;
+                        };
+                        if let Some(a) = Actionable::from_entry(&entry, &trust, Timestamp::now()) {
+                            acted.insert(id);
+                            if act.try_send(a).is_err() {
+                                tracing::warn!(
+                                    "responder busy: a corroborated indicator waits for the next report"
+                                );
+                                acted.remove(&id);
+                            }
+                        }
                     }
                     heir_mesh::Event::GroupKey { .. } => {
                         // Keep rotated group keys across restarts.
@@ -146,12 +231,15 @@ impl Mesh {
                 }
             }
         });
-        Ok(Some(Mesh {
-            client,
-            outbox,
-            unshared: Arc::new(AtomicU64::new(0)),
-            received,
-        }))
+        Ok(Some((
+            Mesh {
+                client,
+                outbox,
+                unshared: Arc::new(AtomicU64::new(0)),
+                received,
+            },
+            actionable,
+        )))
     }
 
     /// Offers an alert to the mesh without waiting; a full outbox is counted.

@@ -5,6 +5,10 @@
 //! category, and only alerts at or above the configured severity and confidence are acted on.
 //! Nothing can block a protected device (the tables refuse it), loopback or an unspecified
 //! address; every decision is written to the store's audit log.
+//!
+//! Indicators from the other hospitals are a separate input with their own mode (`mesh`):
+//! the mesh only hands over indicators the consortium corroborated enough (see
+//! `heir_mesh::knowledge::Entry::actionable`), and the same protected list holds for them.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -38,6 +42,8 @@ pub struct Config {
     pub min_confidence: f32,
     /// How long an automatic or approved block lasts.
     pub ttl_secs: u64,
+    /// What to do with an attacker address the other hospitals corroborated.
+    pub mesh: Mode,
 }
 
 impl Default for Config {
@@ -48,6 +54,7 @@ impl Default for Config {
             min_severity: Severity::High,
             min_confidence: 0.8,
             ttl_secs: 3600,
+            mesh: Mode::Observe,
         }
     }
 }
@@ -167,32 +174,74 @@ impl Responder {
         let reason: String = reason.chars().take(60).collect();
         match self.mode_for(alert.category) {
             Mode::Observe => Decision::None,
-            Mode::Ask => {
-                let mut pending = self.pending.lock().expect("pending lock");
-                if let Some(p) = pending.values().find(|p| p.addr == addr) {
-                    return Decision::Proposed(p.id.clone());
-                }
-                let id = format!("{:x}", Timestamp::now().as_nanos());
-                pending.insert(
-                    id.clone(),
-                    Pending {
-                        id: id.clone(),
-                        addr,
-                        reason: reason.clone(),
-                        category: alert.category,
-                        severity: alert.severity,
-                        confidence: alert.confidence,
-                        requested: alert.ts,
-                    },
-                );
-                self.audit("propose", &addr.to_string(), &reason, "policy", "pending");
-                Decision::Proposed(id)
-            }
+            Mode::Ask => self.propose(
+                addr,
+                &reason,
+                alert.category,
+                alert.severity,
+                alert.confidence,
+                alert.ts,
+            ),
             Mode::Auto => match self.block(addr, &reason, Origin::Rule, "policy") {
                 Ok(()) => Decision::Blocked(addr),
                 Err(e) => Decision::Refused(e.to_string()),
             },
         }
+    }
+
+    /// Decides what to do about an address the consortium reported and corroborated, and
+    /// does it. `reason` says who reported what; the caller has already checked the
+    /// corroboration threshold.
+    pub fn consider_indicator(&self, addr: IpAddr, category: Category, reason: &str) -> Decision {
+        if addr.is_loopback() || addr.is_unspecified() {
+            return Decision::None;
+        }
+        let reason: String = reason.chars().take(60).collect();
+        match self.config.mesh {
+            Mode::Observe => Decision::None,
+            Mode::Ask => self.propose(
+                addr,
+                &reason,
+                category,
+                Severity::High,
+                1.0,
+                Timestamp::now(),
+            ),
+            Mode::Auto => match self.block(addr, &reason, Origin::Mesh, "mesh") {
+                Ok(()) => Decision::Blocked(addr),
+                Err(e) => Decision::Refused(e.to_string()),
+            },
+        }
+    }
+
+    fn propose(
+        &self,
+        addr: IpAddr,
+        reason: &str,
+        category: Category,
+        severity: Severity,
+        confidence: f32,
+        requested: Timestamp,
+    ) -> Decision {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if let Some(p) = pending.values().find(|p| p.addr == addr) {
+            return Decision::Proposed(p.id.clone());
+        }
+        let id = format!("{:x}", Timestamp::now().as_nanos());
+        pending.insert(
+            id.clone(),
+            Pending {
+                id: id.clone(),
+                addr,
+                reason: reason.to_owned(),
+                category,
+                severity,
+                confidence,
+                requested,
+            },
+        );
+        self.audit("propose", &addr.to_string(), reason, "policy", "pending");
+        Decision::Proposed(id)
     }
 
     /// Blocks `addr` for the configured time, auditing the attempt either way.

@@ -78,6 +78,9 @@ pub enum Error {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Run the syscall probes. A gateway that only watches device links with the packet
+    /// sensor (`--iface`) can turn them off.
+    pub syscalls: bool,
     /// Path prefixes whose opens are reported, with which accesses.
     pub watch: Vec<watch::Rule>,
     /// Report connect/bind/accept/listen on unix sockets too.
@@ -99,6 +102,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            syscalls: true,
             watch: watch::default_rules(),
             unix_sockets: false,
             failed_exec_enoent: false,
