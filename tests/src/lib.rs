@@ -1,1 +1,4 @@
-//! Helpers shared by the end-to-end tests live in the test files; this crate has no library API.
+//! End-to-end tests of heir, and the three-hospital world that `cargo xtask demo` runs and
+//! `tests/hospitals.rs` checks.
+
+pub mod hospitals;

@@ -23,6 +23,7 @@ const APT_PACKAGES: &[&str] = &[
     "hping3",
     "hydra",
     "tmux",
+    "dcmtk",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

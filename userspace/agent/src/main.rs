@@ -346,6 +346,16 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 
 fn main() {
     let cli = Cli::parse();
+    // A listing piped into `head` ends quietly, as Unix tools do, instead of panicking on a
+    // closed stdout. The long-running commands keep ignoring SIGPIPE: a client that hangs up
+    // on the agent's sockets must never kill it.
+    if !matches!(
+        cli.command,
+        Command::Agent(_) | Command::Up(_) | Command::Tui { .. }
+    ) {
+        // SAFETY: restoring the default disposition before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("HEIR_LOG").unwrap_or_else(|_| "warn".into())
     };
@@ -560,6 +570,10 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let responding = responder.clone();
     let (sharing, share_policy) = (mesh.clone(), config.mesh.clone());
     let scoring = risk.clone();
+    // Scores an alert changed reach rama.json within a second, so `heir rama` and `heir
+    // devices` on the same host see what the agent sees.
+    let risk_dirty = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rescored = risk_dirty.clone();
     let alert_counts = Arc::new(heir_agent::metrics::AlertCounts::default());
     let counting = alert_counts.clone();
     let syslog = match config.syslog {
@@ -600,6 +614,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 tracing::warn!("syslog: {e}");
             }
             scoring.lock().expect("risk lock").rama.alert(a);
+            rescored.store(true, std::sync::atomic::Ordering::Relaxed);
             match responding.consider(a) {
                 heir_agent::respond::policy::Decision::Refused(why) => {
                     tracing::warn!("responder did not block: {why}");
@@ -694,6 +709,11 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
                 *status.lock().expect("status lock") = status_of(sensor.as_ref(), &c, rate, &stats, dropped);
                 last = (c, Instant::now());
+                if risk_dirty.swap(false, std::sync::atomic::Ordering::Relaxed)
+                    && let Err(e) = risk.lock().expect("risk lock").save()
+                {
+                    tracing::error!("{e}");
+                }
                 if let Some(m) = &mesh
                     && let Ok(peers) = m.client.peers().await
                 {
