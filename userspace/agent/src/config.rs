@@ -131,6 +131,7 @@ mod tests {
             Config::parse(&readme[start..end]).unwrap_or_else(|e| panic!("README example: {e}"));
         assert!(c.metrics_listen.is_some() && c.syslog.is_some());
         assert_eq!(c.sensor.watch.len(), 3);
+        assert_eq!(c.sensor.flows(), crate::flows::Config::default());
     }
 
     #[test]

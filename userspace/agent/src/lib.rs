@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod flows;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;

@@ -9,7 +9,8 @@ use heir_model::packet::{PacketEvent, Protocol, Transport};
 use heir_rama::{self as rama, Observation, Seen, Service};
 
 use crate::decode::{BootClock, packet};
-use crate::respond::{SystemClock, Tables};
+use crate::flows::Sweeper;
+use crate::respond::{Clock, SystemClock, Tables};
 use crate::sensor::xdp::{AttachError, Options, Packets};
 
 /// The packet sensor as the agent runs it: the attached program and the block tables it
@@ -17,11 +18,17 @@ use crate::sensor::xdp::{AttachError, Options, Packets};
 pub struct Gateway {
     pub sensor: Packets,
     tables: Tables,
+    flows: Sweeper,
 }
 
 /// Loads the packet sensor and attaches it to `ifaces`; `None` when no interface is named.
-/// An interface that does not exist yet is attached when it appears.
-pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
+/// An interface that does not exist yet is attached when it appears. `flows` says when its
+/// connections are reported (see [`Gateway::sweep`]).
+pub fn start(
+    ifaces: &[String],
+    pin_dir: &Path,
+    flows: crate::flows::Config,
+) -> Result<Option<Gateway>> {
     if ifaces.is_empty() {
         return Ok(None);
     }
@@ -40,13 +47,39 @@ pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
         }
     }
     let tables = Tables::open(pin_dir)?;
-    Ok(Some(Gateway { sensor, tables }))
+    Ok(Some(Gateway {
+        sensor,
+        tables,
+        flows: Sweeper::new(flows),
+    }))
 }
 
 impl Gateway {
     /// The packet ring buffer's reader. Can be taken once.
     pub fn reader(&mut self) -> Result<crate::sensor::Reader, crate::sensor::Error> {
         self.sensor.reader()
+    }
+
+    /// How often [`Gateway::sweep`] is meant to run.
+    pub fn sweep_every(&self) -> std::time::Duration {
+        self.flows.config().sweep
+    }
+
+    /// Reads the kernel's flow table and returns the connection records that are due, for
+    /// the detectors (see [`crate::flows`]).
+    pub fn sweep(&mut self) -> Result<Vec<heir_model::Event>, crate::sensor::Error> {
+        let table = self.sensor.flows()?;
+        let now = SystemClock.boot().as_nanos() as u64;
+        let mut out = Vec::new();
+        let s = self.flows.sweep(now, table, &BootClock::now(), &mut out);
+        tracing::debug!(
+            "flow sweep: {} entries, {} connections, {} reported, {} forgotten",
+            s.entries,
+            s.connections,
+            s.reported,
+            s.forgotten
+        );
+        Ok(out)
     }
 
     /// Periodic upkeep: re-attaches to interfaces that came (back), reporting each attempt,
@@ -278,8 +311,11 @@ fn by_port(port: u16) -> rama::Protocol {
 /// The kernel reports a flow's first packet (and the packets it recognises), not a running
 /// summary: a flow becomes one [`EventKind::Flow`] with what that packet showed — one packet
 /// and its bytes out, the TCP flags it carried, and a SYN nobody has answered yet. That is
-/// what the scan and flood detectors count, one flow at a time. Packets have no process:
-/// `process` is empty.
+/// what the scan and flood detectors count, one flow at a time. A SYN-ACK's record is the
+/// answer to a flow the detectors already have from its SYN, not a flow of its own (read as
+/// one, every server reply would look like a probe of the client's port): it goes to the
+/// inventory only, and the flow sweeper ([`crate::flows`]) reports both directions together
+/// with their totals. Packets have no process: `process` is empty.
 pub fn to_event(e: &PacketEvent) -> Option<heir_model::Event> {
     use heir_model::event::{Observation as Obs, TcpFlags, Transport as T};
     use heir_model::packet::Risk;
@@ -292,7 +328,8 @@ pub fn to_event(e: &PacketEvent) -> Option<heir_model::Event> {
     };
     let (ts, kind) = match e {
         PacketEvent::Flow(f) => {
-            if f.dropped {
+            let syn_ack = f.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
+            if f.dropped || (syn_ack && f.flow.transport == Transport::Tcp) {
                 return None;
             }
             let syn_only = f.tcp_flags & TCP_SYN != 0
@@ -455,8 +492,13 @@ mod tests {
         assert!(
             matches!(&o[1].seen, Seen::Service(s) if s.port == 104 && s.protocol == rama::Protocol::Dicom)
         );
+        assert!(
+            to_event(&PacketEvent::Flow(f.clone())).is_none(),
+            "a SYN-ACK answers a flow, it is not one"
+        );
         f.tcp_flags = TCP_SYN;
         assert_eq!(observations(&PacketEvent::Flow(f.clone())).len(), 1);
+        assert!(to_event(&PacketEvent::Flow(f.clone())).is_some());
         f.dropped = true;
         assert!(observations(&PacketEvent::Flow(f)).is_empty());
     }
