@@ -135,6 +135,19 @@ mod tests {
     }
 
     #[test]
+    fn flow_sweep_keys_parse_and_never_go_below_a_second() {
+        let c = Config::parse("[sensor]\nflow_sweep_secs = 0\nflow_idle_secs = 3\n").unwrap();
+        let f = c.sensor.flows();
+        assert_eq!(f.sweep, std::time::Duration::from_secs(1));
+        assert_eq!(f.idle, std::time::Duration::from_secs(3));
+        assert_eq!(f.update, crate::flows::Config::default().update);
+        let err = Config::parse("[sensor]\nflow_sweep_ms = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flow_sweep_ms"), "{err}");
+    }
+
+    #[test]
     fn watch_rules_parse() {
         let c =
             Config::parse("[sensor]\nwatch = [{ prefix = \"/srv/pacs/\", access = \"write\" }]\n")
