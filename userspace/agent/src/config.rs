@@ -131,6 +131,20 @@ mod tests {
             Config::parse(&readme[start..end]).unwrap_or_else(|e| panic!("README example: {e}"));
         assert!(c.metrics_listen.is_some() && c.syslog.is_some());
         assert_eq!(c.sensor.watch.len(), 3);
+        assert_eq!(c.sensor.flows(), crate::flows::Config::default());
+    }
+
+    #[test]
+    fn flow_sweep_keys_parse_and_never_go_below_a_second() {
+        let c = Config::parse("[sensor]\nflow_sweep_secs = 0\nflow_idle_secs = 3\n").unwrap();
+        let f = c.sensor.flows();
+        assert_eq!(f.sweep, std::time::Duration::from_secs(1));
+        assert_eq!(f.idle, std::time::Duration::from_secs(3));
+        assert_eq!(f.update, crate::flows::Config::default().update);
+        let err = Config::parse("[sensor]\nflow_sweep_ms = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flow_sweep_ms"), "{err}");
     }
 
     #[test]

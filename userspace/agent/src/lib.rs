@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod decode;
+pub mod flows;
+pub mod logins;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;

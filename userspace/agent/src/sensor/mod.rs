@@ -97,6 +97,12 @@ pub struct Config {
     /// `poll_ms`.
     pub wakeup_bytes: u32,
     pub poll_ms: u64,
+    /// The packet sensor's flow table is read every `flow_sweep_secs`; a connection is
+    /// reported to the detectors when it closes, after `flow_idle_secs` without packets, and
+    /// at most every `flow_update_secs` while it stays open and busy.
+    pub flow_sweep_secs: u64,
+    pub flow_update_secs: u64,
+    pub flow_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -111,6 +117,21 @@ impl Default for Config {
             burst_window_ms: 1000,
             wakeup_bytes: 512 * 1024,
             poll_ms: 10,
+            flow_sweep_secs: 5,
+            flow_update_secs: 30,
+            flow_idle_secs: 15,
+        }
+    }
+}
+
+impl Config {
+    /// When the flow sweeper reports connections (every interval at least a second).
+    pub fn flows(&self) -> crate::flows::Config {
+        let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
+        crate::flows::Config {
+            sweep: secs(self.flow_sweep_secs),
+            update: secs(self.flow_update_secs),
+            idle: secs(self.flow_idle_secs),
         }
     }
 }
