@@ -629,7 +629,7 @@ impl World {
 syscalls = false
 
 [detect.beacon]
-min_period_secs = 1.0
+min_period_secs = 0.5
 
 [respond]
 mode = "observe"
@@ -793,7 +793,6 @@ act_min_confidence = 0.9
                 String::from_utf8_lossy(&echo.stderr).trim().to_owned(),
             ));
         }
-        eprintln!("DBG echo done {:?}", self.log.elapsed());
         let image = self.dir.join("ct-slice.dcm");
         if !image.exists() {
             let dump = self.dir.join("ct-slice.dump");
@@ -833,7 +832,6 @@ act_min_confidence = 0.9
                 String::from_utf8_lossy(&store.stderr).trim().to_owned(),
             ));
         }
-        eprintln!("DBG store done {:?}", self.log.elapsed());
         let engine = SocketAddr::from((h.device_addr(2), 2575));
         let ack = std::sync::mpsc::channel();
         let tx = ack.0;
@@ -887,32 +885,60 @@ act_min_confidence = 0.9
     pub fn brute_force(&self, i: usize) -> Result<bool> {
         let h = &self.hospitals[i];
         let words = self.dir.join("passwords.txt");
-        let list = [
+        // Thirty-one of the commonest passwords, then the factory one.
+        let mut list: Vec<&str> = [
             "123456",
             "password",
-            "hospital",
-            "letmein",
-            "welcome",
+            "12345678",
             "qwerty",
+            "123456789",
+            "12345",
+            "1234",
+            "111111",
+            "1234567",
+            "dragon",
+            "123123",
+            "baseball",
+            "abc123",
+            "football",
+            "monkey",
+            "letmein",
+            "696969",
+            "shadow",
+            "master",
+            "666666",
+            "qwertyuiop",
+            "123321",
+            "mustang",
+            "1234567890",
+            "michael",
+            "654321",
+            "superman",
+            "1qaz2wsx",
+            "7777777",
+            "hospital",
             "changeme",
-            "medical",
-            "nurse",
-            "default",
-            "service",
-            "root",
-            DEFAULT_LOGIN.1,
-        ];
+        ]
+        .to_vec();
+        list.push(DEFAULT_LOGIN.1);
         std::fs::write(&words, list.join("\n") + "\n").map_err(io("writing the wordlist"))?;
         let out = bounded(
             in_ns(&self.attacker, "hydra")
                 .args(["-l", DEFAULT_LOGIN.0, "-P"])
                 .arg(&words)
-                .args(["-t", "2", "-w", "5", "-f", "-I"])
-                .arg(format!("telnet://{}", h.device_addr(1))),
+                .args(["-t", "8", "-w", "5", "-f", "-I"])
+                .arg(format!("telnet://{}", h.device_addr(1)))
+                .current_dir(&self.dir),
             "hydra",
             Duration::from_secs(90),
         )?;
         let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(step(
+                "hydra",
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ));
+        }
         Ok(text.contains("login: admin")
             && text.contains(&format!("password: {}", DEFAULT_LOGIN.1)))
     }
@@ -1217,7 +1243,8 @@ fn listening(ns: &str, port: u16) -> bool {
         .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
-/// The pump gateway's telnet console: a login prompt that accepts only the factory account.
+/// The pump gateway's telnet console: one login prompt per connection, which accepts only
+/// the factory account.
 fn telnet_console(stop: Arc<AtomicBool>) {
     let Ok(l) = TcpListener::bind(("0.0.0.0", 23)) else {
         eprintln!("telnet console: cannot bind 23");
@@ -1237,12 +1264,10 @@ fn telnet_console(stop: Arc<AtomicBool>) {
             let Ok(mut w) = s.try_clone() else { return };
             let mut r = s;
             let mut answered = [false; 256];
-            // Will echo, suppress go-ahead: what embedded consoles open with.
+            // Will echo, suppress go-ahead: what embedded consoles open with. One try per
+            // connection, then the console hangs up.
             let _ = w.write_all(b"\xff\xfb\x01\xff\xfb\x03\r\nInfusia-GW 2.1 console\r\n");
-            for _ in 0..3 {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
+            if !stop.load(Ordering::Relaxed) {
                 let _ = w.write_all(b"login: ");
                 let Some(user) = telnet_line(&mut r, &mut answered) else {
                     return;
@@ -1256,7 +1281,7 @@ fn telnet_console(stop: Arc<AtomicBool>) {
                     let _ = telnet_line(&mut r, &mut answered);
                     return;
                 }
-                let _ = w.write_all(b"\r\nLogin incorrect\r\n");
+                let _ = w.write_all(b"\r\nLogin incorrect\r\nConnection closed\r\n");
             }
         }));
         sessions.retain(|s: &JoinHandle<()>| !s.is_finished());
@@ -1476,6 +1501,12 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     w.log
         .say("attacker brute-forces A's pump console (hydra, telnet)");
     story.hydra_found_password = w.brute_force(a)?;
+    let _ = wait_until("a brute-force alert at A", Duration::from_secs(20), || {
+        w.hospitals[a]
+            .alerts()
+            .iter()
+            .any(|x| from_attacker(x, "brute_force"))
+    });
     w.log.say(format!(
         "hydra {} the factory password",
         if story.hydra_found_password {

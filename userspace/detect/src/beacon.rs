@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use heir_model::event::{TcpFlags, Transport};
 use heir_model::{Alert, Category, Event, EventKind, NetAddr, Severity};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -73,7 +74,7 @@ impl Default for Config {
             internal: default_internal(),
             allowed_destinations: Vec::new(),
             max_series: 20_000,
-            merge_ms: 1_000,
+            merge_ms: 200,
         }
     }
 }
@@ -297,9 +298,18 @@ impl Detector for Beacon {
                 dst_port,
                 bytes_out,
                 first_seen,
+                transport,
+                flags_out,
                 ..
             } => {
                 if !in_any(&self.cfg.internal, *src) {
+                    return;
+                }
+                // Only connections the device opened call home. A device answering someone
+                // else's SYN (a RST from a closed port during a scan) is not a call, and
+                // counting it would make every scanned device look like part of a fleet
+                // talking to the scanner.
+                if *transport == Transport::Tcp && !flags_out.has(TcpFlags::SYN) {
                     return;
                 }
                 let _ = first_seen;
@@ -482,6 +492,50 @@ mod tests {
         assert!((period - 60.0).abs() < 6.0, "{e}");
         assert!(alerts[0].confidence >= 0.6);
         assert_complete(&alerts);
+    }
+
+    /// A scanner probing four devices makes each answer it (RST from closed ports). Those
+    /// answers are not calls: they must neither count as beats nor make the scanner look
+    /// like a destination the whole fleet talks to, which would hide a real beacon to it.
+    #[test]
+    fn scan_replies_do_not_hide_a_beacon_to_the_scanner() {
+        let mut d = Beacon::new(Config {
+            min_period_secs: 0.5,
+            ..Config::default()
+        });
+        let mut events = Vec::new();
+        for (i, dev) in ["10.1.1.10", "10.1.2.10", "10.1.3.10", "10.1.4.10"]
+            .iter()
+            .enumerate()
+        {
+            for port in 0..50u16 {
+                events.push(flow(
+                    i as u64 * 10 + u64::from(port),
+                    dev,
+                    port + 1,
+                    "203.0.113.66",
+                    58609,
+                    FlowSpec {
+                        flags_out: TcpFlags::RST | TcpFlags::ACK,
+                        packets_out: 1,
+                        bytes_out: 54,
+                        ..FlowSpec::default()
+                    },
+                ));
+            }
+        }
+        assert!(run(&mut d, &events).is_empty());
+        let mut seed = 11;
+        let mut t = 10_000;
+        let beats: Vec<_> = (0..16u16)
+            .map(|i| {
+                t += (1_000.0 * (0.9 + 0.2 * unit(&mut seed))) as u64;
+                session(t, "10.1.2.10", 50000 + i, "203.0.113.66", 8080, 120, 90)
+            })
+            .collect();
+        let alerts = run(&mut d, &beats);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].src_ip, Some(ip("10.1.2.10")));
     }
 
     #[test]

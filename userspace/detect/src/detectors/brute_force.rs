@@ -48,6 +48,12 @@ pub struct Config {
     pub ssh_sessions: usize,
     /// A session sending fewer bytes than this counts as a login attempt, not real work.
     pub ssh_attempt_max_bytes: u64,
+    /// Ports where telnet listens. Its logins travel in cleartext, but after option
+    /// negotiation that fills the packet sensor's samples, so guessing shows as a burst of
+    /// short sessions, as for ssh.
+    pub telnet_ports: Vec<u16>,
+    /// Short telnet sessions from one source to one host that make a guessing burst.
+    pub telnet_sessions: usize,
     pub ignore_sources: Vec<Cidr>,
     pub max_tracked: usize,
 }
@@ -62,6 +68,8 @@ impl Default for Config {
             ssh_ports: vec![22],
             ssh_sessions: 15,
             ssh_attempt_max_bytes: 6_000,
+            telnet_ports: vec![23],
+            telnet_sessions: 10,
             ignore_sources: Vec::new(),
             max_tracked: 50_000,
         }
@@ -87,6 +95,18 @@ impl BruteForce {
         Self {
             cfg,
             by_target: HashMap::new(),
+        }
+    }
+
+    /// The service whose logins on `port` show only as short sessions, and how many make a
+    /// burst.
+    fn session_service(&self, port: u16) -> Option<(&'static str, usize)> {
+        if self.cfg.ssh_ports.contains(&port) {
+            Some(("ssh", self.cfg.ssh_sessions))
+        } else if self.cfg.telnet_ports.contains(&port) {
+            Some(("telnet", self.cfg.telnet_sessions))
+        } else {
+            None
         }
     }
 }
@@ -156,13 +176,21 @@ impl Detector for BruteForce {
                 bytes_out,
                 established,
                 ..
-            } if self.cfg.ssh_ports.contains(dst_port) => {
+            } => {
+                let Some((service, _)) = self.session_service(*dst_port) else {
+                    return;
+                };
                 if !established || *bytes_out > self.cfg.ssh_attempt_max_bytes {
                     return;
                 }
-                (*src, *dst, *dst_port, "ssh", None, true, false)
+                (*src, *dst, *dst_port, service, None, true, false)
             }
             _ => return,
+        };
+        let by_sessions = matches!(ev.kind, EventKind::Flow { .. });
+        let threshold = match self.session_service(port) {
+            Some((_, n)) if by_sessions => n,
+            _ => self.cfg.failures,
         };
         if in_any(&self.cfg.ignore_sources, src) {
             return;
@@ -208,17 +236,12 @@ impl Detector for BruteForce {
         }
         let reported = a.alerted.filter(|(t, _)| *t >= horizon).map(|(_, n)| n);
         let n = a.times.len();
-        let threshold = if service == "ssh" {
-            self.cfg.ssh_sessions
-        } else {
-            self.cfg.failures
-        };
         if n >= threshold && reported.is_none_or(|r| n >= 2 * r) {
             a.alerted = Some((now, n));
-            let what = if service == "ssh" {
-                "short ssh sessions"
+            let what = if by_sessions {
+                format!("short {service} sessions")
             } else {
-                "failed logins"
+                "failed logins".to_owned()
             };
             let mut al = SPEC.alert(
                 ev.ts,
@@ -361,6 +384,56 @@ mod tests {
         let alerts = run(&mut d, &events);
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].evidence[0].contains("short ssh sessions"));
+    }
+
+    /// hydra against a device's telnet console: one connection per guess, a few hundred
+    /// bytes each. A technician opening the console a few times a day, or one long session,
+    /// stays quiet.
+    #[test]
+    fn hydra_against_telnet_shows_as_short_session_burst() {
+        let mut d = BruteForce::new(Config::default());
+        let guesses: Vec<_> = (0..13)
+            .map(|i| {
+                session(
+                    i * 1_800,
+                    "203.0.113.66",
+                    40000 + i as u16,
+                    "10.1.2.10",
+                    23,
+                    60,
+                    180,
+                )
+            })
+            .collect();
+        let alerts = run(&mut d, &guesses);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert!(alerts[0].title.contains("telnet"), "{}", alerts[0].title);
+        assert!(alerts[0].evidence[0].contains("short telnet sessions"));
+
+        let mut quiet = BruteForce::new(Config::default());
+        let mut benign: Vec<_> = (0..4)
+            .map(|i| {
+                session(
+                    i * 3_600_000,
+                    "10.1.9.5",
+                    50000 + i as u16,
+                    "10.1.2.10",
+                    23,
+                    90,
+                    400,
+                )
+            })
+            .collect();
+        benign.push(session(
+            20_000_000,
+            "10.1.9.5",
+            50100,
+            "10.1.2.10",
+            23,
+            40_000,
+            900_000,
+        ));
+        assert!(run(&mut quiet, &benign).is_empty());
     }
 
     #[test]
