@@ -530,6 +530,8 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
     let enforce = config!(flags) & XDP_ENFORCE != 0;
     let mut new_flow = false;
     let mut sample = false;
+    // The precise clock, read at most once and only where a record or an expiry needs it.
+    let mut ts = 0;
     let blocked;
     match FLOWS.get_ptr_mut(&p.key) {
         Some(s) => {
@@ -551,18 +553,22 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
                 // The verdict is cached in the flow until the tables change (the
                 // generation) or the block that decided it expires.
                 let generation = BLOCK_GEN.get(0).copied().unwrap_or(0);
-                if s.generation == generation && s.blocked == 0 {
+                let same = s.generation == generation;
+                if same && s.blocked == 0 {
                     false
-                } else if s.generation == generation
-                    && (s.block_until == 0 || boot_ns() < s.block_until)
-                {
+                } else if same && s.block_until == 0 {
                     true
                 } else {
-                    let v = verdict(ctx, p, boot_ns());
-                    s.generation = generation;
-                    s.blocked = v.is_some() as u8;
-                    s.block_until = v.unwrap_or(0);
-                    v.is_some()
+                    ts = boot_ns();
+                    if same && ts < s.block_until {
+                        true
+                    } else {
+                        let v = verdict(ctx, p, ts);
+                        s.generation = generation;
+                        s.blocked = v.is_some() as u8;
+                        s.block_until = v.unwrap_or(0);
+                        v.is_some()
+                    }
                 }
             } else {
                 false
@@ -572,11 +578,8 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
             new_flow = true;
             sample = p.payload_len > 0;
             let generation = BLOCK_GEN.get(0).copied().unwrap_or(0);
-            let v = if enforce {
-                verdict(ctx, p, boot_ns())
-            } else {
-                None
-            };
+            ts = boot_ns();
+            let v = if enforce { verdict(ctx, p, ts) } else { None };
             blocked = v.is_some();
             // Built in a per-CPU scratch slot: the stack is too small to spare for it.
             if let Some(s) = FLOW_SCRATCH.get_ptr_mut(0) {
@@ -602,7 +605,9 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
         }
     }
     if config!(flags) & XDP_EVENTS != 0 && (new_flow || sample) {
-        let ts = boot_ns();
+        if ts == 0 {
+            ts = boot_ns();
+        }
         if new_flow {
             emit_flow(
                 ctx,

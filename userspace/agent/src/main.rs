@@ -602,6 +602,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         started: Instant::now(),
     });
     let mesh_peers = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let traffic = Arc::new(heir_agent::traffic::Snapshot::default());
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics = match config.metrics_listen {
         Some(addr) => {
@@ -610,6 +611,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
                 risk: risk.clone(),
                 alerts: alert_counts.clone(),
                 mesh_peers: mesh_peers.clone(),
+                traffic: traffic.clone(),
             });
             let (bound, task) = heir_agent::metrics::serve(addr, sources, async move {
                 let _ = metrics_stopped.await;
@@ -632,11 +634,17 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     let mut save = tokio::time::interval(Duration::from_secs(60));
     let mut last = (Counters::default(), Instant::now());
     let mut relink = tokio::time::interval(Duration::from_secs(2));
+    let mut reread = tokio::time::interval(heir_agent::traffic::INTERVAL);
     loop {
         tokio::select! {
             _ = shutdown_signal() => break,
             _ = relink.tick(), if packets.is_some() => {
                 packets.as_mut().expect("checked").tick();
+            }
+            _ = reread.tick(), if packets.is_some() => {
+                if let Err(e) = traffic.refresh(&packets.as_ref().expect("checked").sensor) {
+                    tracing::warn!("reading per-device traffic: {e}");
+                }
             }
             done = async { tui.as_mut().expect("guarded").await }, if tui.is_some() => {
                 if let Ok(Err(e)) = done {

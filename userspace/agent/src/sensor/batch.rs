@@ -26,23 +26,38 @@ struct BatchAttr {
 pub const CHUNK: usize = 8192;
 
 /// Calls `f` with every key and its per-CPU values (one per possible CPU, `cpus` of them)
-/// of the per-CPU hash map behind `fd`.
+/// of the per-CPU hash or array map behind `fd`, until `f` returns false.
 ///
-/// # Safety-relevant contract
-/// `K` and `V` must be the map's key and value types (plain data, `V`'s size a multiple of
-/// 8 as the kernel lays per-CPU values out in 8-byte steps).
+/// `K` and `V` must be the map's key and value types (plain data); `V`'s size must be a
+/// multiple of 8, as the kernel lays per-CPU values out in 8-byte steps.
 pub fn per_cpu<K: Copy + Default, V: Copy + Default>(
     fd: RawFd,
     cpus: usize,
-    mut f: impl FnMut(&K, &[V]),
+    f: impl FnMut(&K, &[V]) -> bool,
 ) -> io::Result<()> {
     assert_eq!(
         size_of::<V>() % 8,
         0,
         "per-CPU values are laid out in 8-byte steps"
     );
+    lookup(fd, cpus, f)
+}
+
+/// [`per_cpu`] for a map with one value per key.
+pub fn plain<K: Copy + Default, V: Copy + Default>(
+    fd: RawFd,
+    mut f: impl FnMut(&K, &V) -> bool,
+) -> io::Result<()> {
+    lookup(fd, 1, |k, v: &[V]| f(k, &v[0]))
+}
+
+fn lookup<K: Copy + Default, V: Copy + Default>(
+    fd: RawFd,
+    shares: usize,
+    mut f: impl FnMut(&K, &[V]) -> bool,
+) -> io::Result<()> {
     let mut keys = vec![K::default(); CHUNK];
-    let mut values = vec![V::default(); CHUNK * cpus];
+    let mut values = vec![V::default(); CHUNK * shares];
     let mut token: u32 = 0;
     let mut first = true;
     loop {
@@ -60,8 +75,9 @@ pub fn per_cpu<K: Copy + Default, V: Copy + Default>(
             map_fd: fd as u32,
             ..BatchAttr::default()
         };
-        // SAFETY: the attr points at buffers of CHUNK keys and CHUNK * cpus values that
-        // live across the call, and at two u32 batch tokens (a hash map's token size).
+        // SAFETY: the attr points at buffers of CHUNK keys and CHUNK * shares values that
+        // live across the call, and at two u32 batch tokens (the token of hash maps, and
+        // the key of arrays).
         let r = unsafe {
             libc::syscall(
                 libc::SYS_bpf,
@@ -73,7 +89,9 @@ pub fn per_cpu<K: Copy + Default, V: Copy + Default>(
         let err = (r < 0).then(io::Error::last_os_error);
         let n = attr.count as usize;
         for i in 0..n.min(CHUNK) {
-            f(&keys[i], &values[i * cpus..(i + 1) * cpus]);
+            if !f(&keys[i], &values[i * shares..(i + 1) * shares]) {
+                return Ok(());
+            }
         }
         match err {
             // The end of the table (the last entries come with it).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, MapData, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -368,36 +368,41 @@ impl Packets {
     /// IPv4 address, IPv6 address and MAC: the same packet counts for its source and
     /// destination address and MAC.
     pub fn devices(&self) -> Result<Vec<(Device, Traffic)>, Error> {
-        let name = "DEVICE_SLOTS";
-        let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
-        let slots: HashMap<&MapData, DeviceKey, u32> =
-            HashMap::try_from(map).map_err(|source| Error::Map { name, source })?;
-        let stats_name = "DEVICE_STATS";
-        let map = self.ebpf.map(stats_name).ok_or(Error::NoMap(stats_name))?;
-        let stats: PerCpuArray<&MapData, DeviceStats> =
-            PerCpuArray::try_from(map).map_err(|source| Error::Map {
-                name: stats_name,
-                source,
-            })?;
-        let mut out = Vec::new();
-        for item in slots.iter() {
-            let (k, slot) = item.map_err(|source| Error::Map { name, source })?;
-            let Some(device) = Device::from_key(&k) else {
-                continue;
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = |name: &'static str| -> Result<_, Error> {
+            match self.ebpf.map(name) {
+                Some(aya::maps::Map::HashMap(data) | aya::maps::Map::PerCpuArray(data)) => {
+                    Ok(data.fd().as_fd().as_raw_fd())
+                }
+                _ => Err(Error::NoMap(name)),
+            }
+        };
+        let mut slots = Vec::new();
+        super::batch::plain::<DeviceKey, u32>(fd("DEVICE_SLOTS")?, |k, slot| {
+            slots.push((*k, *slot));
+            true
+        })?;
+        let Some(last) = slots.iter().map(|(_, s)| *s as usize).max() else {
+            return Ok(Vec::new());
+        };
+        // Slots are given from 0 up: the array is read only as far as the last one.
+        let mut traffic = vec![Traffic::default(); last + 1];
+        super::batch::per_cpu::<u32, DeviceStats>(fd("DEVICE_STATS")?, self.cpus, |i, shares| {
+            let Some(t) = traffic.get_mut(*i as usize) else {
+                return false;
             };
-            let shares = stats.get(&slot, 0).map_err(|source| Error::Map {
-                name: stats_name,
-                source,
-            })?;
-            let mut t = Traffic::default();
-            for s in shares.iter() {
+            for s in shares {
                 t.packets_in += s.packets_in;
                 t.bytes_in += s.bytes_in;
                 t.packets_out += s.packets_out;
                 t.bytes_out += s.bytes_out;
             }
-            out.push((device, t));
-        }
+            true
+        })?;
+        let mut out: Vec<(Device, Traffic)> = slots
+            .iter()
+            .filter_map(|(k, slot)| Some((Device::from_key(k)?, traffic[*slot as usize])))
+            .collect();
         out.sort_by_key(|(d, _)| *d);
         Ok(out)
     }
@@ -413,7 +418,8 @@ impl Packets {
         let fd = data.fd().as_fd().as_raw_fd();
         let mut out = Vec::new();
         match super::batch::per_cpu::<FlowKey, FlowStats>(fd, self.cpus, |k, shares| {
-            out.push((*k, sum(shares.iter())))
+            out.push((*k, sum(shares.iter())));
+            true
         }) {
             Ok(()) => Ok(out),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && out.is_empty() => self.flows_walk(),
