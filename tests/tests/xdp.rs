@@ -722,3 +722,31 @@ fn a_full_device_table_counts_what_it_holds() {
         assert!(t.packets_in + t.packets_out >= 1, "{d}: {t:?}");
     }
 }
+
+/// Per-device counting can be turned off: packets pass and no device is counted.
+#[test]
+fn device_counting_can_be_off() {
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/heir-test-{}-nodev",
+        std::process::id()
+    ));
+    let options = Options {
+        pin_dir: dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        devices: false,
+        ..Options::default()
+    };
+    let packets = Packets::load(&options).unwrap_or_else(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("loading: {e}")
+    });
+    let l = Loaded { packets, dir };
+    let f = Frame::tcp(ip("10.9.12.1"), ip("10.9.12.2"), 1000, 104, TCP_SYN, b"").bytes();
+    for _ in 0..3 {
+        assert_eq!(run(&l, &f), XDP_PASS);
+    }
+    assert!(l.packets.devices().unwrap().is_empty());
+    let c = l.packets.counters().unwrap();
+    assert_eq!((c.get(Counter::Packets), c.get(Counter::NewFlows)), (3, 1));
+}

@@ -333,6 +333,8 @@ pub struct ScanState {
 pub const XDP_EVENTS: u32 = 1;
 /// Apply the blocklists (off: count only, never drop).
 pub const XDP_ENFORCE: u32 = 2;
+/// Count traffic per device (about 7 ns on each packet of an established flow).
+pub const XDP_DEVICES: u32 = 4;
 
 #[cfg(feature = "user")]
 mod pod {

@@ -28,13 +28,13 @@ use heir_abi::packet::{
     DeviceStats, FAMILY_V4, FAMILY_V6, FlowKey, FlowRecord, FlowStats, MacKey, NO_DEVICE,
     PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketHeader, RECORD_DROP, RECORD_FLOW,
     RECORD_SAMPLE, SAMPLE_LEN, SampleRecord, ScanState, SourceKey, TCP_ACK, TCP_RST, TCP_SYN, V4,
-    V6, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
+    V6, XDP_DEVICES, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
 };
 
 /// Set by the agent at load time; read-only for the verifier.
 #[unsafe(no_mangle)]
 static XDP_CONFIG: XdpConfig = XdpConfig {
-    flags: XDP_EVENTS | XDP_ENFORCE,
+    flags: XDP_EVENTS | XDP_ENFORCE | XDP_DEVICES,
     wakeup_bytes: 64 * 1024,
     scan_window_ns: 60_000_000_000,
     cpus: 1,
@@ -528,6 +528,7 @@ fn device_slots(key: &FlowKey, src_mac: &[u8; 6], dst_mac: &[u8; 6], out: &mut [
 fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
     let now = coarse_ns();
     let enforce = config!(flags) & XDP_ENFORCE != 0;
+    let devices = config!(flags) & XDP_DEVICES != 0;
     let mut new_flow = false;
     let mut sample = false;
     // The precise clock, read at most once and only where a record or an expiry needs it.
@@ -540,7 +541,9 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
             s.last_ns = now;
             s.packets += 1;
             s.bytes += len;
-            account(&s.devices, len);
+            if devices {
+                account(&s.devices, len);
+            }
             if s.tcp_flags == TCP_SYN && p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_ACK {
                 handshake_completed(p, now);
             }
@@ -595,9 +598,13 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
                 s.sampled = sample as u8;
                 s.blocked = blocked as u8;
                 s._pad = [0; 5];
-                let (src_mac, dst_mac) = macs(ctx);
-                device_slots(&p.key, &src_mac, &dst_mac, &mut s.devices);
-                account(&s.devices, len);
+                if devices {
+                    let (src_mac, dst_mac) = macs(ctx);
+                    device_slots(&p.key, &src_mac, &dst_mac, &mut s.devices);
+                    account(&s.devices, len);
+                } else {
+                    s.devices = [NO_DEVICE; 4];
+                }
                 let _ = FLOWS.insert(&p.key, s, 0);
             }
             c.bump(Counter::NewFlows);

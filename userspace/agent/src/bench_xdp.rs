@@ -67,11 +67,16 @@ fn scratch(flow_entries: u32) -> Result<Scratch> {
 }
 
 fn scratch_with(flow_entries: u32, device_entries: u32) -> Result<Scratch> {
+    scratch_opts(flow_entries, device_entries, true)
+}
+
+fn scratch_opts(flow_entries: u32, device_entries: u32, devices: bool) -> Result<Scratch> {
     let dir = PathBuf::from(format!("/sys/fs/bpf/heir-bench-{}", std::process::id()));
     let options = Options {
         pin_dir: dir.clone(),
         flow_entries,
         device_entries,
+        devices,
         // Large enough that no wake-up is forced: nobody drains the ring here.
         ring_bytes: 128 << 20,
         ..Options::default()
@@ -192,6 +197,14 @@ pub fn run(repeat: u32, flows: u32) -> Result<Vec<Figure>> {
         "the blocked frame was not dropped"
     );
     out.push(repeated(p, "drop (blocked source)", &attack, repeat)?);
+    drop(s);
+    let s = scratch_opts(65_536, 16_384, false).context("loading the XDP program")?;
+    out.push(repeated(
+        &s.packets,
+        "pass (established flow), no per-device counts",
+        &established,
+        repeat,
+    )?);
     drop(s);
     if flows > 0 {
         out.extend(table(flows)?);
