@@ -598,3 +598,155 @@ fn scans_are_counted_per_source() {
         "{c:?}"
     );
 }
+
+/// Every device's packets and bytes in and out, keyed by IPv4, IPv6 and MAC, match the
+/// frames sent: a source counts them out, a destination in, on both its address and MAC.
+/// A device table too small for everyone counts what it holds and the rest as full.
+#[test]
+fn devices_count_packets_and_bytes_in_and_out() {
+    use heir_agent::sensor::xdp::{Device, Traffic};
+
+    let l = load();
+    let pump = ip("10.9.9.10");
+    let pacs = ip("10.9.9.20");
+    let mon6 = ip("fd00:9::30");
+    let ws6 = ip("fd00:9::40");
+    let mut a = Frame::tcp(pump, pacs, 40000, 104, TCP_SYN, b"");
+    a.src_mac = [0x02, 0, 0, 0, 0, 0x10];
+    a.dst_mac = [0x02, 0, 0, 0, 0, 0x20];
+    let mut reply = Frame::tcp(pacs, pump, 104, 40000, TCP_SYN | TCP_ACK, b"");
+    reply.src_mac = a.dst_mac;
+    reply.dst_mac = a.src_mac;
+    let mut v6 = Frame::udp(mon6, ws6, 5000, 6000, b"vitals vitals");
+    v6.src_mac = [0x02, 0, 0, 0, 0, 0x30];
+    v6.dst_mac = [0x02, 0, 0, 0, 0, 0x40];
+    // Broadcast is no device.
+    let mut bcast = Frame::udp(pump, ip("10.9.9.255"), 68, 67, b"x");
+    bcast.src_mac = a.src_mac;
+    bcast.dst_mac = [0xff; 6];
+    let (la, lr, l6, lb) = (
+        a.bytes().len() as u64,
+        reply.bytes().len() as u64,
+        v6.bytes().len() as u64,
+        bcast.bytes().len() as u64,
+    );
+    // Several packets per flow: the first creates it, the rest take the established path.
+    for _ in 0..5 {
+        assert_eq!(run(&l, &a.bytes()), XDP_PASS);
+    }
+    for _ in 0..3 {
+        assert_eq!(run(&l, &reply.bytes()), XDP_PASS);
+    }
+    for _ in 0..7 {
+        assert_eq!(run(&l, &v6.bytes()), XDP_PASS);
+    }
+    assert_eq!(run(&l, &bcast.bytes()), XDP_PASS);
+    // The same frames repeated in one kernel loop add up too.
+    l.packets.test_run(&a.bytes(), 1000).unwrap();
+
+    let devices = l.packets.devices().unwrap();
+    let of = |d: Device| {
+        devices
+            .iter()
+            .find(|(x, _)| *x == d)
+            .unwrap_or_else(|| panic!("{d} not counted: {devices:?}"))
+            .1
+    };
+    let t = |pi: u64, bi: u64, po: u64, bo: u64| Traffic {
+        packets_in: pi,
+        bytes_in: bi,
+        packets_out: po,
+        bytes_out: bo,
+    };
+    let pump_t = t(3, 3 * lr, 1006, 1005 * la + lb);
+    let pacs_t = t(1005, 1005 * la, 3, 3 * lr);
+    assert_eq!(of(Device::Ip(pump)), pump_t);
+    assert_eq!(of(Device::Ip(pacs)), pacs_t);
+    assert_eq!(of(Device::Mac(a.src_mac)), pump_t);
+    assert_eq!(of(Device::Mac(a.dst_mac)), pacs_t);
+    assert_eq!(of(Device::Ip(mon6)), t(0, 0, 7, 7 * l6));
+    assert_eq!(of(Device::Ip(ws6)), t(7, 7 * l6, 0, 0));
+    assert_eq!(of(Device::Mac(v6.src_mac)), t(0, 0, 7, 7 * l6));
+    assert_eq!(of(Device::Mac(v6.dst_mac)), t(7, 7 * l6, 0, 0));
+    assert_eq!(of(Device::Ip(ip("10.9.9.255"))), t(1, lb, 0, 0));
+    assert!(
+        !devices.iter().any(|(d, _)| *d == Device::Mac([0xff; 6])),
+        "broadcast counted as a device: {devices:?}"
+    );
+    // 3 IPv4 addresses + 2 IPv6 + 4 MACs.
+    assert_eq!(devices.len(), 9, "{devices:?}");
+    assert_eq!(Device::Mac(a.src_mac).to_string(), "02:00:00:00:00:10");
+    assert_eq!(
+        l.packets.counters().unwrap().get(Counter::DevicesFull),
+        0,
+        "no device turned away"
+    );
+}
+
+/// With room for fewer devices than appear, the first ones are counted exactly and the
+/// others are counted as turned away; packets still pass.
+#[test]
+fn a_full_device_table_counts_what_it_holds() {
+    let dir = PathBuf::from(format!("/sys/fs/bpf/heir-test-{}-full", std::process::id()));
+    let options = Options {
+        pin_dir: dir.clone(),
+        flow_entries: 4096,
+        // The kernel rounds up to one slot per CPU at least; this machine has few.
+        device_entries: 4,
+        ring_bytes: 1 << 16,
+        ..Options::default()
+    };
+    let packets = Packets::load(&options).unwrap_or_else(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("loading: {e}")
+    });
+    let l = Loaded { packets, dir };
+    // More sources than any machine's CPUs give slots for.
+    for i in 0..300u32 {
+        let src = std::net::Ipv4Addr::from_bits(0x0a09_0a00 + i);
+        let f = Frame::udp(src.into(), ip("10.9.9.100"), 1, 2, b"x");
+        assert_eq!(run(&l, &f.bytes()), XDP_PASS);
+    }
+    let devices = l.packets.devices().unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        !devices.is_empty() && devices.len() < 300,
+        "{} devices held with room for {}",
+        devices.len(),
+        4.max(cpus)
+    );
+    let full = l.packets.counters().unwrap().get(Counter::DevicesFull);
+    assert!(full > 0, "turned-away devices are counted");
+    // Whoever got a slot has exact counts.
+    for (d, t) in &devices {
+        assert!(t.packets_in + t.packets_out >= 1, "{d}: {t:?}");
+    }
+}
+
+/// Per-device counting can be turned off: packets pass and no device is counted.
+#[test]
+fn device_counting_can_be_off() {
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/heir-test-{}-nodev",
+        std::process::id()
+    ));
+    let options = Options {
+        pin_dir: dir.clone(),
+        flow_entries: 4096,
+        ring_bytes: 1 << 16,
+        devices: false,
+        ..Options::default()
+    };
+    let packets = Packets::load(&options).unwrap_or_else(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("loading: {e}")
+    });
+    let l = Loaded { packets, dir };
+    let f = Frame::tcp(ip("10.9.12.1"), ip("10.9.12.2"), 1000, 104, TCP_SYN, b"").bytes();
+    for _ in 0..3 {
+        assert_eq!(run(&l, &f), XDP_PASS);
+    }
+    assert!(l.packets.devices().unwrap().is_empty());
+    let c = l.packets.counters().unwrap();
+    assert_eq!((c.get(Counter::Packets), c.get(Counter::NewFlows)), (3, 1));
+}

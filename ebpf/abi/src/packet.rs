@@ -27,8 +27,9 @@ pub const TCP_PSH: u8 = 0x08;
 pub const TCP_ACK: u8 = 0x10;
 
 /// The 5-tuple of a flow, as seen on the wire (direction matters: a reply is its own flow).
-/// For ICMP, `sport` holds the type and `dport` the code.
-#[repr(C)]
+/// For ICMP, `sport` holds the type and `dport` the code. Eight-byte aligned so the kernel
+/// builds and compares it in words (the layout is the same as unaligned).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     pub src: [u8; 16],
@@ -48,7 +49,9 @@ pub struct FlowKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlowStats {
-    /// `bpf_ktime_get_boot_ns` of the first and last packet this CPU saw.
+    /// Boot-clock nanoseconds of the first and last packet this CPU saw, at the kernel
+    /// tick's resolution (a few ms): the coarse clock costs a load where a precise one
+    /// costs tens of ns per packet.
     pub first_ns: u64,
     pub last_ns: u64,
     pub packets: u64,
@@ -65,6 +68,58 @@ pub struct FlowStats {
     /// Cached verdict: 1 when this flow's packets are dropped.
     pub blocked: u8,
     pub _pad: [u8; 5],
+    /// The device counters this flow's packets add to, by index in `DEVICE_STATS`
+    /// ([`NO_DEVICE`]: none), in [`DeviceSide`] order: chosen once when the flow starts, so
+    /// the per-packet cost is four array slots, not four hash lookups.
+    pub devices: [u32; 4],
+}
+
+/// A flow with no device slot on that side (the device table was full, or a group MAC).
+pub const NO_DEVICE: u32 = u32::MAX;
+
+/// Which of a flow's devices a slot in [`FlowStats::devices`] stands for.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceSide {
+    /// The source address: its packets count as sent (out).
+    SrcIp = 0,
+    /// The destination address: received (in).
+    DstIp = 1,
+    SrcMac = 2,
+    DstMac = 3,
+}
+
+/// What a device key is.
+pub const DEVICE_V4: u8 = 4;
+pub const DEVICE_V6: u8 = 6;
+pub const DEVICE_MAC: u8 = 1;
+
+/// A device as the kernel counts it: an IPv4 address (first four bytes), an IPv6 address,
+/// or a MAC (first six bytes), by `kind`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceKey {
+    pub addr: [u8; 16],
+    /// `DEVICE_*`.
+    pub kind: u8,
+    pub _pad: [u8; 7],
+}
+
+/// One CPU's share of a device's traffic: sent (out) and received (in), link-layer bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+}
+
+/// Every counter of one CPU, in one map slot: one lookup per packet serves them all.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Counters {
+    pub values: [u64; Counter::COUNT as usize],
 }
 
 /// A block: why, by whom, until when. The same value type serves the IPv4, IPv6 and MAC
@@ -129,12 +184,14 @@ pub enum Counter {
     /// Records written to / lost on the packet ring buffer.
     Emitted = 15,
     Lost = 16,
+    /// Addresses not given a device counter: the device table was full.
+    DevicesFull = 17,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 17;
+    pub const COUNT: u32 = 18;
 
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 18] = [
         Counter::Packets,
         Counter::Bytes,
         Counter::Passed,
@@ -152,6 +209,7 @@ impl Counter {
         Counter::ProtectedPass,
         Counter::Emitted,
         Counter::Lost,
+        Counter::DevicesFull,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -173,6 +231,7 @@ impl Counter {
             Counter::ProtectedPass => "protected_pass",
             Counter::Emitted => "emitted",
             Counter::Lost => "lost",
+            Counter::DevicesFull => "devices_full",
         }
     }
 }
@@ -236,6 +295,9 @@ pub struct XdpConfig {
     pub wakeup_bytes: u32,
     /// Length of the per-source scan window.
     pub scan_window_ns: u64,
+    /// Possible CPUs: CPU `c` gives device slots `c`, `c + cpus`, ...
+    pub cpus: u32,
+    pub _pad: u32,
 }
 
 /// Bits of the per-source destination-port sketch.
@@ -244,7 +306,7 @@ pub const SCAN_PORT_BITS: usize = 1024;
 pub const SCAN_HOST_BITS: usize = 512;
 
 /// Key of the per-source scan table: an address as in [`FlowKey`].
-#[repr(C)]
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SourceKey {
     pub addr: [u8; 16],
@@ -271,6 +333,8 @@ pub struct ScanState {
 pub const XDP_EVENTS: u32 = 1;
 /// Apply the blocklists (off: count only, never drop).
 pub const XDP_ENFORCE: u32 = 2;
+/// Count traffic per device (about 7 ns on each packet of an established flow).
+pub const XDP_DEVICES: u32 = 4;
 
 #[cfg(feature = "user")]
 mod pod {
@@ -284,4 +348,7 @@ mod pod {
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for SourceKey {}
     unsafe impl aya::Pod for ScanState {}
+    unsafe impl aya::Pod for DeviceKey {}
+    unsafe impl aya::Pod for DeviceStats {}
+    unsafe impl aya::Pod for Counters {}
 }

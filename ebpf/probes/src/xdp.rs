@@ -14,29 +14,36 @@
 #![no_main]
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},
-    helpers::{bpf_ktime_get_boot_ns, bpf_xdp_load_bytes},
+    bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},
+    helpers::{
+        bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_coarse_ns,
+        bpf_xdp_load_bytes,
+    },
     macros::{map, xdp},
     maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf, lpm_trie::Key},
     programs::XdpContext,
 };
 use heir_abi::packet::{
-    BlockEntry, Counter, FAMILY_V4, FAMILY_V6, FlowKey, FlowRecord, FlowStats, MacKey, PROTO_ICMP,
-    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketHeader, RECORD_DROP, RECORD_FLOW, RECORD_SAMPLE,
-    SAMPLE_LEN, SampleRecord, ScanState, SourceKey, TCP_ACK, TCP_RST, TCP_SYN, V4, V6, XDP_ENFORCE,
-    XDP_EVENTS, XdpConfig,
+    BlockEntry, Counter, Counters, DEVICE_MAC, DEVICE_V4, DEVICE_V6, DeviceKey, DeviceSide,
+    DeviceStats, FAMILY_V4, FAMILY_V6, FlowKey, FlowRecord, FlowStats, MacKey, NO_DEVICE,
+    PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketHeader, RECORD_DROP, RECORD_FLOW,
+    RECORD_SAMPLE, SAMPLE_LEN, SampleRecord, ScanState, SourceKey, TCP_ACK, TCP_RST, TCP_SYN, V4,
+    V6, XDP_DEVICES, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
 };
 
 /// Set by the agent at load time; read-only for the verifier.
 #[unsafe(no_mangle)]
 static XDP_CONFIG: XdpConfig = XdpConfig {
-    flags: XDP_EVENTS | XDP_ENFORCE,
+    flags: XDP_EVENTS | XDP_ENFORCE | XDP_DEVICES,
     wakeup_bytes: 64 * 1024,
     scan_window_ns: 60_000_000_000,
+    cpus: 1,
+    _pad: 0,
 };
 
+/// Every counter of this CPU in one slot: the packet path looks it up once.
 #[map]
-static XDP_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+static XDP_COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
 /// Per-CPU, so concurrent packets of one flow on several CPUs never lose an update. The
 /// agent sizes it at load time.
 #[map]
@@ -45,15 +52,28 @@ static FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> = LruPerCpuHashMap::with_max_
 /// handshakes only, so the established-flow path never touches it.
 #[map]
 static SCANS: LruPerCpuHashMap<SourceKey, ScanState> = LruPerCpuHashMap::with_max_entries(65536, 0);
-/// The frame being parsed: kept out of the 512-byte stack.
-#[map]
-static PARSED: PerCpuArray<Parsed> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static FLOW_SCRATCH: PerCpuArray<FlowStats> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static SCAN_SCRATCH: PerCpuArray<ScanState> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static PACKETS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+/// Which slot of `DEVICE_STATS` counts each device (IPv4, IPv6 or MAC). Filled on new flows
+/// only; a slot once given is never reused, so its counters never mix two devices.
+#[map]
+static DEVICE_SLOTS: HashMap<DeviceKey, u32> = HashMap::with_max_entries(16384, 0);
+/// Per-device packets and bytes in and out, per CPU: flows keep their devices' slots, so a
+/// packet adds to them through array lookups the verifier inlines.
+#[map]
+static DEVICE_STATS: PerCpuArray<DeviceStats> = PerCpuArray::with_max_entries(16384, 0);
+/// Slots this CPU has given: CPU `c` gives slots `c`, `c + cpus`, `c + 2 cpus`... so no
+/// two CPUs ever give the same one, without atomics.
+#[map]
+static DEVICE_NEXT: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+/// Boot clock minus the coarse monotonic clock (they differ by the time spent suspended),
+/// kept by the agent: flow times are the coarse clock plus this.
+#[map]
+static CLOCK_OFFSET: Array<u64> = Array::with_max_entries(1, 0);
 
 // Pinned by name: blocks survive agent restarts and end only by `heir unblock` or expiry.
 #[map]
@@ -92,17 +112,50 @@ macro_rules! config {
     };
 }
 
-#[inline(always)]
-fn count(c: Counter) {
-    add(c, 1);
+/// This CPU's counters, looked up once per packet and handed down. A raw pointer: the rare
+/// paths that do not carry it look the slot up again.
+#[derive(Clone, Copy)]
+struct Counts(*mut Counters);
+
+impl Counts {
+    #[inline(always)]
+    fn get() -> Option<Counts> {
+        XDP_COUNTERS.get_ptr_mut(0).map(Counts)
+    }
+
+    #[inline(always)]
+    fn add(self, c: Counter, n: u64) {
+        // SAFETY: this CPU's slot; XDP runs with preemption disabled on this CPU.
+        unsafe { (*self.0).values[c as usize] += n };
+    }
+
+    #[inline(always)]
+    fn bump(self, c: Counter) {
+        self.add(c, 1);
+    }
 }
 
+/// For the rare paths that do not carry the counters along.
 #[inline(always)]
-fn add(c: Counter, n: u64) {
-    if let Some(p) = XDP_COUNTERS.get_ptr_mut(c as u32) {
-        // SAFETY: per-CPU slot; XDP runs with preemption disabled on this CPU.
-        unsafe { *p += n };
+fn count(c: Counter) {
+    if let Some(v) = Counts::get() {
+        v.bump(c);
     }
+}
+
+/// Precise boot-clock time: for records and block expiry, off the established-flow path.
+#[inline(always)]
+fn boot_ns() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_ktime_get_boot_ns() }
+}
+
+/// Boot-clock time at the kernel tick's resolution: what flows and scan windows keep.
+#[inline(always)]
+fn coarse_ns() -> u64 {
+    // SAFETY: helper without preconditions.
+    let mono = unsafe { bpf_ktime_get_coarse_ns() };
+    mono + CLOCK_OFFSET.get(0).copied().unwrap_or(0)
 }
 
 /// The byte at `off`, if the frame has it.
@@ -145,16 +198,10 @@ fn bytes<const N: usize>(ctx: &XdpContext, off: usize) -> Option<[u8; N]> {
     Some(unsafe { core::ptr::read_unaligned((start + off) as *const [u8; N]) })
 }
 
-#[inline(always)]
-fn be16(ctx: &XdpContext, off: usize) -> Option<u16> {
-    bytes::<2>(ctx, off).map(u16::from_be_bytes)
-}
-
-/// What the parser learnt about a frame.
+/// What the parser learnt about a frame: only what the established-flow path needs. The
+/// MAC addresses are read again from the frame on the paths that want them.
 struct Parsed {
     key: FlowKey,
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
     vlan: u16,
     tcp_flags: u8,
     /// Offset and length of the transport payload; length 0 when there is none.
@@ -162,54 +209,89 @@ struct Parsed {
     payload_len: usize,
 }
 
-enum Outcome {
-    /// Not an IP packet we track (or a malformed one, already counted).
-    Skip,
-    /// An IP packet, parsed into this CPU's `PARSED` slot.
-    Ip,
+impl Parsed {
+    /// All zero, in place, field by field: the compiler would otherwise zero it with a call
+    /// to a byte-wise `memset` subprogram, the most expensive part of the parse. Volatile
+    /// stores keep it from merging them back into one.
+    #[inline(always)]
+    fn zeroed(p: &mut core::mem::MaybeUninit<Parsed>) -> &mut Parsed {
+        let pp = p.as_mut_ptr();
+        // SAFETY: every field is written before the reference is made; FlowKey is 8-byte
+        // aligned and a whole number of words, and all-zero is a valid value of each field.
+        unsafe {
+            let w = core::ptr::addr_of_mut!((*pp).key).cast::<u64>();
+            for i in 0..size_of::<FlowKey>() / 8 {
+                core::ptr::write_volatile(w.add(i), 0);
+            }
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*pp).vlan), 0);
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*pp).tcp_flags), 0);
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*pp).payload_off), 0);
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*pp).payload_len), 0);
+            p.assume_init_mut()
+        }
+    }
+}
+
+/// 16 bytes at `i` of a span into `dst`, byte by byte (no `memcpy` call).
+#[inline(always)]
+fn copy16(dst: &mut [u8; 16], p: *const u8, i: usize) {
+    for (j, d) in dst.iter_mut().enumerate() {
+        // SAFETY: callers stay inside the span; volatile keeps this a copy in place.
+        unsafe { core::ptr::write_volatile(d, *p.add(i + j)) };
+    }
+}
+
+/// The frame's MAC addresses, source then destination.
+#[inline(always)]
+fn macs(ctx: &XdpContext) -> ([u8; 6], [u8; 6]) {
+    match bytes::<12>(ctx, 0) {
+        Some(e) => (
+            [e[6], e[7], e[8], e[9], e[10], e[11]],
+            [e[0], e[1], e[2], e[3], e[4], e[5]],
+        ),
+        None => ([0; 6], [0; 6]),
+    }
+}
+
+/// The cost of the harness alone (`heir bench xdp` subtracts nothing, it shows this beside
+/// the real paths). Never attached.
+#[xdp]
+pub fn heir_xdp_floor(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
 }
 
 #[xdp]
 pub fn heir_xdp(ctx: XdpContext) -> u32 {
-    let len = (ctx.data_end() - ctx.data()) as u64;
-    count(Counter::Packets);
-    add(Counter::Bytes, len);
-    let Some(p) = PARSED.get_ptr_mut(0) else {
+    let Some(c) = Counts::get() else {
         return xdp_action::XDP_PASS;
     };
-    // SAFETY: this CPU's slot; XDP does not preempt itself, so nothing else uses it now.
-    let p = unsafe { &mut *p };
-    let verdict = match parse(&ctx, p) {
-        Outcome::Skip => xdp_action::XDP_PASS,
-        Outcome::Ip => track(&ctx, p, len),
-    };
-    count(if verdict == xdp_action::XDP_DROP {
-        Counter::Dropped
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    c.bump(Counter::Packets);
+    c.add(Counter::Bytes, len);
+    let mut p = core::mem::MaybeUninit::<Parsed>::uninit();
+    let p = Parsed::zeroed(&mut p);
+    if !parse(&ctx, c, p) {
+        c.bump(Counter::Passed);
+        return xdp_action::XDP_PASS;
+    }
+    let verdict = track(&ctx, c, p, len);
+    if verdict == xdp_action::XDP_DROP {
+        c.bump(Counter::Dropped);
     } else {
-        Counter::Passed
-    });
+        c.bump(Counter::Passed);
+    }
     verdict
 }
 
+/// Parses the frame into `p`; false when it is not an IP packet we track (or a malformed
+/// one, already counted).
 #[inline(always)]
-fn malformed() -> Outcome {
-    count(Counter::Malformed);
-    Outcome::Skip
-}
-
-#[inline(always)]
-fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
-    let Some(eth) = bytes::<ETH_LEN>(ctx, 0) else {
-        return malformed();
+fn parse(ctx: &XdpContext, c: Counts, p: &mut Parsed) -> bool {
+    let Some(eth) = bytes::<2>(ctx, 12) else {
+        c.bump(Counter::Malformed);
+        return false;
     };
-    p.key = FlowKey::default();
-    p.src_mac = [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]];
-    p.dst_mac = [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]];
-    p.vlan = 0;
-    p.tcp_flags = 0;
-    p.payload_off = 0;
-    p.payload_len = 0;
-    let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
+    let mut ethertype = u16::from_be_bytes(eth);
     let mut off = ETH_LEN;
     // Up to two tags: 802.1ad outer, 802.1Q inner.
     for _ in 0..2 {
@@ -217,10 +299,11 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
             break;
         }
         let Some(tag) = bytes::<4>(ctx, off) else {
-            return malformed();
+            c.bump(Counter::Malformed);
+            return false;
         };
         if p.vlan == 0 {
-            count(Counter::Vlan);
+            c.bump(Counter::Vlan);
         }
         p.vlan = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
         ethertype = u16::from_be_bytes([tag[2], tag[3]]);
@@ -230,15 +313,17 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
     let (proto, l4, ip_end, first_fragment) = match ethertype {
         ETH_P_IP => {
             let Some(ip) = span(ctx, off, 20) else {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             };
             let vhl = at::<1>(ip, 0)[0];
             let ihl = (vhl & 0x0f) as usize * 4;
             let total = u16::from_be_bytes(at::<2>(ip, 2)) as usize;
             if vhl >> 4 != 4 || ihl < 20 || total < ihl {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             }
-            count(Counter::Ipv4);
+            c.bump(Counter::Ipv4);
             p.key.family = FAMILY_V4;
             let src = at::<4>(ip, 12);
             let dst = at::<4>(ip, 16);
@@ -249,15 +334,17 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
         }
         ETH_P_IPV6 => {
             let Some(ip) = span(ctx, off, 40) else {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             };
             if at::<1>(ip, 0)[0] >> 4 != 6 {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             }
-            count(Counter::Ipv6);
+            c.bump(Counter::Ipv6);
             p.key.family = FAMILY_V6;
-            p.key.src = at::<16>(ip, 8);
-            p.key.dst = at::<16>(ip, 24);
+            copy16(&mut p.key.src, ip, 8);
+            copy16(&mut p.key.dst, ip, 24);
             let payload = u16::from_be_bytes(at::<2>(ip, 4)) as usize;
             let mut next = at::<1>(ip, 6)[0];
             let mut l4 = off + 40;
@@ -267,14 +354,16 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
                 match next {
                     0 | 43 | 60 => {
                         let Some(h) = bytes::<2>(ctx, l4) else {
-                            return malformed();
+                            c.bump(Counter::Malformed);
+                            return false;
                         };
                         next = h[0];
                         l4 += (h[1] as usize + 1) * 8;
                     }
                     44 => {
                         let Some(h) = bytes::<4>(ctx, l4) else {
-                            return malformed();
+                            c.bump(Counter::Malformed);
+                            return false;
                         };
                         next = h[0];
                         first = u16::from_be_bytes([h[2], h[3]]) >> 3 == 0;
@@ -286,8 +375,8 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
             (next, l4, off + 40 + payload, first)
         }
         _ => {
-            count(Counter::NonIp);
-            return Outcome::Skip;
+            c.bump(Counter::NonIp);
+            return false;
         }
     };
     p.key.proto = proto;
@@ -297,66 +386,153 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) -> Outcome {
         frame_end
     };
     if !first_fragment {
-        count(Counter::Fragment);
-        return Outcome::Ip;
+        c.bump(Counter::Fragment);
+        return true;
     }
     let payload_off = match proto {
         PROTO_TCP => {
             let Some(t) = span(ctx, l4, 20) else {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             };
             let doff = (at::<1>(t, 12)[0] >> 4) as usize * 4;
             if doff < 20 {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             }
-            count(Counter::Tcp);
+            c.bump(Counter::Tcp);
             p.key.sport = u16::from_be_bytes(at::<2>(t, 0));
             p.key.dport = u16::from_be_bytes(at::<2>(t, 2));
             p.tcp_flags = at::<1>(t, 13)[0];
             l4 + doff
         }
         PROTO_UDP => {
-            let (Some(sport), Some(dport)) = (be16(ctx, l4), be16(ctx, l4 + 2)) else {
-                return malformed();
+            let Some(u) = span(ctx, l4, 8) else {
+                c.bump(Counter::Malformed);
+                return false;
             };
-            if be16(ctx, l4 + 6).is_none() {
-                return malformed();
-            }
-            count(Counter::Udp);
-            p.key.sport = sport;
-            p.key.dport = dport;
+            c.bump(Counter::Udp);
+            p.key.sport = u16::from_be_bytes(at::<2>(u, 0));
+            p.key.dport = u16::from_be_bytes(at::<2>(u, 2));
             l4 + 8
         }
         PROTO_ICMP | PROTO_ICMPV6 => {
             let (Some(ty), Some(code)) = (byte(ctx, l4), byte(ctx, l4 + 1)) else {
-                return malformed();
+                c.bump(Counter::Malformed);
+                return false;
             };
-            count(Counter::Icmp);
+            c.bump(Counter::Icmp);
             p.key.sport = ty as u16;
             p.key.dport = code as u16;
-            return Outcome::Ip;
+            return true;
         }
-        _ => return Outcome::Ip,
+        _ => return true,
     };
     if payload_off < ip_end {
         p.payload_off = payload_off;
         p.payload_len = ip_end - payload_off;
     }
-    Outcome::Ip
+    true
+}
+
+/// Adds a packet to the devices of its flow. Each slot is an array lookup the verifier
+/// inlines; a slot of [`NO_DEVICE`] is out of range and finds nothing.
+#[inline(always)]
+fn account(devices: &[u32; 4], len: u64) {
+    for (i, slot) in devices.iter().enumerate() {
+        if let Some(d) = DEVICE_STATS.get_ptr_mut(*slot) {
+            // SAFETY: this CPU's share of the slot; XDP does not preempt itself.
+            let d = unsafe { &mut *d };
+            if i % 2 == 0 {
+                d.packets_out += 1;
+                d.bytes_out += len;
+            } else {
+                d.packets_in += 1;
+                d.bytes_in += len;
+            }
+        }
+    }
+}
+
+/// The slot counting `key`, given on first sight. `NO_DEVICE` when the table is full.
+#[inline(always)]
+fn slot(key: &DeviceKey) -> u32 {
+    // SAFETY: plain data, read and not kept.
+    if let Some(s) = unsafe { DEVICE_SLOTS.get(key) } {
+        return *s;
+    }
+    let Some(next) = DEVICE_NEXT.get_ptr_mut(0) else {
+        return NO_DEVICE;
+    };
+    // SAFETY: this CPU's counter; XDP does not preempt itself.
+    let next = unsafe { &mut *next };
+    // SAFETY: helper without preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let s = (*next).wrapping_mul(config!(cpus)).wrapping_add(cpu);
+    if DEVICE_STATS.get(s).is_none() {
+        count(Counter::DevicesFull);
+        return NO_DEVICE;
+    }
+    *next += 1;
+    if DEVICE_SLOTS.insert(key, &s, BPF_NOEXIST as u64).is_ok() {
+        return s;
+    }
+    // Another CPU gave this device a slot first (the one taken here stays unused), or the
+    // index is full.
+    // SAFETY: as above.
+    match unsafe { DEVICE_SLOTS.get(key) } {
+        Some(s) => *s,
+        None => {
+            count(Counter::DevicesFull);
+            NO_DEVICE
+        }
+    }
+}
+
+/// The four device slots of a new flow. A function of its own (a BPF subprogram), so its
+/// keys do not crowd the main program's stack.
+#[inline(never)]
+fn device_slots(key: &FlowKey, src_mac: &[u8; 6], dst_mac: &[u8; 6], out: &mut [u32; 4]) {
+    let kind = if key.family == FAMILY_V4 {
+        DEVICE_V4
+    } else {
+        DEVICE_V6
+    };
+    let mut k = DeviceKey {
+        addr: key.src,
+        kind,
+        _pad: [0; 7],
+    };
+    out[DeviceSide::SrcIp as usize] = slot(&k);
+    k.addr = key.dst;
+    out[DeviceSide::DstIp as usize] = slot(&k);
+    k.kind = DEVICE_MAC;
+    k.addr = [0; 16];
+    // Group addresses (broadcast, multicast) are no device.
+    out[DeviceSide::SrcMac as usize] = if src_mac[0] & 1 == 0 {
+        k.addr[..6].copy_from_slice(src_mac);
+        slot(&k)
+    } else {
+        NO_DEVICE
+    };
+    out[DeviceSide::DstMac as usize] = if dst_mac[0] & 1 == 0 {
+        k.addr[..6].copy_from_slice(dst_mac);
+        slot(&k)
+    } else {
+        NO_DEVICE
+    };
 }
 
 /// Updates the flow table, emits records and decides the verdict.
 #[inline(always)]
-fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_boot_ns() };
+fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
+    let now = coarse_ns();
     let enforce = config!(flags) & XDP_ENFORCE != 0;
-    let generation = match BLOCK_GEN.get(0) {
-        Some(g) => *g,
-        None => 0,
-    };
+    let devices = config!(flags) & XDP_DEVICES != 0;
     let mut new_flow = false;
     let mut sample = false;
+    // The precise clock, read at most once and only where a record or an expiry needs it.
+    let mut ts = 0;
     let blocked;
     match FLOWS.get_ptr_mut(&p.key) {
         Some(s) => {
@@ -365,6 +541,9 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
             s.last_ns = now;
             s.packets += 1;
             s.bytes += len;
+            if devices {
+                account(&s.devices, len);
+            }
             if s.tcp_flags == TCP_SYN && p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_ACK {
                 handshake_completed(p, now);
             }
@@ -373,26 +552,37 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
                 s.sampled += 1;
                 sample = true;
             }
-            // The verdict is cached in the flow until the tables change (the generation)
-            // or the block that decided it expires.
-            let fresh = s.generation == generation
-                && (s.blocked == 0 || s.block_until == 0 || now < s.block_until);
-            if !enforce {
-                blocked = false;
-            } else if fresh {
-                blocked = s.blocked != 0;
+            blocked = if enforce {
+                // The verdict is cached in the flow until the tables change (the
+                // generation) or the block that decided it expires.
+                let generation = BLOCK_GEN.get(0).copied().unwrap_or(0);
+                let same = s.generation == generation;
+                if same && s.blocked == 0 {
+                    false
+                } else if same && s.block_until == 0 {
+                    true
+                } else {
+                    ts = boot_ns();
+                    if same && ts < s.block_until {
+                        true
+                    } else {
+                        let v = verdict(ctx, p, ts);
+                        s.generation = generation;
+                        s.blocked = v.is_some() as u8;
+                        s.block_until = v.unwrap_or(0);
+                        v.is_some()
+                    }
+                }
             } else {
-                let v = verdict(p, now);
-                s.generation = generation;
-                s.blocked = v.is_some() as u8;
-                s.block_until = v.unwrap_or(0);
-                blocked = v.is_some();
-            }
+                false
+            };
         }
         None => {
             new_flow = true;
             sample = p.payload_len > 0;
-            let v = if enforce { verdict(p, now) } else { None };
+            let generation = BLOCK_GEN.get(0).copied().unwrap_or(0);
+            ts = boot_ns();
+            let v = if enforce { verdict(ctx, p, ts) } else { None };
             blocked = v.is_some();
             // Built in a per-CPU scratch slot: the stack is too small to spare for it.
             if let Some(s) = FLOW_SCRATCH.get_ptr_mut(0) {
@@ -408,24 +598,34 @@ fn track(ctx: &XdpContext, p: &Parsed, len: u64) -> u32 {
                 s.sampled = sample as u8;
                 s.blocked = blocked as u8;
                 s._pad = [0; 5];
+                if devices {
+                    let (src_mac, dst_mac) = macs(ctx);
+                    device_slots(&p.key, &src_mac, &dst_mac, &mut s.devices);
+                    account(&s.devices, len);
+                } else {
+                    s.devices = [NO_DEVICE; 4];
+                }
                 let _ = FLOWS.insert(&p.key, s, 0);
             }
-            count(Counter::NewFlows);
+            c.bump(Counter::NewFlows);
             scan_new_flow(p, now);
         }
     }
-    if config!(flags) & XDP_EVENTS != 0 {
+    if config!(flags) & XDP_EVENTS != 0 && (new_flow || sample) {
+        if ts == 0 {
+            ts = boot_ns();
+        }
         if new_flow {
             emit_flow(
                 ctx,
                 p,
-                now,
+                ts,
                 len,
                 if blocked { RECORD_DROP } else { RECORD_FLOW },
             );
         }
         if sample && !blocked {
-            emit_sample(ctx, p, now, len);
+            emit_sample(ctx, p, ts, len);
         }
     }
     if blocked {
@@ -539,8 +739,8 @@ fn live(e: &BlockEntry, now: u64) -> bool {
 /// prefix covers it. MAC blocks apply to sources only: on routed networks the destination
 /// MAC of a frame towards a blocked device is the router's.
 #[inline(always)]
-fn verdict(p: &Parsed, now: u64) -> Option<u64> {
-    let src = MacKey::new(p.src_mac);
+fn verdict(ctx: &XdpContext, p: &Parsed, now: u64) -> Option<u64> {
+    let src = MacKey::new(macs(ctx).0);
     let mut until = None;
     // SAFETY: the values are plain data, read and not kept.
     if let Some(e) = unsafe { BLOCK_MAC.get(&src) }
@@ -627,8 +827,7 @@ fn fill(h: &mut PacketHeader, ctx: &XdpContext, p: &Parsed, now: u64, len: u64, 
     h.ifindex = ctx.ingress_ifindex() as u32;
     h.ts_boot_ns = now;
     h.key = p.key;
-    h.src_mac = p.src_mac;
-    h.dst_mac = p.dst_mac;
+    (h.src_mac, h.dst_mac) = macs(ctx);
     h.vlan = p.vlan;
     h.tcp_flags = p.tcp_flags;
     h._pad2 = 0;

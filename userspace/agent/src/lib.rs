@@ -16,6 +16,7 @@ pub mod respond;
 pub mod risk;
 pub mod sensor;
 pub mod syslog;
+pub mod traffic;
 
 pub use config::Config;
 pub mod api;

@@ -1,5 +1,6 @@
 //! Prometheus metrics on an optional TCP port: events per second, lost events, alerts by
-//! category, devices by RAMA band, mesh peers.
+//! category, devices by RAMA band, mesh peers, and each device's traffic through the packet
+//! sensor.
 //!
 //! Rendered by hand in the text exposition format from the same status snapshot the API
 //! serves, so the two never disagree.
@@ -31,6 +32,8 @@ pub struct Sources {
     pub risk: Arc<Mutex<Risk>>,
     pub alerts: Arc<AlertCounts>,
     pub mesh_peers: Arc<AtomicU64>,
+    /// Per-device traffic, when a packet sensor runs.
+    pub traffic: Arc<crate::traffic::Snapshot>,
 }
 
 fn label(v: &str) -> String {
@@ -119,6 +122,7 @@ pub fn render(src: &Sources) -> String {
         "heir_mesh_peers {}",
         src.mesh_peers.load(Ordering::Relaxed)
     );
+    src.traffic.render(&mut out);
     out
 }
 

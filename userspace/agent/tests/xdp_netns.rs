@@ -1553,3 +1553,63 @@ fn a_real_hydra_ftp_attack_through_the_gateway_is_brute_force_with_default_crede
         "a password reached an alert: {all:#?}"
     );
 }
+
+/// What a sysadmin's Prometheus scrapes from the agent inside the device namespace.
+fn scrape(net: &Net) -> String {
+    in_netns(&net.device, || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = TcpStream::connect("127.0.0.1:9464") else {
+            return String::new();
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: heir\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    })
+    .join()
+    .unwrap()
+}
+
+/// Each device's traffic through the gateway reaches the metrics endpoint, counted in the
+/// kernel: the attacker's datagrams are its packets out and the device's packets in (the
+/// program sees the frames arriving on the device-facing interface).
+#[test]
+fn per_device_traffic_reaches_the_metrics_endpoint() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("heir.toml");
+    std::fs::write(&cfg, "metrics_listen = \"127.0.0.1:9464\"\n").unwrap();
+    let _agent = agent_in(&net, data.path(), &["--config".as_ref(), cfg.as_os_str()]);
+    assert_eq!(echoes(&net, 5), 5, "the echoes went through");
+    let (attacker, device) = (net.addr(2), net.addr(1));
+    let line = |body: &str, dev: &str, dir: &str| {
+        let want = format!(
+            "heir_device_packets_total{{device=\"{dev}\",kind=\"ipv4\",direction=\"{dir}\"}} "
+        );
+        body.lines()
+            .find_map(|l| l.strip_prefix(&want))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    // The agent reads the kernel's counters every 15 s.
+    let deadline = Instant::now() + heir_agent::traffic::INTERVAL + Duration::from_secs(10);
+    let body = loop {
+        let body = scrape(&net);
+        if line(&body, &attacker, "out").is_some() {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no traffic of {attacker} in the metrics:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(line(&body, &attacker, "out"), Some(5), "{body}");
+    assert_eq!(line(&body, &device, "in"), Some(5), "{body}");
+    assert!(
+        body.contains("heir_device_bytes_total{device=\"")
+            && body.contains("kind=\"mac\",direction=\"out\"}"),
+        "{body}"
+    );
+}

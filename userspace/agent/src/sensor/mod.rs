@@ -1,6 +1,7 @@
 //! The kernel sensor: loads heir's eBPF programs into the running kernel, attaches them,
 //! configures their in-kernel filters and streams their records out of the ring buffer.
 
+pub mod batch;
 pub mod btf;
 pub mod counters;
 pub mod frames;

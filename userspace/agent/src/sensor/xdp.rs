@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, MapData, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use heir_abi::packet::{
-    Counter, FAMILY_V4, FAMILY_V6, FlowKey, FlowStats, SCAN_HOST_BITS, SCAN_PORT_BITS, ScanState,
-    SourceKey, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
+    Counter, Counters, DEVICE_MAC, DEVICE_V4, DEVICE_V6, DeviceKey, DeviceStats, FAMILY_V4,
+    FAMILY_V6, FlowKey, FlowStats, SCAN_HOST_BITS, SCAN_PORT_BITS, ScanState, SourceKey,
+    XDP_DEVICES, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
 };
 
 use super::{Error, Reader, fs};
@@ -23,6 +24,8 @@ use super::{Error, Reader, fs};
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/heir-xdp"));
 
 const PROGRAM: &str = "heir_xdp";
+/// An empty program in the same object: the test harness's own cost, for `heir bench xdp`.
+const FLOOR: &str = "heir_xdp_floor";
 
 /// Where the block and protect tables are pinned unless configured otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/heir";
@@ -34,12 +37,17 @@ pub struct Options {
     pub pin_dir: PathBuf,
     /// Flows the LRU table holds (per CPU).
     pub flow_entries: u32,
+    /// Devices (IPv4, IPv6 and MAC addresses together) given traffic counters; addresses
+    /// seen after that are counted in `devices_full`. Costs 32 bytes per device per CPU.
+    pub device_entries: u32,
     /// Bytes of the packet ring buffer (a power of two).
     pub ring_bytes: u32,
     /// Send flow and sample records to userspace.
     pub events: bool,
     /// Drop blocked traffic (off: the tables are consulted by nobody).
     pub enforce: bool,
+    /// Count traffic per device (about 7 ns on each packet of an established flow).
+    pub devices: bool,
     /// Window of the per-source scan counters.
     pub scan_window: Duration,
     pub poll: Duration,
@@ -50,9 +58,11 @@ impl Default for Options {
         Self {
             pin_dir: PathBuf::from(DEFAULT_PIN_DIR),
             flow_entries: 262_144,
+            device_entries: 16_384,
             ring_bytes: 4 * 1024 * 1024,
             events: true,
             enforce: true,
+            devices: true,
             scan_window: Duration::from_secs(60),
             poll: Duration::from_millis(10),
         }
@@ -89,9 +99,12 @@ pub struct Attachment {
 /// The loaded XDP program and its maps.
 pub struct Packets {
     ebpf: Ebpf,
+    /// Possible CPUs: per-CPU values come in this many shares.
+    cpus: usize,
     scan_window_ns: u64,
     pub attached: Vec<Attachment>,
-    /// Interfaces asked for, attached or not (yet).
+    /// Interfaces asked for, attached or not (yet). [`Packets::reattach`] is also the
+    /// periodic upkeep that keeps the kernel's clock offset current.
     wanted: Vec<String>,
     poll: Duration,
 }
@@ -188,27 +201,49 @@ impl Packets {
         std::fs::create_dir_all(&options.pin_dir)?;
         let config = XdpConfig {
             flags: (if options.events { XDP_EVENTS } else { 0 })
-                | (if options.enforce { XDP_ENFORCE } else { 0 }),
+                | (if options.enforce { XDP_ENFORCE } else { 0 })
+                | (if options.devices { XDP_DEVICES } else { 0 }),
             wakeup_bytes: (options.ring_bytes / 4).max(4096),
             scan_window_ns: options.scan_window.as_nanos().min(u128::from(u64::MAX)) as u64,
+            cpus: aya::util::nr_cpus().map_err(|(_, e)| e)? as u32,
+            _pad: 0,
         };
+        let devices = options.device_entries.max(config.cpus);
         let mut ebpf = EbpfLoader::new()
             .override_global("XDP_CONFIG", &config, true)
             .map_max_entries("PACKETS", options.ring_bytes)
             .map_max_entries("FLOWS", options.flow_entries.max(1024))
+            .map_max_entries("DEVICE_SLOTS", devices)
+            .map_max_entries("DEVICE_STATS", devices)
             .default_map_pin_directory(&options.pin_dir)
             .load(OBJECT)?;
         program(&mut ebpf)
             .ok_or(Error::NoMap(PROGRAM))?
             .load()
             .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {e}")))?;
-        Ok(Packets {
+        let mut packets = Packets {
             ebpf,
+            cpus: config.cpus as usize,
             scan_window_ns: config.scan_window_ns,
             attached: Vec::new(),
             wanted: Vec::new(),
             poll: options.poll,
-        })
+        };
+        packets.sync_clock()?;
+        Ok(packets)
+    }
+
+    /// Tells the program how far the boot clock is ahead of the coarse monotonic one it
+    /// reads per packet (the time spent suspended). Done at load and by
+    /// [`Packets::reattach`], so flow times stay in the boot clock across a suspend.
+    pub fn sync_clock(&mut self) -> Result<(), Error> {
+        let name = "CLOCK_OFFSET";
+        let map = self.ebpf.map_mut(name).ok_or(Error::NoMap(name))?;
+        let mut arr: Array<&mut MapData, u64> =
+            Array::try_from(map).map_err(|source| Error::Map { name, source })?;
+        let offset = clock_ns(libc::CLOCK_BOOTTIME).saturating_sub(clock_ns(libc::CLOCK_MONOTONIC));
+        arr.set(0, offset, 0)
+            .map_err(|source| Error::Map { name, source })
     }
 
     /// Attaches to `iface` in driver mode, or in generic mode when the driver has no XDP
@@ -249,6 +284,9 @@ impl Packets {
     /// Attaches to wanted interfaces that appeared, or that disappeared and came back under
     /// a new index. Returns what it tried, with the outcome.
     pub fn reattach(&mut self) -> Vec<(String, Result<Mode, AttachError>)> {
+        if let Err(e) = self.sync_clock() {
+            tracing::warn!("packet sensor clock: {e}");
+        }
         let mut out = Vec::new();
         for iface in self.wanted.clone() {
             let now = ifindex(&iface);
@@ -275,9 +313,32 @@ impl Packets {
     /// Runs the program once per `repeat` on `frame` with `BPF_PROG_TEST_RUN`; returns the
     /// verdict and the kernel's average time per run.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, Duration), ProgramError> {
+        self.run(PROGRAM, frame, repeat)
+    }
+
+    /// [`Packets::test_run`] of an empty XDP program: what the harness itself costs. Loads
+    /// it on first use.
+    pub fn test_run_floor(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, Duration), ProgramError> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(FLOOR)
+            .expect("in the object")
+            .try_into()
+            .expect("an XDP program");
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
+        self.run(FLOOR, frame, repeat)
+    }
+
+    fn run(&self, name: &str, frame: &[u8], repeat: u32) -> Result<(u32, Duration), ProgramError> {
         let prog: &Xdp = self
             .ebpf
-            .program(PROGRAM)
+            .program(name)
             .expect("loaded")
             .try_into()
             .expect("an XDP program");
@@ -292,20 +353,87 @@ impl Packets {
     pub fn counters(&self) -> Result<PacketCounters, Error> {
         let name = "XDP_COUNTERS";
         let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
-        let arr: PerCpuArray<&MapData, u64> =
+        let arr: PerCpuArray<&MapData, Counters> =
             PerCpuArray::try_from(map).map_err(|source| Error::Map { name, source })?;
         let mut out = PacketCounters::default();
-        for c in Counter::ALL {
-            let v = arr
-                .get(&(c as u32), 0)
-                .map_err(|source| Error::Map { name, source })?;
-            out.values[c as usize] = v.iter().sum();
+        for cpu in arr
+            .get(&0, 0)
+            .map_err(|source| Error::Map { name, source })?
+            .iter()
+        {
+            for (o, v) in out.values.iter_mut().zip(cpu.values) {
+                *o += v;
+            }
         }
         Ok(out)
     }
 
-    /// The flow table, summed over CPUs.
+    /// Every device's traffic (packets and bytes in and out, summed over CPUs), keyed by
+    /// IPv4 address, IPv6 address and MAC: the same packet counts for its source and
+    /// destination address and MAC.
+    pub fn devices(&self) -> Result<Vec<(Device, Traffic)>, Error> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = |name: &'static str| -> Result<_, Error> {
+            match self.ebpf.map(name) {
+                Some(aya::maps::Map::HashMap(data) | aya::maps::Map::PerCpuArray(data)) => {
+                    Ok(data.fd().as_fd().as_raw_fd())
+                }
+                _ => Err(Error::NoMap(name)),
+            }
+        };
+        let mut slots = Vec::new();
+        super::batch::plain::<DeviceKey, u32>(fd("DEVICE_SLOTS")?, |k, slot| {
+            slots.push((*k, *slot));
+            true
+        })?;
+        let Some(last) = slots.iter().map(|(_, s)| *s as usize).max() else {
+            return Ok(Vec::new());
+        };
+        // Slots are given from 0 up: the array is read only as far as the last one.
+        let mut traffic = vec![Traffic::default(); last + 1];
+        super::batch::per_cpu::<u32, DeviceStats>(fd("DEVICE_STATS")?, self.cpus, |i, shares| {
+            let Some(t) = traffic.get_mut(*i as usize) else {
+                return false;
+            };
+            for s in shares {
+                t.packets_in += s.packets_in;
+                t.bytes_in += s.bytes_in;
+                t.packets_out += s.packets_out;
+                t.bytes_out += s.bytes_out;
+            }
+            true
+        })?;
+        let mut out: Vec<(Device, Traffic)> = slots
+            .iter()
+            .filter_map(|(k, slot)| Some((Device::from_key(k)?, traffic[*slot as usize])))
+            .collect();
+        out.sort_by_key(|(d, _)| *d);
+        Ok(out)
+    }
+
+    /// The flow table, summed over CPUs: read in batches of thousands of flows per system
+    /// call (a key-by-key walk where the kernel has no batch reads).
     pub fn flows(&self) -> Result<Vec<(FlowKey, Flow)>, Error> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let name = "FLOWS";
+        let Some(aya::maps::Map::PerCpuLruHashMap(data)) = self.ebpf.map(name) else {
+            return Err(Error::NoMap(name));
+        };
+        let fd = data.fd().as_fd().as_raw_fd();
+        let mut out = Vec::new();
+        match super::batch::per_cpu::<FlowKey, FlowStats>(fd, self.cpus, |k, shares| {
+            out.push((*k, sum(shares.iter())));
+            true
+        }) {
+            Ok(()) => Ok(out),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && out.is_empty() => self.flows_walk(),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The flow table read key by key (two system calls per flow): the fallback of
+    /// [`Packets::flows`], and its comparison in `heir bench xdp`.
+    pub fn flows_walk(&self) -> Result<Vec<(FlowKey, Flow)>, Error> {
         let name = "FLOWS";
         let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
         let table: PerCpuHashMap<&MapData, FlowKey, FlowStats> =
@@ -385,6 +513,60 @@ impl Packets {
             .ok_or(Error::NoMap("PACKETS"))?;
         Reader::new(map, self.poll)
     }
+}
+
+/// A device the kernel counts traffic for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Device {
+    Ip(IpAddr),
+    Mac([u8; 6]),
+}
+
+impl Device {
+    fn from_key(k: &DeviceKey) -> Option<Device> {
+        match k.kind {
+            DEVICE_V4 => addr(FAMILY_V4, &k.addr).map(Device::Ip),
+            DEVICE_V6 => addr(FAMILY_V6, &k.addr).map(Device::Ip),
+            DEVICE_MAC => {
+                let a = k.addr;
+                Some(Device::Mac([a[0], a[1], a[2], a[3], a[4], a[5]]))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Ip(ip) => ip.fmt(f),
+            Device::Mac(m) => write!(
+                f,
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ),
+        }
+    }
+}
+
+/// A device's traffic through the sensor: in is what was sent to it, out what it sent;
+/// bytes are frame lengths. Dropped packets count too: they reached the gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a timespec to fill.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn program(ebpf: &mut Ebpf) -> Option<&mut Xdp> {
