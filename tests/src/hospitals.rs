@@ -922,25 +922,30 @@ act_min_confidence = 0.9
         .to_vec();
         list.push(DEFAULT_LOGIN.1);
         std::fs::write(&words, list.join("\n") + "\n").map_err(io("writing the wordlist"))?;
-        let out = bounded(
-            in_ns(&self.attacker, "hydra")
-                .args(["-l", DEFAULT_LOGIN.0, "-P"])
-                .arg(&words)
-                .args(["-t", "8", "-w", "5", "-f", "-I"])
-                .arg(format!("telnet://{}", h.device_addr(1)))
-                .current_dir(&self.dir),
-            "hydra",
-            Duration::from_secs(90),
-        )?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            return Err(step(
+        // Telnet is unreliable to guess over (hydra says so itself): an attacker whose run
+        // failed to connect simply runs it again.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let out = bounded(
+                in_ns(&self.attacker, "hydra")
+                    .args(["-l", DEFAULT_LOGIN.0, "-P"])
+                    .arg(&words)
+                    .args(["-t", "8", "-w", "5", "-f", "-I"])
+                    .arg(format!("telnet://{}", h.device_addr(1)))
+                    .current_dir(&self.dir),
                 "hydra",
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            ));
+                Duration::from_secs(90),
+            )?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() {
+                return Ok(text.contains(&format!("login: {}", DEFAULT_LOGIN.0))
+                    && text.contains(&format!("password: {}", DEFAULT_LOGIN.1)));
+            }
+            last = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+            self.log
+                .say("hydra could not connect; the attacker runs it again");
         }
-        Ok(text.contains("login: admin")
-            && text.contains(&format!("password: {}", DEFAULT_LOGIN.1)))
+        Err(step("hydra", last.trim().to_owned()))
     }
 
     /// The attacker's command-and-control listener, answering every beacon.
@@ -1410,11 +1415,22 @@ pub struct Story {
     pub attacker_reached_b: bool,
     /// A's pump gateway score before the attack and after it.
     pub pump_rama: (f64, f64),
+    /// A's `heir rama --json` before the attack and after it.
+    pub rama_a: (Value, Value),
 }
 
 /// Whether an alert names the attacker as its source and has category `slug`.
 pub fn from_attacker(a: &Value, slug: &str) -> bool {
     a["category"] == slug && a["src_ip"] == ATTACKER.to_string()
+}
+
+/// Factor `name` (threat, exposure, …) of device `id` in a `heir rama --json` answer.
+pub fn device_factor(rama: &Value, id: &str, name: &str) -> Option<f64> {
+    rama["devices"].as_array()?.iter().find_map(|d| {
+        (d.get(0)? == id)
+            .then(|| d.get(1)?.get("factors")?.get(name)?.as_f64())
+            .flatten()
+    })
 }
 
 /// The score of device `id` in a `heir rama --json` answer.
@@ -1441,7 +1457,8 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     // The inventory has seen the devices; let the first scores settle.
     std::thread::sleep(Duration::from_secs(2));
     let pump_id = format!("{}-pump", w.hospitals[a].letter);
-    let before = device_score(&w.rama(a), &pump_id).unwrap_or(f64::NAN);
+    let rama_before = w.rama(a);
+    let before = device_score(&rama_before, &pump_id).unwrap_or(f64::NAN);
     w.c2_listener();
 
     w.log.say(format!(
@@ -1546,8 +1563,10 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     ));
     // Give A's agent a moment to save the scores the attack raised.
     std::thread::sleep(Duration::from_secs(2));
-    let after = device_score(&w.rama(a), &pump_id).unwrap_or(f64::NAN);
+    let rama_after = w.rama(a);
+    let after = device_score(&rama_after, &pump_id).unwrap_or(f64::NAN);
     story.pump_rama = (before, after);
+    story.rama_a = (rama_before, rama_after);
     w.log.say(format!(
         "A's pump gateway RAMA: {before:.1} before the attack, {after:.1} after"
     ));

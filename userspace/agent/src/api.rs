@@ -176,6 +176,28 @@ impl Backend for Agent {
         self.live.subscribe()
     }
 
+    async fn audit(&self) -> Result<Availability<Vec<heir_api::AuditEntry>>, BackendError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let entries = store.audit().map_err(internal)?;
+            Ok(Availability::Available(
+                entries
+                    .into_iter()
+                    .map(|e| heir_api::AuditEntry {
+                        at: e.at,
+                        action: e.action,
+                        target: e.target,
+                        reason: e.reason,
+                        actor: e.actor,
+                        outcome: e.outcome,
+                    })
+                    .collect(),
+            ))
+        })
+        .await
+        .map_err(internal)?
+    }
+
     async fn blocks(&self) -> Result<Availability<heir_api::Blocks>, BackendError> {
         let r = self.responder.clone();
         tokio::task::spawn_blocking(move || {
@@ -192,6 +214,7 @@ impl Backend for Agent {
                         reason: b.reason,
                         origin: match b.origin {
                             Some(crate::respond::Origin::Rule) => heir_api::Origin::Policy,
+                            Some(crate::respond::Origin::Mesh) => heir_api::Origin::Mesh,
                             _ => heir_api::Origin::Operator,
                         },
                         since: heir_model::Timestamp::from_secs(b.created_unix),

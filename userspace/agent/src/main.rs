@@ -418,7 +418,7 @@ fn main() {
             } => rama(state, json, device, explain),
             Command::Vuln(Vuln::Import { file, state }) => vuln_import(file, state),
             Command::Rules(r) => rules(r),
-            Command::Audit { state, json } => audit(state, json),
+            Command::Audit { state, json } => audit(state, json).await,
             Command::Mesh(MeshCmd::Peers { state, json }) => mesh_peers(state, json).await,
             Command::Mesh(m) => mesh(m),
             Command::Indicators { state, json } => indicators(state, json),
@@ -1349,9 +1349,30 @@ fn import(file: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn audit(state: StateArgs, json: bool) -> Result<()> {
-    let store = stopped_store(&state.config()?)?;
-    for e in store.audit()? {
+async fn audit(state: StateArgs, json: bool) -> Result<()> {
+    let config = state.config()?;
+    // A running agent answers through its API; a stopped one's store is read directly.
+    let entries: Vec<heir_api::AuditEntry> =
+        match heir_api::Client::new(config.api_socket()).audit().await {
+            Ok(a) => match a.available() {
+                Some(list) => list.clone(),
+                None => bail!("the running agent has no responder"),
+            },
+            Err(e) if e.is_connect() => stopped_store(&config)?
+                .audit()?
+                .into_iter()
+                .map(|e| heir_api::AuditEntry {
+                    at: e.at,
+                    action: e.action,
+                    target: e.target,
+                    reason: e.reason,
+                    actor: e.actor,
+                    outcome: e.outcome,
+                })
+                .collect(),
+            Err(e) => return Err(e.into()),
+        };
+    for e in entries {
         if json {
             println!("{}", serde_json::to_string(&e)?);
         } else {

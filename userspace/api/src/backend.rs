@@ -7,8 +7,8 @@ use heir_rama::Report;
 use tokio::sync::broadcast;
 
 use crate::{
-    AlertQuery, Availability, BackendError, Block, BlockRequest, Blocks, Device, Indicator, Live,
-    Peer, Pending, Rama, Status, Stored,
+    AlertQuery, AuditEntry, Availability, BackendError, Block, BlockRequest, Blocks, Device,
+    Indicator, Live, Peer, Pending, Rama, Status, Stored,
 };
 
 /// What the API asks of the agent.
@@ -57,6 +57,13 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     fn blocks(&self) -> impl Future<Output = Result<Availability<Blocks>, BackendError>> + Send {
+        async { Ok(Availability::not_built(RESPONDER_NOT_BUILT)) }
+    }
+
+    /// The responder's audit log, oldest first.
+    fn audit(
+        &self,
+    ) -> impl Future<Output = Result<Availability<Vec<AuditEntry>>, BackendError>> + Send {
         async { Ok(Availability::not_built(RESPONDER_NOT_BUILT)) }
     }
 

@@ -17,8 +17,8 @@ use heir_rama::Report;
 
 use crate::lines::{Lines, MAX_LINE, TooLong};
 use crate::{
-    AlertQuery, Availability, Block, BlockRequest, Blocks, Device, ErrorBody, Indicator, Live,
-    Peer, Pending, Rama, Status, Stored, StreamQuery, UnblockRequest,
+    AlertQuery, AuditEntry, Availability, Block, BlockRequest, Blocks, Device, ErrorBody,
+    Indicator, Live, Peer, Pending, Rama, Status, Stored, StreamQuery, UnblockRequest,
 };
 
 /// How long a snapshot or action may take before the client gives up.
@@ -127,6 +127,10 @@ impl Client {
 
     pub async fn blocks(&self) -> Result<Availability<Blocks>, Error> {
         self.get("/v1/blocks").await
+    }
+
+    pub async fn audit(&self) -> Result<Availability<Vec<AuditEntry>>, Error> {
+        self.get("/v1/audit").await
     }
 
     pub async fn block(&self, r: &BlockRequest) -> Result<Block, Error> {

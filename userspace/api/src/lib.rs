@@ -53,7 +53,7 @@ pub use device::{Device, Rama};
 pub use error::{ApiError, BackendError, ErrorBody};
 pub use live::{Live, StreamQuery};
 pub use mesh::{Indicator, Peer};
-pub use response::{Block, BlockRequest, Blocks, Origin, Pending, UnblockRequest};
+pub use response::{AuditEntry, Block, BlockRequest, Blocks, Origin, Pending, UnblockRequest};
 pub use server::router;
 pub use socket::Error as SocketError;
 pub use socket::Socket;

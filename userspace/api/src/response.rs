@@ -15,6 +15,8 @@ pub enum Origin {
     Policy,
     /// An operator approved the responder's proposal.
     Approved,
+    /// The responder's `mesh` policy: an attacker the other hospitals corroborated.
+    Mesh,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,4 +70,19 @@ pub struct BlockRequest {
 #[serde(deny_unknown_fields)]
 pub struct UnblockRequest {
     pub addr: IpAddr,
+}
+
+/// One line of the responder's audit log: every block, unblock, proposal, approval, denial
+/// and refusal, with who asked and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// `block`, `unblock`, `propose`, `approve`, `deny`, `refuse`.
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+    /// `policy`, `operator`, `mesh`.
+    pub actor: String,
+    /// `done`, or why not.
+    pub outcome: String,
 }

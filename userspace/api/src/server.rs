@@ -81,6 +81,7 @@ fn routes<B: Backend>(ctx: Ctx<B>) -> Router {
         .route("/v1/indicators", get(indicators::<B>))
         .route("/v1/peers", get(peers::<B>))
         .route("/v1/blocks", get(blocks::<B>))
+        .route("/v1/audit", get(audit::<B>))
         .route("/v1/block", post(block::<B>))
         .route("/v1/unblock", post(unblock::<B>))
         .route("/v1/pending/{id}/approve", post(approve::<B>))
@@ -183,6 +184,10 @@ async fn peers<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
 
 async fn blocks<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
     ok(c.backend.blocks().await?)
+}
+
+async fn audit<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
+    ok(c.backend.audit().await?)
 }
 
 async fn block<B: Backend>(
