@@ -777,7 +777,8 @@ act_min_confidence = 0.9
     }
 
     /// Routine clinical traffic inside hospital `i`: C-ECHO and C-STORE from the interface
-    /// engine to the PACS, an HL7 ADT message to the engine. None of it is an attack.
+    /// engine to the PACS, a TLS 1.0 session to the ultrasound console, an HL7 ADT message to
+    /// the engine. None of it is an attack; the cleartext and the old TLS are weaknesses.
     pub fn routine_traffic(&self, i: usize) -> Result<()> {
         let h = &self.hospitals[i];
         let aec = format!("PACS_{}", h.letter.to_ascii_uppercase());
@@ -830,6 +831,26 @@ act_min_confidence = 0.9
             return Err(step(
                 "C-STORE to the PACS",
                 String::from_utf8_lossy(&store.stderr).trim().to_owned(),
+            ));
+        }
+        // The engine fetches a report from the ultrasound console, which only speaks TLS 1.0.
+        let console = format!("{}:443", h.device_addr(3));
+        let tls = bounded(
+            in_ns(&h.devices[2], "openssl").args([
+                "s_client",
+                "-connect",
+                &console,
+                "-tls1",
+                "-cipher",
+                "AES128-SHA:@SECLEVEL=0",
+            ]),
+            "openssl s_client",
+            Duration::from_secs(15),
+        )?;
+        if !String::from_utf8_lossy(&tls.stdout).contains("Protocol  : TLSv1") {
+            return Err(step(
+                "TLS 1.0 to the ultrasound console",
+                String::from_utf8_lossy(&tls.stderr).trim().to_owned(),
             ));
         }
         let engine = SocketAddr::from((h.device_addr(2), 2575));
@@ -1452,8 +1473,9 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     for h in [a, b, c] {
         w.routine_traffic(h)?;
     }
-    w.log
-        .say("routine clinical traffic in every hospital: DICOM C-ECHO/C-STORE, HL7 ADT over MLLP");
+    w.log.say(
+        "routine clinical traffic in every hospital: DICOM C-ECHO/C-STORE, HL7 ADT over MLLP, a report from the TLS 1.0 console",
+    );
     // The inventory has seen the devices; let the first scores settle.
     std::thread::sleep(Duration::from_secs(2));
     let pump_id = format!("{}-pump", w.hospitals[a].letter);

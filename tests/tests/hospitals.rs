@@ -98,12 +98,30 @@ fn an_attack_on_one_hospital_is_seen_shared_and_blocked_at_the_next() {
     for (h, alerts) in [(a, &alerts_a), (b, &alerts_b), (c, &alerts_c)] {
         for x in alerts.iter() {
             if is_internal(x, "src_ip") {
-                let posture = x["category"] == "cleartext_protocol";
+                let posture = x["category"] == "cleartext_protocol" || x["category"] == "weak_tls";
                 let the_beacon = h == a && x["category"] == "c2_beacon";
                 assert!(posture || the_beacon, "hospital {h}: {x}");
             }
         }
     }
+
+    // The weaknesses are reported as what they are: the console's TLS 1.0, seen from a real
+    // openssl handshake; dcmtk's association, with its AE titles, from the packet sensor.
+    let console = world.hospitals[a].device_addr(3).to_string();
+    assert!(
+        alerts_a
+            .iter()
+            .any(|x| x["category"] == "weak_tls" && x.to_string().contains(&console)),
+        "no weak TLS on the console: {alerts_a:#?}"
+    );
+    let packets = std::fs::read_to_string(world.hospitals[a].data.join("packets.jsonl"))
+        .expect("A's packet events");
+    assert!(
+        packets.lines().any(|l| l.contains("\"protocol\":\"dicom\"")
+            && l.contains("\"calling_ae\":\"HL7ENGINE\"")
+            && l.contains("\"called_ae\":\"PACS_A\"")),
+        "no DICOM association from dcmtk in A's packet events"
+    );
 
     // C saw its own sweep; the consortium heard about it from A and C within seconds.
     assert!(count(&alerts_c, |x| from_attacker(x, "port_scan")) >= 1);

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | up | test | bench`.
+//! Project tasks: `cargo xtask setup | up | test | bench | demo`.
 //!
 //! Everything a fresh machine needs is installed here, so the README's two commands are all a
 //! new user (or CI) runs.
@@ -45,9 +45,13 @@ fn main() -> Result<()> {
             setup()?;
             bench(rest)
         }
+        "demo" => {
+            setup()?;
+            demo(rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)"
+                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)"
             );
             if task == "help" {
                 Ok(())
@@ -190,6 +194,31 @@ fn up(rest: &[String]) -> Result<()> {
     run(as_root(bin.to_str().context("non-UTF-8 path")?)
         .arg("up")
         .args(rest))
+}
+
+/// Builds heir and the three-hospital world, and runs it. On a terminal the world stays up
+/// afterwards with each hospital's terminal UI in tmux until Enter is pressed.
+fn demo(rest: &[String]) -> Result<()> {
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--package",
+        "heir-agent",
+        "--bin",
+        "heir",
+        "--package",
+        "heir-e2e",
+        "--bin",
+        "heir-demo",
+    ]))?;
+    let dir = workspace_root()?.join("target/release");
+    let demo = dir.join("heir-demo");
+    let mut cmd = as_root(demo.to_str().context("non-UTF-8 path")?);
+    cmd.arg("--heir").arg(dir.join("heir"));
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        cmd.arg("--hold");
+    }
+    run(cmd.args(rest))
 }
 
 fn test(rest: &[String]) -> Result<()> {
