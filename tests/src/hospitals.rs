@@ -622,11 +622,24 @@ impl World {
             // B is the hospital that lets the consortium's corroborated indicators block by
             // themselves; A and C only observe.
             let mesh_mode = if h.letter == 'b' { "auto" } else { "observe" };
+            // A's gateway also runs the syscall probes for its PACS host. On one machine the
+            // probes see every process, so they are scoped to the PACS's network namespace;
+            // B's and C's gateways watch their links only.
+            let sensor = if h.letter == 'a' {
+                format!(
+                    "syscalls = true\nnetns = [\"/var/run/netns/{pacs}\"]\nwatch = [\n  {{ prefix = \"/etc/shadow\", access = \"any\" }},\n  {{ prefix = \"{store}/\", access = \"write\" }},\n]",
+                    pacs = h.devices[0],
+                    store = self.dir.join(format!("pacs-{}", h.letter)).display(),
+                )
+            } else {
+                "syscalls = false".to_owned()
+            };
             let config = format!(
                 r#"data_dir = "{data}"
+metrics_listen = "127.0.0.1:9464"
 
 [sensor]
-syscalls = false
+{sensor}
 
 [detect.beacon]
 min_period_secs = 0.5
@@ -1030,6 +1043,37 @@ act_min_confidence = 0.9
         })
         .join();
         rx.recv().unwrap_or(false)
+    }
+
+    /// What hospital `i`'s Prometheus endpoint serves, scraped from inside its gateway.
+    pub fn metrics(&self, i: usize) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = spawn_in(&self.hospitals[i].gateway, move || {
+            let mut body = String::new();
+            if let Ok(mut s) = TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], 9464)),
+                Duration::from_secs(2),
+            ) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let _ = s.read_to_string(&mut body);
+            }
+            let _ = tx.send(body);
+        })
+        .join();
+        rx.recv().unwrap_or_default()
+    }
+
+    /// Kernel events hospital `i`'s syscall probes emitted, by kind (`heir_events_total`).
+    pub fn kernel_events(&self, i: usize) -> std::collections::BTreeMap<String, u64> {
+        self.metrics(i)
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("heir_events_total{kind=\"")?;
+                let (kind, value) = rest.split_once("\"} ")?;
+                Some((kind.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect()
     }
 
     /// `heir blocks --json` at hospital `i`.
@@ -1438,6 +1482,8 @@ pub struct Story {
     pub pump_rama: (f64, f64),
     /// A's `heir rama --json` before the attack and after it.
     pub rama_a: (Value, Value),
+    /// Kernel events A's syscall probes (scoped to its PACS host) reported, by kind.
+    pub pacs_host_events: std::collections::BTreeMap<String, u64>,
 }
 
 /// Whether an alert names the attacker as its source and has category `slug`.
@@ -1589,6 +1635,15 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     let after = device_score(&rama_after, &pump_id).unwrap_or(f64::NAN);
     story.pump_rama = (before, after);
     story.rama_a = (rama_before, rama_after);
+    story.pacs_host_events = w.kernel_events(a);
+    w.log.say(format!(
+        "A's syscall probes, scoped to the PACS host, reported {:?}; the attacker's tools ran elsewhere",
+        story
+            .pacs_host_events
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .collect::<Vec<_>>()
+    ));
     w.log.say(format!(
         "A's pump gateway RAMA: {before:.1} before the attack, {after:.1} after"
     ));

@@ -123,6 +123,20 @@ fn an_attack_on_one_hospital_is_seen_shared_and_blocked_at_the_next() {
         "no DICOM association from dcmtk in A's packet events"
     );
 
+    // A's syscall probes watch the PACS host only: they saw its DICOM associations (accept),
+    // the stored object (an open for write under the PACS store) and the HL7 message it sent
+    // (connect), and not one of the many programs run in the other namespaces meanwhile.
+    let host = &story.pacs_host_events;
+    let n = |k: &str| host.get(k).copied().unwrap_or(0);
+    assert!(n("accept") >= 2, "{host:?}");
+    assert!(n("open") >= 1, "{host:?}");
+    assert!(n("connect") >= 1, "{host:?}");
+    assert_eq!(
+        n("exec"),
+        0,
+        "execs outside the PACS host were reported: {host:?}"
+    );
+
     // C saw its own sweep; the consortium heard about it from A and C within seconds.
     assert!(count(&alerts_c, |x| from_attacker(x, "port_scan")) >= 1);
     let (scan_a, at_b, at_c) = (

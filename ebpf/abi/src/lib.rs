@@ -315,12 +315,20 @@ pub struct Config {
     /// Ring-buffer fill level (bytes) at which a submit wakes the reader; below it, readers
     /// poll on a timer so one event does not cost one interrupt.
     pub wakeup_bytes: u32,
+    /// `task_struct.nsproxy`, `nsproxy.net_ns` and `net.ns.inum`: the current task's network
+    /// namespace, read only when `CONFIG_NETNS_SCOPE` is set.
+    pub off_task_nsproxy: u32,
+    pub off_nsproxy_net_ns: u32,
+    pub off_net_inum: u32,
 }
 
 /// Report connect/bind/accept/listen on unix sockets too (noisy: off by default).
 pub const CONFIG_UNIX_SOCKETS: u32 = 1;
 /// Report execs that failed with ENOENT (a shell's `$PATH` search makes many: off by default).
 pub const CONFIG_EXEC_ENOENT: u32 = 2;
+/// Report only tasks in the network namespaces listed in the probes' `NETNS` map (a host
+/// running several namespaced services, or one machine standing for several hosts).
+pub const CONFIG_NETNS_SCOPE: u32 = 4;
 
 /// Syscall numbers the raw `sys_enter`/`sys_exit` probes watch, by architecture. Module
 /// syscalls have no dedicated tracepoint on kernels built without module support.

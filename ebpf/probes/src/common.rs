@@ -10,10 +10,11 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
     },
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use heir_abi::{
-    ArgsRecord, Config, ExecRecord, Header, Kind, NameRecord, PathRecord, SockRecord, TwoPathRecord,
+    ArgsRecord, CONFIG_NETNS_SCOPE, Config, ExecRecord, Header, Kind, NameRecord, PathRecord,
+    SockRecord, TwoPathRecord,
 };
 
 /// Set by the agent at load time (`EbpfLoader::set_global`); read-only for the verifier.
@@ -30,6 +31,9 @@ pub(crate) static CONFIG: Config = Config {
     burst_window_ns: 1_000_000_000,
     burst_threshold: 64,
     wakeup_bytes: 256 * 1024,
+    off_task_nsproxy: 0,
+    off_nsproxy_net_ns: 0,
+    off_net_inum: 0,
 };
 
 macro_rules! config {
@@ -64,11 +68,33 @@ pub fn count(map: &PerCpuArray<u64>, kind: Kind) {
     }
 }
 
-/// True when the current task belongs to the agent, whose own syscalls are never reported.
+/// The network namespaces (inode numbers) the sensor is scoped to, when
+/// `CONFIG_NETNS_SCOPE` is set.
+#[map]
+pub static NETNS: HashMap<u32, u8> = HashMap::with_max_entries(64, 0);
+
+/// True when the current task's syscalls are not reported: the agent's own, and, when the
+/// sensor is scoped to some network namespaces, those of tasks outside them.
 #[inline(always)]
-pub fn is_agent() -> bool {
+pub fn ignored() -> bool {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    tgid == config!(agent_tgid)
+    tgid == config!(agent_tgid) || out_of_scope()
+}
+
+/// True when the sensor is scoped to some network namespaces and the current task is in
+/// none of them. A task whose namespace cannot be read (an exiting one) stays reported.
+#[inline(always)]
+pub fn out_of_scope() -> bool {
+    if config!(flags) & CONFIG_NETNS_SCOPE == 0 {
+        return false;
+    }
+    // SAFETY: returns a pointer value only; every dereference goes through probe_read.
+    let task = unsafe { bpf_get_current_task() };
+    let inum = read_kernel::<u64>(task, config!(off_task_nsproxy))
+        .and_then(|ns| read_kernel::<u64>(ns, config!(off_nsproxy_net_ns)))
+        .and_then(|net| read_kernel::<u32>(net, config!(off_net_inum)));
+    // SAFETY: a read-only lookup; the value is not kept.
+    inum.is_some_and(|i| unsafe { NETNS.get(&i) }.is_none())
 }
 
 #[inline(always)]

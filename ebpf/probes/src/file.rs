@@ -19,8 +19,7 @@ use heir_abi::{
 
 use crate::common::{
     FILTERED, INFLIGHT_TWO, LOST, SCRATCH_ARGS, SCRATCH_TWO, arg, commit, config, count,
-    current_tid, fill_header, finish, is_agent, read_user_str, reserve, ret, scratch, stash,
-    submit,
+    current_tid, fill_header, finish, ignored, read_user_str, reserve, ret, scratch, stash, submit,
 };
 
 /// Watched path prefixes → `WATCH_*` bits.
@@ -165,7 +164,7 @@ static PENDING_PATH: HashMap<u64, PendingPath> = HashMap::with_max_entries(16384
 
 #[inline(always)]
 fn open_enter(path: u64, flags: u64, mode: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let write = is_write(flags);
@@ -260,7 +259,7 @@ pub fn exit_openat2(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn rename_enter(from: u64, to: u64, flags: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     count_modification(Modification::Rename);
@@ -319,7 +318,7 @@ pub fn exit_renameat2(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn unlink_enter(path: u64, flags: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     count_modification(Modification::Unlink);

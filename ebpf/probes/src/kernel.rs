@@ -11,13 +11,13 @@ use heir_abi::{Kind, module};
 
 use crate::common::{
     INFLIGHT_ARGS, INFLIGHT_NAME, INFLIGHT_PATH, INFLIGHT_TWO, SCRATCH_ARGS, SCRATCH_NAME,
-    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, is_agent, read_user_str, ret, scratch,
+    SCRATCH_PATH, SCRATCH_TWO, arg, fill_header, finish, ignored, read_user_str, ret, scratch,
     stash,
 };
 
 #[inline(always)]
 fn module_enter(op: u64, name: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = scratch(&SCRATCH_NAME) else {
@@ -75,7 +75,7 @@ pub fn exit_delete_module(ctx: RawTracePointContext) -> i32 {
 /// bpf(cmd, attr, size): the program type is the first field of `attr` for BPF_PROG_LOAD.
 #[raw_tracepoint]
 pub fn enter_bpf(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     const BPF_PROG_LOAD: u64 = 5;
@@ -107,7 +107,7 @@ pub fn exit_bpf(ctx: RawTracePointContext) -> i32 {
 /// memfd_create(name, flags)
 #[raw_tracepoint]
 pub fn enter_memfd_create(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = scratch(&SCRATCH_PATH) else {
@@ -133,7 +133,7 @@ pub fn exit_memfd_create(ctx: RawTracePointContext) -> i32 {
 /// mount(source, target, fstype, flags, data)
 #[raw_tracepoint]
 pub fn enter_mount(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = scratch(&SCRATCH_TWO) else {

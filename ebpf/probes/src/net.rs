@@ -12,7 +12,7 @@ use aya_ebpf::{
 use heir_abi::{CONFIG_UNIX_SOCKETS, Kind, SOCKADDR_LEN, SockRecord};
 
 use crate::common::{
-    FILTERED, INFLIGHT_SOCK, SCRATCH_SOCK, arg, config, count, done, fill_header, is_agent, ret,
+    FILTERED, INFLIGHT_SOCK, SCRATCH_SOCK, arg, config, count, done, fill_header, ignored, ret,
     scratch, stash, submit, take,
 };
 
@@ -82,7 +82,7 @@ fn new_record(kind: Kind, fd: i64) -> Option<&'static mut SockRecord> {
 /// connect and bind: the caller passes the address.
 #[inline(always)]
 fn addr_enter(kind: Kind, fd: i64, uaddr: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = new_record(kind, fd) else {
@@ -152,7 +152,7 @@ fn fill_local(rec: &mut SockRecord) -> bool {
 
 #[raw_tracepoint]
 pub fn enter_listen(ctx: RawTracePointContext) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = new_record(Kind::Listen, arg(&ctx, 0) as i64) else {
@@ -179,7 +179,7 @@ pub fn exit_listen(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn accept_enter(ctx: &RawTracePointContext) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = new_record(Kind::Accept, arg(ctx, 0) as i64) else {

@@ -6,12 +6,12 @@ use aya_ebpf::{
 use heir_abi::{Kind, cred};
 
 use crate::common::{
-    INFLIGHT_ARGS, SCRATCH_ARGS, arg, fill_header, finish, is_agent, ret, scratch, stash,
+    INFLIGHT_ARGS, SCRATCH_ARGS, arg, fill_header, finish, ignored, ret, scratch, stash,
 };
 
 #[inline(always)]
 fn args_enter(kind: Kind, nr: u64, args: [u64; 4]) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = scratch(&SCRATCH_ARGS) else {

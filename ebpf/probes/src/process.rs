@@ -7,12 +7,12 @@ use heir_abi::{ARG_LEN, ArgsRecord, CONFIG_EXEC_ENOENT, HDR_MORE_ARGS, Kind, MAX
 
 use crate::common::{
     FILTERED, INFLIGHT_EXEC, SCRATCH_ARGS, SCRATCH_EXEC, arg, config, count, done, fill_header,
-    finish, is_agent, read_kernel, read_user_str, ret, scratch, stash, submit, take,
+    finish, ignored, out_of_scope, read_kernel, read_user_str, ret, scratch, stash, submit, take,
 };
 
 #[inline(always)]
 fn exec_enter(filename: u64, argv: u64) -> i32 {
-    if is_agent() {
+    if ignored() {
         return 0;
     }
     let Some(rec) = scratch(&SCRATCH_EXEC) else {
@@ -99,6 +99,9 @@ pub fn exit_execveat(ctx: RawTracePointContext) -> i32 {
 /// `sched_process_fork(parent, child)`: reports new processes (not new threads).
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+    if out_of_scope() {
+        return 0;
+    }
     let child: u64 = ctx.arg(1);
     let (Some(pid), Some(tgid)) = (
         read_kernel::<u32>(child, config!(off_task_pid)),
@@ -123,6 +126,9 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 /// `sched_process_exit(task, ...)`: reports a process's end when its leader exits.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
+    if out_of_scope() {
+        return 0;
+    }
     let task: u64 = ctx.arg(0);
     let (Some(pid), Some(tgid)) = (
         read_kernel::<u32>(task, config!(off_task_pid)),

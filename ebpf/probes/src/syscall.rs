@@ -32,7 +32,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     // SAFETY: the tail call replaces this program or returns an error when the slot is empty.
-    let _ = unsafe { SYS_ENTER.tail_call(&ctx, id as u32) };
+    unsafe { SYS_ENTER.tail_call(&ctx, id as u32) };
     0
 }
 
@@ -45,6 +45,6 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     // SAFETY: as above.
-    let _ = unsafe { SYS_EXIT.tail_call(&ctx, id as u32) };
+    unsafe { SYS_EXIT.tail_call(&ctx, id as u32) };
     0
 }

@@ -12,6 +12,9 @@
 //! loaded on its own for `BPF_PROG_TEST_RUN` tests and benchmarks.
 #![no_std]
 #![no_main]
+// Map keys and values go to the kernel helpers by pointer: passing them by value, as this lint
+// suggests, would copy them onto the 512-byte BPF stack first.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},

@@ -102,6 +102,110 @@ fn monitor_json_shows_real_activity() {
     }
 }
 
+/// `[sensor] netns` scopes the syscall probes in the kernel: a process in the listed
+/// namespace is reported, the same program run outside it is not, and a namespace that does
+/// not exist is named in one sentence.
+#[test]
+fn a_sensor_scoped_to_a_network_namespace_reports_only_that_namespace() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir monitor` needs root (CI runs the tests as root)"
+    );
+    let ns = format!("hx-scope-{}", std::process::id());
+    struct Netns(String);
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ns = Netns(ns.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("heir.toml");
+    std::fs::write(
+        &config,
+        format!("[sensor]\nnetns = [\"/var/run/netns/{ns}\"]\n"),
+    )
+    .unwrap();
+    let mut monitor = Reap(
+        Command::new(HEIR)
+            .args(["monitor", "--json", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err_lines = BufReader::new(monitor.0.stderr.take().unwrap()).lines();
+    let first = err_lines.next().unwrap().unwrap();
+    assert!(first.contains("probes attached"), "{first}");
+    std::thread::spawn(move || for _ in err_lines {});
+    let marker = format!("scope-marker-{}", std::process::id());
+    let outside = Command::new("echo")
+        .arg(format!("{marker}-outside"))
+        .output()
+        .unwrap();
+    assert!(outside.status.success());
+    let inside = Command::new("ip")
+        .args(["netns", "exec", &ns, "echo"])
+        .arg(format!("{marker}-inside"))
+        .output()
+        .unwrap();
+    assert!(inside.status.success());
+
+    let out = monitor.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    // Everything up to the inside exec, and a second more for a late outside record.
+    let mut until = deadline;
+    while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        if line.contains(&marker) {
+            seen.push(line.clone());
+            if line.contains("-inside") {
+                until = Instant::now() + Duration::from_secs(1);
+            }
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains(&format!("{marker}-inside"))),
+        "the exec inside the namespace was not reported: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains(&format!("{marker}-outside"))),
+        "an exec outside the namespace was reported: {seen:?}"
+    );
+
+    std::fs::write(
+        &config,
+        "[sensor]\nnetns = [\"/var/run/netns/hx-no-such-ns\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(HEIR)
+        .args(["monitor", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hx-no-such-ns"), "{err}");
+}
+
 #[test]
 fn agent_prints_ready_once_attached() {
     assert!(

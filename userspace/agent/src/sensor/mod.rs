@@ -65,6 +65,13 @@ pub enum Error {
     },
     #[error("no probe could be attached: {0}")]
     NothingAttached(String),
+    #[error("network namespace `{path}`: {source}")]
+    Netns {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("[sensor] netns lists {0} namespaces; at most 64")]
+    TooManyNetns(usize),
     #[error("watched path prefix `{0}` is longer than {max} bytes", max = heir_abi::FILTER_LEN)]
     PrefixTooLong(String),
     #[error("watched path prefix `{0}` must be absolute")]
@@ -82,6 +89,10 @@ pub struct Config {
     /// Run the syscall probes. A gateway that only watches device links with the packet
     /// sensor (`--iface`) can turn them off.
     pub syscalls: bool,
+    /// Report only processes in these network namespaces (`/var/run/netns/NAME`,
+    /// `/proc/PID/ns/net`): a host whose services each run in their own namespace, watched
+    /// for one of them. Empty: every process.
+    pub netns: Vec<std::path::PathBuf>,
     /// Path prefixes whose opens are reported, with which accesses.
     pub watch: Vec<watch::Rule>,
     /// Report connect/bind/accept/listen on unix sockets too.
@@ -110,6 +121,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             syscalls: true,
+            netns: Vec::new(),
             watch: watch::default_rules(),
             unix_sockets: false,
             failed_exec_enoent: false,
@@ -176,8 +188,20 @@ impl Sensor {
         let keys = watch::keys(&config.watch)?;
         fs::raise_memlock();
         fs::ensure_mounted()?;
+        let scope = netns_inodes(&config.netns)?;
         let btf = btf::Btf::from_sys_fs()?;
         let off = |s: &str, f: &str| btf.field_offset(s, f).map_err(Error::MissingField);
+        // Only a scoped sensor needs the namespace fields: a kernel lacking them still runs
+        // unscoped.
+        let (off_task_nsproxy, off_nsproxy_net_ns, off_net_inum) = if scope.is_empty() {
+            (0, 0, 0)
+        } else {
+            (
+                off("task_struct", "nsproxy")?,
+                off("nsproxy", "net_ns")?,
+                off("net", "ns")? + off("ns_common", "inum")?,
+            )
+        };
         let probe_config = ProbeConfig {
             agent_tgid,
             flags: (if config.unix_sockets {
@@ -188,6 +212,10 @@ impl Sensor {
                 heir_abi::CONFIG_EXEC_ENOENT
             } else {
                 0
+            }) | (if scope.is_empty() {
+                0
+            } else {
+                heir_abi::CONFIG_NETNS_SCOPE
             }),
             off_task_real_parent: off("task_struct", "real_parent")?,
             off_task_tgid: off("task_struct", "tgid")?,
@@ -198,12 +226,29 @@ impl Sensor {
             burst_window_ns: u64::from(config.burst_window_ms) * 1_000_000,
             burst_threshold: config.burst_threshold.max(1),
             wakeup_bytes: config.wakeup_bytes.min(config.ring_bytes / 2),
+            off_task_nsproxy,
+            off_nsproxy_net_ns,
+            off_net_inum,
         };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &probe_config, true)
             .map_max_entries("EVENTS", config.ring_bytes)
             .load(OBJECT)?;
         watch::install(&mut ebpf, &keys)?;
+        if !scope.is_empty() {
+            let map = ebpf.map_mut("NETNS").ok_or(Error::NoMap("NETNS"))?;
+            let mut table =
+                aya::maps::HashMap::<_, u32, u8>::try_from(map).map_err(|source| Error::Map {
+                    name: "NETNS",
+                    source,
+                })?;
+            for inum in &scope {
+                table.insert(inum, 1, 0).map_err(|source| Error::Map {
+                    name: "NETNS",
+                    source,
+                })?;
+            }
+        }
 
         let mut attached = Vec::new();
         let mut failed = Vec::new();
@@ -263,6 +308,26 @@ impl Sensor {
     pub fn counters(&self) -> Result<Counters, Error> {
         Counters::read(&self.ebpf)
     }
+}
+
+/// The inode numbers of the network namespaces the sensor is scoped to: what the kernel
+/// reads in `net.ns.inum`.
+fn netns_inodes(paths: &[std::path::PathBuf]) -> Result<Vec<u32>, Error> {
+    use std::os::unix::fs::MetadataExt;
+    if paths.len() > 64 {
+        return Err(Error::TooManyNetns(paths.len()));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.ino() as u32)
+                .map_err(|source| Error::Netns {
+                    path: p.clone(),
+                    source,
+                })
+        })
+        .collect()
 }
 
 fn program_array(ebpf: &mut Ebpf, name: &'static str) -> Result<ProgramArray<MapData>, Error> {
