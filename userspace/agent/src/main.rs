@@ -474,7 +474,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
         config.data_dir = d;
     }
     let mut packets =
-        heir_agent::packets::start(&args.iface, &args.pins.pin_dir, config.sensor.flows())?;
+        heir_agent::packets::start(&args.iface, &args.pins.pin_dir, &config.sensor)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let mut alerts_out = match &args.alerts {

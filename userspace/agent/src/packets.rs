@@ -27,13 +27,17 @@ pub struct Gateway {
 pub fn start(
     ifaces: &[String],
     pin_dir: &Path,
-    flows: crate::flows::Config,
+    config: &crate::sensor::Config,
 ) -> Result<Option<Gateway>> {
     if ifaces.is_empty() {
         return Ok(None);
     }
+    let flows = config.flows();
     let options = Options {
         pin_dir: pin_dir.to_owned(),
+        flow_entries: config.flow_entries.max(1024),
+        device_entries: config.device_entries.max(16),
+        devices: config.device_traffic,
         ..Options::default()
     };
     let mut sensor = Packets::load(&options).context("starting the packet sensor (XDP)")?;
