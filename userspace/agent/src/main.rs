@@ -473,8 +473,7 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }
-    let mut packets =
-        heir_agent::packets::start(&args.iface, &args.pins.pin_dir, &config.sensor)?;
+    let mut packets = heir_agent::packets::start(&args.iface, &args.pins.pin_dir, &config.sensor)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let mut alerts_out = match &args.alerts {
@@ -492,9 +491,10 @@ async fn agent(args: AgentArgs, ui: bool) -> Result<()> {
     if !config.sensor.syscalls && packets.is_none() {
         bail!("nothing to watch: `[sensor] syscalls = false` and no `--iface` given");
     }
-    let mut sensor = match config.sensor.syscalls {
-        true => Some(start_sensor(&config)?),
-        false => None,
+    let mut sensor = if config.sensor.syscalls {
+        Some(start_sensor(&config)?)
+    } else {
+        None
     };
     let reader = sensor.as_mut().map(Sensor::reader).transpose()?;
     let socket_path = config.api_socket();

@@ -1,12 +1,11 @@
 //! The agent's place in the hospitals' mesh: which alerts it shares, and the node it runs
 //! when this hospital is a member (after `heir mesh init` or `heir mesh join`).
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::collections::HashSet;
-use std::net::IpAddr;
 
 use heir_mesh::Observable;
 use heir_mesh::indicator::IndicatorId;
@@ -197,6 +196,11 @@ impl Mesh {
                             continue;
                         };
                         if let Some(a) = Actionable::from_entry(&entry, &trust, Timestamp::now()) {
+                            // Bounded: forgetting old ids only means a repeated block, which
+                            // refreshes its expiry.
+                            if acted.len() >= 65_536 {
+                                acted.clear();
+                            }
                             acted.insert(id);
                             if act.try_send(a).is_err() {
                                 tracing::warn!(
@@ -247,5 +251,71 @@ impl Mesh {
         if self.outbox.try_send(alert.clone()).is_err() {
             self.unshared.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use heir_mesh::knowledge::Report;
+    use heir_mesh::{Indicator, trust};
+
+    use super::*;
+
+    fn entry(observable: Observable, hospitals: &[&str], confidence: f64) -> Entry {
+        let at = Timestamp::from_secs(1_000);
+        let mut indicator = Indicator::new(observable, Category::PortScan, Severity::High, at);
+        indicator.rule = "net.port_scan".into();
+        Entry {
+            indicator,
+            reports: hospitals
+                .iter()
+                .map(|h| Report {
+                    hospital: (*h).into(),
+                    confidence,
+                    at,
+                })
+                .collect(),
+            sightings: 0,
+            false_positive: Default::default(),
+            withdrawn: false,
+            confidence,
+            first_seen: at,
+            last_seen: at,
+        }
+    }
+
+    /// The responder hears of an address only once enough hospitals reported it, with
+    /// enough confidence, and only for addresses (not domains or products).
+    #[test]
+    fn only_corroborated_addresses_are_actionable() {
+        let policy = trust::Config {
+            act_min_hospitals: 2,
+            act_min_confidence: 0.9,
+            ..trust::Config::default()
+        };
+        let now = Timestamp::from_secs(2_000);
+        let scanner = Observable::Ip("203.0.113.66".parse().unwrap());
+        assert_eq!(
+            Actionable::from_entry(&entry(scanner.clone(), &["alpha"], 0.95), &policy, now),
+            None
+        );
+        assert_eq!(
+            Actionable::from_entry(
+                &entry(scanner.clone(), &["alpha", "charlie"], 0.8),
+                &policy,
+                now
+            ),
+            None
+        );
+        let a = Actionable::from_entry(&entry(scanner, &["alpha", "charlie"], 0.97), &policy, now)
+            .expect("two hospitals, 0.97");
+        assert_eq!(a.addr, "203.0.113.66".parse::<IpAddr>().unwrap());
+        assert_eq!(a.hospitals, 2);
+        assert!(a.reason().contains("net.port_scan"), "{}", a.reason());
+        let domain = Observable::Domain("c2.example".into());
+        assert_eq!(
+            Actionable::from_entry(&entry(domain, &["alpha", "charlie"], 0.99), &policy, now),
+            None
+        );
     }
 }

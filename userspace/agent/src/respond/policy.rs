@@ -175,12 +175,16 @@ impl Responder {
         match self.mode_for(alert.category) {
             Mode::Observe => Decision::None,
             Mode::Ask => self.propose(
-                addr,
-                &reason,
-                alert.category,
-                alert.severity,
-                alert.confidence,
-                alert.ts,
+                Pending {
+                    id: String::new(),
+                    addr,
+                    reason,
+                    category: alert.category,
+                    severity: alert.severity,
+                    confidence: alert.confidence,
+                    requested: alert.ts,
+                },
+                "policy",
             ),
             Mode::Auto => match self.block(addr, &reason, Origin::Rule, "policy") {
                 Ok(()) => Decision::Blocked(addr),
@@ -200,12 +204,16 @@ impl Responder {
         match self.config.mesh {
             Mode::Observe => Decision::None,
             Mode::Ask => self.propose(
-                addr,
-                &reason,
-                category,
-                Severity::High,
-                1.0,
-                Timestamp::now(),
+                Pending {
+                    id: String::new(),
+                    addr,
+                    reason,
+                    category,
+                    severity: Severity::High,
+                    confidence: 1.0,
+                    requested: Timestamp::now(),
+                },
+                "mesh",
             ),
             Mode::Auto => match self.block(addr, &reason, Origin::Mesh, "mesh") {
                 Ok(()) => Decision::Blocked(addr),
@@ -214,33 +222,28 @@ impl Responder {
         }
     }
 
-    fn propose(
-        &self,
-        addr: IpAddr,
-        reason: &str,
-        category: Category,
-        severity: Severity,
-        confidence: f32,
-        requested: Timestamp,
-    ) -> Decision {
+    /// Records a block waiting for an operator (one per address); `request.id` is assigned
+    /// here.
+    fn propose(&self, request: Pending, actor: &str) -> Decision {
         let mut pending = self.pending.lock().expect("pending lock");
-        if let Some(p) = pending.values().find(|p| p.addr == addr) {
+        if let Some(p) = pending.values().find(|p| p.addr == request.addr) {
             return Decision::Proposed(p.id.clone());
         }
         let id = format!("{:x}", Timestamp::now().as_nanos());
+        self.audit(
+            "propose",
+            &request.addr.to_string(),
+            &request.reason,
+            actor,
+            "pending",
+        );
         pending.insert(
             id.clone(),
             Pending {
                 id: id.clone(),
-                addr,
-                reason: reason.to_owned(),
-                category,
-                severity,
-                confidence,
-                requested,
+                ..request
             },
         );
-        self.audit("propose", &addr.to_string(), reason, "policy", "pending");
         Decision::Proposed(id)
     }
 
