@@ -103,8 +103,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Programs the world drives; a missing one stops it before anything is created.
 pub const TOOLS: &[&str] = &[
-    "ip", "nsenter", "nmap", "hydra", "curl", "storescp", "echoscu", "storescu", "dump2dcm",
-    "openssl", "tmux",
+    "ip", "nsenter", "ss", "sysctl", "nmap", "hydra", "curl", "storescp", "echoscu", "storescu",
+    "dump2dcm", "openssl", "tmux",
 ];
 
 pub fn check_tools() -> Result<()> {
@@ -585,14 +585,12 @@ impl World {
         // Everything listening before anyone connects.
         for h in &self.hospitals {
             for (i, d) in DEVICES.iter().enumerate() {
-                let addr = SocketAddr::from((h.device_addr(i), d.port));
                 let ns = h.devices[i].clone();
                 wait_until(
                     &format!("{} of hospital {} listening", d.id, h.letter),
                     Duration::from_secs(15),
                     || listening(&ns, d.port),
                 )?;
-                let _ = addr;
             }
         }
         Ok(())
