@@ -422,7 +422,7 @@ fn blocks_survive_a_reload() {
 }
 
 /// Payload samples travel through the ring buffer and come out recognised; what must not
-/// leave the kernel (HL7 patient segments, FTP passwords) is not in the records.
+/// leave the kernel (HL7 patient segments, FTP and telnet passwords) is not in the records.
 #[test]
 fn protocols_are_recognised_from_kernel_samples() {
     use heir_agent::bench_xdp::{dicom_associate, tls_client_hello};
@@ -463,7 +463,7 @@ fn protocols_are_recognised_from_kernel_samples() {
         &[b"GET /admin HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n"],
     );
     send(22, &[b"SSH-2.0-OpenSSH_9.2p1\r\n"]);
-    send(23, &[b"\xff\xfb\x18"]);
+    send(23, &[b"\xff\xfb\x18", b"nurse\r\0", b"s3cret-telnet\r\0"]);
     send(445, &[b"\0\0\0\x54\xfeSMB"]);
     send(3389, &[b"\x03\0\0\x13\x0e\xe0"]);
     send(1883, &[b"\x10\x0c\0\x04MQTT"]);
@@ -554,7 +554,11 @@ fn protocols_are_recognised_from_kernel_samples() {
         "patient data left the kernel"
     );
     assert!(contains(b"USER nurse"));
-    assert!(!contains(b"s3cret"), "an FTP password left the kernel");
+    assert!(!contains(b"s3cret-word"), "an FTP password left the kernel");
+    assert!(
+        !contains(b"s3cret-telnet"),
+        "a telnet password left the kernel"
+    );
 }
 
 /// A SYN scan across ports and hosts shows in its source's counters; a client completing

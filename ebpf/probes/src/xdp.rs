@@ -104,7 +104,6 @@ const ETH_P_8021AD: u16 = 0x88a8;
 
 const PORT_FTP: u16 = 21;
 const PORT_MLLP: u16 = 2575;
-const PORT_TELNET: u16 = 23;
 const PORT_HTTP: u16 = 80;
 const PORT_HTTP_ALT: u16 = 8080;
 
@@ -716,15 +715,13 @@ fn handshake_completed(p: &Parsed, now: u64) {
     }
 }
 
-/// Payload samples a flow sends up: the first, and for cleartext login protocols a few
-/// more, so `USER` and `PASS` (which come in separate packets) are both seen.
+/// Payload samples a flow sends up: the first, and for FTP and HTTP a few more, so `USER`
+/// and `PASS` (which come in separate packets, the password cut below) are both seen.
+/// Telnet gets one: it is recognised by its port, and its later client packets are the
+/// typed user name and password, which must not leave the kernel.
 #[inline(always)]
 fn samples(key: &FlowKey) -> u8 {
-    if key.dport == PORT_FTP
-        || key.dport == PORT_TELNET
-        || key.dport == PORT_HTTP
-        || key.dport == PORT_HTTP_ALT
-    {
+    if key.dport == PORT_FTP || key.dport == PORT_HTTP || key.dport == PORT_HTTP_ALT {
         4
     } else {
         1
