@@ -974,8 +974,13 @@ act_min_confidence = 0.9
                     && text.contains(&format!("password: {}", DEFAULT_LOGIN.1)));
             }
             last = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+            let why = last
+                .lines()
+                .find(|l| l.contains("[ERROR]"))
+                .unwrap_or("no error line")
+                .to_owned();
             self.log
-                .say("hydra could not connect; the attacker runs it again");
+                .say(format!("hydra failed ({why}); the attacker runs it again"));
         }
         Err(step("hydra", last.trim().to_owned()))
     }
