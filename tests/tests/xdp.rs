@@ -460,7 +460,7 @@ fn protocols_are_recognised_from_kernel_samples() {
     send(21, &[b"USER nurse\r\n", b"PASS s3cret-word\r\n"]);
     send(
         80,
-        &[b"GET /admin HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n"],
+        &[b"GET /admin HTTP/1.1\r\nAuthorization: Basic YWRtaW46czNjcmV0\r\nHost: pump\r\n\r\n"],
     );
     send(22, &[b"SSH-2.0-OpenSSH_9.2p1\r\n"]);
     send(23, &[b"\xff\xfb\x18", b"nurse\r\0", b"s3cret-telnet\r\0"]);
@@ -559,6 +559,11 @@ fn protocols_are_recognised_from_kernel_samples() {
         !contains(b"s3cret-telnet"),
         "a telnet password left the kernel"
     );
+    assert!(
+        !contains(b"YWRtaW46czNjcmV0"),
+        "HTTP Basic credentials left the kernel"
+    );
+    assert!(contains(b"GET /admin"), "the request line is there");
 }
 
 /// A SYN scan across ports and hosts shows in its source's counters; a client completing
