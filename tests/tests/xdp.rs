@@ -611,6 +611,63 @@ fn scans_are_counted_per_source() {
 /// Every device's packets and bytes in and out, keyed by IPv4, IPv6 and MAC, match the
 /// frames sent: a source counts them out, a destination in, on both its address and MAC.
 /// A device table too small for everyone counts what it holds and the rest as full.
+/// Runs `f` on this thread pinned to `cpu`: BPF_PROG_TEST_RUN runs the program on the
+/// calling CPU, which is how a flow's packets are made to arrive on different CPUs.
+fn on_cpu<T>(cpu: usize, f: impl FnOnce() -> T) -> T {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "pinning to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    f()
+}
+
+/// A flow whose packets arrive on several CPUs (receive-side scaling does this) counts every
+/// packet for its own devices, whichever CPU saw it, and for no other device.
+#[test]
+fn a_flow_spread_over_cpus_counts_for_its_own_devices() {
+    use heir_agent::sensor::xdp::Device;
+
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "NOT RUN: one CPU here; the cross-CPU case needs two (CI machines have them)"
+    );
+    let l = load();
+    let (first, modality, pacs) = (ip("10.9.12.5"), ip("10.9.12.10"), ip("10.9.12.20"));
+    // Another device's flow first, so slot 0 belongs to someone else.
+    let other = Frame::tcp(first, pacs, 39000, 104, TCP_SYN, b"").bytes();
+    let syn = Frame::tcp(modality, pacs, 40000, 104, TCP_SYN, b"").bytes();
+    let data = Frame::tcp(modality, pacs, 40000, 104, TCP_PSH | TCP_ACK, b"C-STORE").bytes();
+    on_cpu(0, || {
+        assert_eq!(run(&l, &other), XDP_PASS);
+        assert_eq!(run(&l, &syn), XDP_PASS);
+    });
+    on_cpu(1, || {
+        for _ in 0..4 {
+            assert_eq!(run(&l, &data), XDP_PASS);
+        }
+    });
+    let devices = l.packets.devices().unwrap();
+    let of = |d: IpAddr| {
+        devices
+            .iter()
+            .find(|(x, _)| *x == Device::Ip(d))
+            .unwrap_or_else(|| panic!("{d} not counted: {devices:?}"))
+            .1
+    };
+    assert_eq!(of(modality).packets_out, 5, "{devices:?}");
+    assert_eq!(of(pacs).packets_in, 6, "{devices:?}");
+    assert_eq!(of(first).packets_out, 1, "{devices:?}");
+    assert_eq!(of(first).packets_in, 0, "{devices:?}");
+}
+
 #[test]
 fn devices_count_packets_and_bytes_in_and_out() {
     use heir_agent::sensor::xdp::{Device, Traffic};

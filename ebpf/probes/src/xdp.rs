@@ -540,6 +540,16 @@ fn track(ctx: &XdpContext, c: Counts, p: &Parsed, len: u64) -> u32 {
         Some(s) => {
             // SAFETY: this CPU's share of the entry; XDP does not preempt itself.
             let s = unsafe { &mut *s };
+            if s.packets == 0 {
+                // The flow began on another CPU: this CPU's share of the entry is zeroed,
+                // so it learns the flow's start and its device slots now (slot 0 is some
+                // device's, not "none").
+                s.first_ns = now;
+                if devices {
+                    let (src_mac, dst_mac) = macs(ctx);
+                    device_slots(&p.key, &src_mac, &dst_mac, &mut s.devices);
+                }
+            }
             s.last_ns = now;
             s.packets += 1;
             s.bytes += len;

@@ -48,9 +48,9 @@ pub struct Config {
     pub ssh_sessions: usize,
     /// A session sending fewer bytes than this counts as a login attempt, not real work.
     pub ssh_attempt_max_bytes: u64,
-    /// Ports where telnet listens. Its logins travel in cleartext, but after option
-    /// negotiation that fills the packet sensor's samples, so guessing shows as a burst of
-    /// short sessions, as for ssh.
+    /// Ports where telnet listens. Its logins travel in cleartext, but the packet sensor
+    /// keeps what is typed in the kernel (it would be the password), so guessing shows as a
+    /// burst of short sessions, as for ssh.
     pub telnet_ports: Vec<u16>,
     /// Short telnet sessions from one source to one host that make a guessing burst.
     pub telnet_sessions: usize,
