@@ -181,16 +181,19 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
+/// Builds these `(package, binary)` pairs in release; returns the directory they are in.
+fn build_release(bins: &[(&str, &str)]) -> Result<std::path::PathBuf> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--release"]);
+    for (package, bin) in bins {
+        cmd.args(["--package", package, "--bin", bin]);
+    }
+    run(&mut cmd)?;
+    Ok(workspace_root()?.join("target/release"))
+}
+
 fn up(rest: &[String]) -> Result<()> {
-    run(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--package",
-        "heir-agent",
-        "--bin",
-        "heir",
-    ]))?;
-    let bin = workspace_root()?.join("target/release/heir");
+    let bin = build_release(&[("heir-agent", "heir")])?.join("heir");
     run(as_root(bin.to_str().context("non-UTF-8 path")?)
         .arg("up")
         .args(rest))
@@ -199,19 +202,7 @@ fn up(rest: &[String]) -> Result<()> {
 /// Builds heir and the three-hospital world, and runs it. On a terminal the world stays up
 /// afterwards with each hospital's terminal UI in tmux until Enter is pressed.
 fn demo(rest: &[String]) -> Result<()> {
-    run(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--package",
-        "heir-agent",
-        "--bin",
-        "heir",
-        "--package",
-        "heir-e2e",
-        "--bin",
-        "heir-demo",
-    ]))?;
-    let dir = workspace_root()?.join("target/release");
+    let dir = build_release(&[("heir-agent", "heir"), ("heir-e2e", "heir-demo")])?;
     let demo = dir.join("heir-demo");
     let mut cmd = as_root(demo.to_str().context("non-UTF-8 path")?);
     cmd.arg("--heir").arg(dir.join("heir"));

@@ -65,6 +65,18 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(e.to_string())
 }
 
+/// The API's view of an audit log line.
+pub fn audit_entry(e: heir_store::AuditEntry) -> heir_api::AuditEntry {
+    heir_api::AuditEntry {
+        at: e.at,
+        action: e.action,
+        target: e.target,
+        reason: e.reason,
+        actor: e.actor,
+        outcome: e.outcome,
+    }
+}
+
 /// The API's view of a stored alert.
 pub fn stored(a: heir_store::StoredAlert) -> Stored {
     Stored {
@@ -181,17 +193,7 @@ impl Backend for Agent {
         tokio::task::spawn_blocking(move || {
             let entries = store.audit().map_err(internal)?;
             Ok(Availability::Available(
-                entries
-                    .into_iter()
-                    .map(|e| heir_api::AuditEntry {
-                        at: e.at,
-                        action: e.action,
-                        target: e.target,
-                        reason: e.reason,
-                        actor: e.actor,
-                        outcome: e.outcome,
-                    })
-                    .collect(),
+                entries.into_iter().map(audit_entry).collect(),
             ))
         })
         .await

@@ -1361,14 +1361,7 @@ async fn audit(state: StateArgs, json: bool) -> Result<()> {
             Err(e) if e.is_connect() => stopped_store(&config)?
                 .audit()?
                 .into_iter()
-                .map(|e| heir_api::AuditEntry {
-                    at: e.at,
-                    action: e.action,
-                    target: e.target,
-                    reason: e.reason,
-                    actor: e.actor,
-                    outcome: e.outcome,
-                })
+                .map(heir_agent::api::audit_entry)
                 .collect(),
             Err(e) => return Err(e.into()),
         };

@@ -39,34 +39,24 @@ fn agent(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Reap {
     agent
 }
 
-#[test]
-fn monitor_json_shows_real_activity() {
-    assert!(
-        is_root(),
-        "NOT RUN: `heir monitor` needs root (CI runs the tests as root)"
-    );
+/// `heir monitor --json` (with `config`, if given), once its probes are attached: the
+/// process, and its stdout lines as they come.
+fn monitor(config: Option<&std::path::Path>) -> (Reap, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new(HEIR);
+    cmd.args(["monitor", "--json"]);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
     let mut monitor = Reap(
-        Command::new(HEIR)
-            .args(["monitor", "--json"])
-            .stdout(Stdio::piped())
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let stderr = monitor.0.stderr.take().unwrap();
-    let mut err_lines = BufReader::new(stderr).lines();
+    let mut err_lines = BufReader::new(monitor.0.stderr.take().unwrap()).lines();
     let first = err_lines.next().unwrap().unwrap();
     assert!(first.contains("probes attached"), "{first}");
     std::thread::spawn(move || for _ in err_lines {});
-
-    let cat = Command::new("cat")
-        .arg("/etc/shadow")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = cat.id();
-    cat.wait_with_output().unwrap();
-
     let out = monitor.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -76,6 +66,25 @@ fn monitor_json_shows_real_activity() {
             }
         }
     });
+    (monitor, rx)
+}
+
+#[test]
+fn monitor_json_shows_real_activity() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir monitor` needs root (CI runs the tests as root)"
+    );
+    let (_monitor, rx) = monitor(None);
+
+    let cat = Command::new("cat")
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cat.id();
+    cat.wait_with_output().unwrap();
+
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut saw_exec, mut saw_open) = (false, false);
     while !(saw_exec && saw_open) {
@@ -133,19 +142,7 @@ fn a_sensor_scoped_to_a_network_namespace_reports_only_that_namespace() {
         format!("[sensor]\nnetns = [\"/var/run/netns/{ns}\"]\n"),
     )
     .unwrap();
-    let mut monitor = Reap(
-        Command::new(HEIR)
-            .args(["monitor", "--json", "--config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut err_lines = BufReader::new(monitor.0.stderr.take().unwrap()).lines();
-    let first = err_lines.next().unwrap().unwrap();
-    assert!(first.contains("probes attached"), "{first}");
-    std::thread::spawn(move || for _ in err_lines {});
+    let (_monitor, rx) = monitor(Some(&config));
     let marker = format!("scope-marker-{}", std::process::id());
     let outside = Command::new("echo")
         .arg(format!("{marker}-outside"))
@@ -159,15 +156,6 @@ fn a_sensor_scoped_to_a_network_namespace_reports_only_that_namespace() {
         .unwrap();
     assert!(inside.status.success());
 
-    let out = monitor.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
     // Everything up to the inside exec, and a second more for a late outside record.
