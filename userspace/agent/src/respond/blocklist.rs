@@ -275,13 +275,92 @@ pub enum Error {
 
 /// The pinned tables, opened.
 pub struct Tables {
-    block_v4: LpmTrie<MapData, V4, BlockEntry>,
-    block_v6: LpmTrie<MapData, V6, BlockEntry>,
-    block_mac: HashMap<MapData, MacKey, BlockEntry>,
-    protect_v4: LpmTrie<MapData, V4, u32>,
-    protect_v6: LpmTrie<MapData, V6, u32>,
-    protect_mac: HashMap<MapData, MacKey, u32>,
+    blocks: Table<BlockEntry>,
+    protected: Table<u32>,
     generation: Array<MapData, u64>,
+}
+
+/// One kind of entry (a block, or a protection) in the three shapes the kernel keys it by:
+/// IPv4 and IPv6 prefixes (LPM tries) and MAC addresses (a hash).
+struct Table<T: aya::Pod> {
+    v4: LpmTrie<MapData, V4, T>,
+    v6: LpmTrie<MapData, V6, T>,
+    mac: HashMap<MapData, MacKey, T>,
+    /// The pinned maps' names, in that order, for errors.
+    names: [&'static str; 3],
+}
+
+impl<T: aya::Pod> Table<T> {
+    fn open(
+        open: impl Fn(&'static str) -> Result<Map, Error>,
+        names: [&'static str; 3],
+    ) -> Result<Self, Error> {
+        let typed = |name: &'static str| move |source| Error::Map { name, source };
+        Ok(Table {
+            v4: open(names[0])?.try_into().map_err(typed(names[0]))?,
+            v6: open(names[1])?.try_into().map_err(typed(names[1]))?,
+            mac: open(names[2])?.try_into().map_err(typed(names[2]))?,
+            names,
+        })
+    }
+
+    fn name(&self, target: &Target) -> &'static str {
+        self.names[match target {
+            Target::V4 { .. } => 0,
+            Target::V6 { .. } => 1,
+            Target::Mac(_) => 2,
+        }]
+    }
+
+    fn insert(&mut self, target: Target, value: T) -> Result<(), Error> {
+        let name = self.name(&target);
+        match target {
+            Target::V4 { addr, prefix } => {
+                self.v4
+                    .insert(&Key::new(u32::from(prefix), addr.octets()), value, 0)
+            }
+            Target::V6 { addr, prefix } => {
+                self.v6
+                    .insert(&Key::new(u32::from(prefix), addr.octets()), value, 0)
+            }
+            Target::Mac(m) => self.mac.insert(mac_key(m), value, 0),
+        }
+        .map_err(|source| Error::Map { name, source })
+    }
+
+    /// Removes exactly `target`; false when it was not there.
+    fn remove(&mut self, target: &Target) -> Result<bool, Error> {
+        let r = match *target {
+            Target::V4 { addr, prefix } => {
+                self.v4.remove(&Key::new(u32::from(prefix), addr.octets()))
+            }
+            Target::V6 { addr, prefix } => {
+                self.v6.remove(&Key::new(u32::from(prefix), addr.octets()))
+            }
+            Target::Mac(m) => self.mac.remove(&mac_key(m)),
+        };
+        gone(self.name(target), r)
+    }
+
+    fn entries(&self) -> Result<Vec<(Target, T)>, Error> {
+        let typed = |name: &'static str| move |source| Error::Map { name, source };
+        let mut out = Vec::new();
+        for item in self.v4.iter() {
+            let (k, v) = item.map_err(typed(self.names[0]))?;
+            let (addr, prefix) = (Ipv4Addr::from(k.data()), k.prefix_len() as u8);
+            out.push((Target::V4 { addr, prefix }, v));
+        }
+        for item in self.v6.iter() {
+            let (k, v) = item.map_err(typed(self.names[1]))?;
+            let (addr, prefix) = (Ipv6Addr::from(k.data()), k.prefix_len() as u8);
+            out.push((Target::V6 { addr, prefix }, v));
+        }
+        for item in self.mac.iter() {
+            let (k, v) = item.map_err(typed(self.names[2]))?;
+            out.push((Target::Mac(k.addr), v));
+        }
+        Ok(out)
+    }
 }
 
 const NAMES: [&str; 7] = [
@@ -310,27 +389,19 @@ impl Tables {
                 source: Box::new(source),
             })?;
         }
-        let open = |name: &str| -> Result<Map, Error> {
+        let open = |name: &'static str| -> Result<Map, Error> {
             let path = dir.join(name);
             MapData::from_pin(&path)
                 .and_then(Map::from_map_data)
                 .map_err(|source| Error::Open { path, source })
         };
-        let typed = |name: &'static str| move |source| Error::Map { name, source };
         Ok(Tables {
-            block_v4: open("BLOCK_V4")?.try_into().map_err(typed("BLOCK_V4"))?,
-            block_v6: open("BLOCK_V6")?.try_into().map_err(typed("BLOCK_V6"))?,
-            block_mac: open("BLOCK_MAC")?.try_into().map_err(typed("BLOCK_MAC"))?,
-            protect_v4: open("PROTECT_V4")?
-                .try_into()
-                .map_err(typed("PROTECT_V4"))?,
-            protect_v6: open("PROTECT_V6")?
-                .try_into()
-                .map_err(typed("PROTECT_V6"))?,
-            protect_mac: open("PROTECT_MAC")?
-                .try_into()
-                .map_err(typed("PROTECT_MAC"))?,
-            generation: open("BLOCK_GEN")?.try_into().map_err(typed("BLOCK_GEN"))?,
+            blocks: Table::open(open, ["BLOCK_V4", "BLOCK_V6", "BLOCK_MAC"])?,
+            protected: Table::open(open, ["PROTECT_V4", "PROTECT_V6", "PROTECT_MAC"])?,
+            generation: open("BLOCK_GEN")?.try_into().map_err(|source| Error::Map {
+                name: "BLOCK_GEN",
+                source,
+            })?,
         })
     }
 
@@ -382,29 +453,7 @@ impl Tables {
             reason: [0; REASON_LEN],
         };
         entry.reason[..reason.len()].copy_from_slice(reason.as_bytes());
-        match target {
-            Target::V4 { addr, prefix } => self
-                .block_v4
-                .insert(&Key::new(u32::from(prefix), addr.octets()), entry, 0)
-                .map_err(|source| Error::Map {
-                    name: "BLOCK_V4",
-                    source,
-                }),
-            Target::V6 { addr, prefix } => self
-                .block_v6
-                .insert(&Key::new(u32::from(prefix), addr.octets()), entry, 0)
-                .map_err(|source| Error::Map {
-                    name: "BLOCK_V6",
-                    source,
-                }),
-            Target::Mac(m) => self
-                .block_mac
-                .insert(mac_key(m), entry, 0)
-                .map_err(|source| Error::Map {
-                    name: "BLOCK_MAC",
-                    source,
-                }),
-        }
+        self.blocks.insert(target, entry)
     }
 
     /// Removes the block of exactly `target`; false when there was none.
@@ -415,60 +464,18 @@ impl Tables {
     }
 
     fn remove_block(&mut self, target: &Target) -> Result<bool, Error> {
-        let (name, r) = match *target {
-            Target::V4 { addr, prefix } => (
-                "BLOCK_V4",
-                self.block_v4
-                    .remove(&Key::new(u32::from(prefix), addr.octets())),
-            ),
-            Target::V6 { addr, prefix } => (
-                "BLOCK_V6",
-                self.block_v6
-                    .remove(&Key::new(u32::from(prefix), addr.octets())),
-            ),
-            Target::Mac(m) => ("BLOCK_MAC", self.block_mac.remove(&mac_key(m))),
-        };
-        gone(name, r)
+        self.blocks.remove(target)
     }
 
     /// Every block, expired ones included (marked).
     pub fn blocks(&self, clock: &impl Clock) -> Result<Vec<Block>, Error> {
         let now = clock.boot().as_nanos() as u64;
-        let mut out = Vec::new();
-        let mut push = |target, e: BlockEntry| out.push(to_block(target, &e, now));
-        for item in self.block_v4.iter() {
-            let (k, e) = item.map_err(|source| Error::Map {
-                name: "BLOCK_V4",
-                source,
-            })?;
-            push(
-                Target::V4 {
-                    addr: Ipv4Addr::from(k.data()),
-                    prefix: k.prefix_len() as u8,
-                },
-                e,
-            );
-        }
-        for item in self.block_v6.iter() {
-            let (k, e) = item.map_err(|source| Error::Map {
-                name: "BLOCK_V6",
-                source,
-            })?;
-            push(
-                Target::V6 {
-                    addr: Ipv6Addr::from(k.data()),
-                    prefix: k.prefix_len() as u8,
-                },
-                e,
-            );
-        }
-        for item in self.block_mac.iter() {
-            let (k, e) = item.map_err(|source| Error::Map {
-                name: "BLOCK_MAC",
-                source,
-            })?;
-            push(Target::Mac(k.addr), e);
-        }
+        let mut out: Vec<Block> = self
+            .blocks
+            .entries()?
+            .into_iter()
+            .map(|(target, e)| to_block(target, &e, now))
+            .collect();
         out.sort_by_key(|b| b.target.to_string());
         Ok(out)
     }
@@ -494,30 +501,7 @@ impl Tables {
     }
 
     fn insert_protect(&mut self, target: Target) -> Result<(), Error> {
-        match target {
-            Target::V4 { addr, prefix } => self
-                .protect_v4
-                .insert(&Key::new(u32::from(prefix), addr.octets()), 1, 0)
-                .map_err(|source| Error::Map {
-                    name: "PROTECT_V4",
-                    source,
-                }),
-            Target::V6 { addr, prefix } => self
-                .protect_v6
-                .insert(&Key::new(u32::from(prefix), addr.octets()), 1, 0)
-                .map_err(|source| Error::Map {
-                    name: "PROTECT_V6",
-                    source,
-                }),
-            Target::Mac(m) => {
-                self.protect_mac
-                    .insert(mac_key(m), 1, 0)
-                    .map_err(|source| Error::Map {
-                        name: "PROTECT_MAC",
-                        source,
-                    })
-            }
-        }
+        self.protected.insert(target, 1)
     }
 
     pub fn unprotect(&mut self, target: &Target) -> Result<bool, Error> {
@@ -527,53 +511,17 @@ impl Tables {
     }
 
     fn remove_protect(&mut self, target: &Target) -> Result<bool, Error> {
-        let (name, r) = match *target {
-            Target::V4 { addr, prefix } => (
-                "PROTECT_V4",
-                self.protect_v4
-                    .remove(&Key::new(u32::from(prefix), addr.octets())),
-            ),
-            Target::V6 { addr, prefix } => (
-                "PROTECT_V6",
-                self.protect_v6
-                    .remove(&Key::new(u32::from(prefix), addr.octets())),
-            ),
-            Target::Mac(m) => ("PROTECT_MAC", self.protect_mac.remove(&mac_key(m))),
-        };
-        gone(name, r)
+        self.protected.remove(target)
     }
 
     /// The protected devices.
     pub fn protected(&self) -> Result<Vec<Target>, Error> {
-        let mut out = Vec::new();
-        for k in self.protect_v4.keys() {
-            let k = k.map_err(|source| Error::Map {
-                name: "PROTECT_V4",
-                source,
-            })?;
-            out.push(Target::V4 {
-                addr: Ipv4Addr::from(k.data()),
-                prefix: k.prefix_len() as u8,
-            });
-        }
-        for k in self.protect_v6.keys() {
-            let k = k.map_err(|source| Error::Map {
-                name: "PROTECT_V6",
-                source,
-            })?;
-            out.push(Target::V6 {
-                addr: Ipv6Addr::from(k.data()),
-                prefix: k.prefix_len() as u8,
-            });
-        }
-        for k in self.protect_mac.keys() {
-            let k = k.map_err(|source| Error::Map {
-                name: "PROTECT_MAC",
-                source,
-            })?;
-            out.push(Target::Mac(k.addr));
-        }
-        Ok(out)
+        Ok(self
+            .protected
+            .entries()?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     }
 }
 
