@@ -104,8 +104,10 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
+    // A sink that loses items gets its own line: which component, why, how many.
+    let sink_lines = u16::from(!st.sinks.is_empty());
     let [summary, table] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
+        Layout::vertical([Constraint::Length(2 + sink_lines), Constraint::Min(0)]).areas(inner);
     let t = st.total();
     let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     let lost = if t.lost > 0 { red } else { Style::new() };
@@ -115,29 +117,43 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
         Style::new().fg(Color::Yellow)
     };
     let dropped = st.pipeline.dropped + s.missed;
+    let sinks = (!st.sinks.is_empty()).then(|| {
+        let text = st
+            .sinks
+            .iter()
+            .map(|d| format!("{} {} {}", d.component, count(d.dropped), d.reason))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Line::from(Span::styled(format!("sinks dropped: {text}"), red))
+    });
     f.render_widget(
-        Paragraph::new(vec![
-            Line::from(vec![
-                Span::raw(format!("{:.0} ev/s  ", st.events_per_sec)),
-                Span::styled(format!("lost {}", count(t.lost)), lost),
-                Span::raw(format!("  filtered {}", count(t.filtered))),
-            ]),
-            Line::from(vec![
-                Span::styled(
-                    format!(
-                        "probes {}/{}",
-                        st.probes.attached.len(),
-                        st.probes.attached.len() + st.probes.failed.len()
+        Paragraph::new(
+            vec![
+                Line::from(vec![
+                    Span::raw(format!("{:.0} ev/s  ", st.events_per_sec)),
+                    Span::styled(format!("lost {}", count(t.lost)), lost),
+                    Span::raw(format!("  filtered {}", count(t.filtered))),
+                ]),
+                Line::from(vec![
+                    Span::styled(
+                        format!(
+                            "probes {}/{}",
+                            st.probes.attached.len(),
+                            st.probes.attached.len() + st.probes.failed.len()
+                        ),
+                        failed,
                     ),
-                    failed,
-                ),
-                Span::styled(
-                    format!("  dropped {}", count(dropped)),
-                    if dropped > 0 { red } else { Style::new() },
-                ),
-                Span::raw(format!("  undecoded {}", st.pipeline.decode_errors)),
-            ]),
-        ]),
+                    Span::styled(
+                        format!("  dropped {}", count(dropped)),
+                        if dropped > 0 { red } else { Style::new() },
+                    ),
+                    Span::raw(format!("  undecoded {}", st.pipeline.decode_errors)),
+                ]),
+            ]
+            .into_iter()
+            .chain(sinks)
+            .collect::<Vec<_>>(),
+        ),
         summary,
     );
     let rows = st.sensors.iter().map(|c| {

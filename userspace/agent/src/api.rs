@@ -12,14 +12,14 @@ use heir_store::{Read as _, Store};
 use tokio::sync::broadcast;
 
 use crate::mesh::Mesh;
-use crate::risk::Risk;
+use crate::rama_state::RamaState;
 
 /// What the agent's main loop refreshes every second for `GET /v1/status`.
 pub type SharedStatus = Arc<Mutex<Status>>;
 
 pub struct Agent {
     pub store: Arc<Store>,
-    pub risk: Arc<Mutex<Risk>>,
+    pub risk: Arc<Mutex<RamaState>>,
     pub status: SharedStatus,
     pub live: broadcast::Sender<Live>,
     pub mesh: Option<Arc<Mesh>>,

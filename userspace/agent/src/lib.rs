@@ -1,6 +1,10 @@
 //! The heir agent: kernel sensors, the event pipeline that turns their records into enriched
-//! events and alerts, and the commands behind the `heir` binary.
+//! events and alerts, the sinks that keep and act on them, and the [`Agent`] runtime that
+//! runs them all behind the `heir` binary. `docs/ARCHITECTURE.md` shows where each part lives.
 
+pub mod api;
+pub mod bench;
+pub mod bench_xdp;
 pub mod config;
 pub mod decode;
 pub mod flows;
@@ -8,17 +12,15 @@ pub mod logins;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;
-pub mod persist;
 pub mod pipeline;
 pub mod proctable;
+pub mod rama_state;
 pub mod recognize;
 pub mod respond;
-pub mod risk;
+pub mod runtime;
 pub mod sensor;
-pub mod syslog;
+pub mod sink;
 pub mod traffic;
 
 pub use config::Config;
-pub mod api;
-pub mod bench;
-pub mod bench_xdp;
+pub use runtime::{Agent, Options};

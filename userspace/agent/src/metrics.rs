@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use heir_model::Category;
 
 use crate::api::SharedStatus;
-use crate::risk::Risk;
+use crate::rama_state::RamaState;
 
 /// Alerts raised since start, by category (indexed like [`Category::ALL`]).
 #[derive(Default)]
@@ -29,7 +29,7 @@ impl AlertCounts {
 
 pub struct Sources {
     pub status: SharedStatus,
-    pub risk: Arc<Mutex<Risk>>,
+    pub risk: Arc<Mutex<RamaState>>,
     pub alerts: Arc<AlertCounts>,
     pub mesh_peers: Arc<AtomicU64>,
     /// Per-device traffic, when a packet sensor runs.

@@ -173,7 +173,7 @@ fn login_event(
 /// it) and, when a path is given, to a JSON-lines file.
 pub fn feed(
     reader: crate::sensor::Reader,
-    risk: std::sync::Arc<std::sync::Mutex<crate::risk::Risk>>,
+    risk: std::sync::Arc<std::sync::Mutex<crate::rama_state::RamaState>>,
     out: Option<&Path>,
     stats: std::sync::Arc<crate::pipeline::Stats>,
     detect: tokio::sync::mpsc::Sender<Vec<heir_model::Event>>,

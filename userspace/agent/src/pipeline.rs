@@ -1,4 +1,4 @@
-//! sources → decode → enrich → detect → sinks.
+//! sources → decode → enrich → detect → [`Output`] (in the agent, the sinks' fan-out).
 //!
 //! Sources hand batches of decoded events to the pipeline over a bounded channel. The kernel
 //! source waits when the channel is full, so back-pressure reaches the ring buffer, where
@@ -141,15 +141,37 @@ pub struct Stages {
     pub ticks: Ticks,
 }
 
+/// Where the pipeline's results go: the sinks' fan-out in the agent, stdout in `heir
+/// monitor` and `heir replay`. Called on the pipeline's task, so it must never wait.
+pub trait Output {
+    /// One batch of enriched events, after the detectors have seen them.
+    fn events(&mut self, batch: Vec<Event>);
+    /// One alert, as soon as it is raised.
+    fn alert(&mut self, alert: Alert);
+}
+
+/// An [`Output`] from two closures.
+pub struct Each<E, A>(pub E, pub A);
+
+impl<E: FnMut(Vec<Event>), A: FnMut(Alert)> Output for Each<E, A> {
+    fn events(&mut self, batch: Vec<Event>) {
+        (self.0)(batch)
+    }
+
+    fn alert(&mut self, alert: Alert) {
+        (self.1)(alert)
+    }
+}
+
 impl Stages {
-    /// Runs until the source closes. `on_event` sees every enriched event (monitor output,
-    /// the store); `on_alert` every alert.
-    pub async fn run(
+    /// Runs until every source has dropped its sender, then returns itself (the engine's
+    /// learned state is saved from it) and the output (the sinks are closed from it).
+    pub async fn run<O: Output>(
         mut self,
         mut rx: mpsc::Receiver<Vec<Event>>,
-        mut on_event: impl FnMut(&Event),
-        mut on_alert: impl FnMut(&Alert),
-    ) -> Self {
+        mut output: O,
+    ) -> (Self, O) {
+        let out = &mut output;
         let mut alerts = Vec::new();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -164,7 +186,7 @@ impl Stages {
                         }
                         engine.tick(&mut alerts);
                     }
-                    self.publish(&mut alerts, &mut on_alert);
+                    self.publish(&mut alerts, out);
                     continue;
                 }
             };
@@ -183,27 +205,27 @@ impl Stages {
                     }
                     engine.process(event, &mut alerts);
                 }
-                on_event(event);
-                self.publish(&mut alerts, &mut on_alert);
+                self.publish(&mut alerts, out);
             }
             self.stats
                 .events
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            out.events(batch);
         }
         if let (Ticks::EventTime, Some(sec), Some(engine)) =
             (self.ticks, last_event_tick, self.engine.as_mut())
         {
             // The recording is over: let every open window and incident close.
             engine.tick_at(heir_model::Timestamp::from_secs(sec + 3600), &mut alerts);
-            self.publish(&mut alerts, &mut on_alert);
+            self.publish(&mut alerts, out);
         }
-        self
+        (self, output)
     }
 
-    fn publish(&self, alerts: &mut Vec<Alert>, on_alert: &mut impl FnMut(&Alert)) {
+    fn publish(&self, alerts: &mut Vec<Alert>, out: &mut impl Output) {
         for a in alerts.drain(..) {
             self.stats.alerts.fetch_add(1, Ordering::Relaxed);
-            on_alert(&a);
+            out.alert(a);
         }
     }
 }

@@ -231,6 +231,7 @@ pub fn status() -> Status {
             dropped: 0,
             alerts: 5,
         },
+        sinks: Vec::new(),
     }
 }
 

@@ -57,7 +57,7 @@ pub use response::{AuditEntry, Block, BlockRequest, Blocks, Origin, Pending, Unb
 pub use server::router;
 pub use socket::Error as SocketError;
 pub use socket::Socket;
-pub use status::{Pipeline, Probe, Probes, SensorCounts, Status};
+pub use status::{Pipeline, Probe, Probes, SensorCounts, SinkDrops, Status};
 
 /// Where the agent listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/heir/api.sock";

@@ -12,6 +12,19 @@ pub struct Status {
     /// Decoded events per second over the agent's last sampling interval.
     pub events_per_sec: f64,
     pub pipeline: Pipeline,
+    /// What each sink lost, by component and reason; only counters above zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkDrops>,
+}
+
+/// Items one sink (store, syslog, responder, …) lost for one reason: its queue was full,
+/// its thread had stopped, or it failed to handle them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkDrops {
+    pub component: String,
+    /// `queue_full`, `stopped` or `failed`.
+    pub reason: String,
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

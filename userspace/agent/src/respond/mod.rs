@@ -1,7 +1,6 @@
 //! Automated and operator responses: blocking traffic in the kernel.
 
 pub mod blocklist;
-pub mod cli;
 pub mod policy;
 
 pub use blocklist::{Block, Clock, Origin, SystemClock, Tables, Target};

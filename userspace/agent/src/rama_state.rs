@@ -10,40 +10,38 @@ use heir_rama::{Rama, Registry, Snapshot, SystemClock, oui};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading RAMA state {path}: {source}")]
+    #[error("reading RAMA state {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "RAMA state {path} is not a state file this heir can read ({source}); it was left untouched"
-    )]
+    #[error("RAMA state {path} is not a state file this heir can read; it was left untouched")]
     Corrupt {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("writing RAMA state {path}: {source}")]
+    #[error("writing RAMA state {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("device registry: {0}")]
+    #[error("device registry")]
     Registry(#[from] heir_rama::registry::Error),
 }
 
 /// The RAMA engine with its state file.
-pub struct Risk {
+pub struct RamaState {
     pub rama: Rama<SystemClock>,
     path: PathBuf,
 }
 
-impl Risk {
+impl RamaState {
     pub fn state_path(data_dir: &Path) -> PathBuf {
         data_dir.join("rama.json")
     }
 
     /// Loads the saved state (or starts empty) and merges the operator's registry, if any.
-    pub fn open(data_dir: &Path, registry: Option<&Path>) -> Result<Risk, Error> {
+    pub fn open(data_dir: &Path, registry: Option<&Path>) -> Result<RamaState, Error> {
         let path = Self::state_path(data_dir);
         let oui = oui::Table::load_default().unwrap_or_else(|_| oui::Table::curated());
         let mut rama = match std::fs::read(&path) {
@@ -66,15 +64,38 @@ impl Risk {
         if let Some(reg) = registry {
             rama.load_registry(&Registry::load(reg)?);
         }
-        Ok(Risk { rama, path })
+        Ok(RamaState { rama, path })
     }
 
+    /// Writes the state now. Holds `self` for the whole write: where the state is shared,
+    /// take a [`RamaState::saving`] under the lock and write it after releasing the lock.
     pub fn save(&self) -> Result<(), Error> {
+        self.saving().write()
+    }
+
+    /// The state as it is now, ready to be written without holding the engine.
+    pub fn saving(&self) -> Saving {
+        Saving {
+            snapshot: self.rama.snapshot(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A copy of the state on its way to the disk.
+pub struct Saving {
+    snapshot: Snapshot,
+    path: PathBuf,
+}
+
+impl Saving {
+    /// Replaces the state file atomically: write, fsync, rename.
+    pub fn write(self) -> Result<(), Error> {
         let err = |source| Error::Write {
             path: self.path.clone(),
             source,
         };
-        let bytes = serde_json::to_vec(&self.rama.snapshot())
+        let bytes = serde_json::to_vec(&self.snapshot)
             .map_err(std::io::Error::other)
             .map_err(err)?;
         let tmp = self.path.with_extension("json.tmp");
@@ -89,8 +110,6 @@ impl Risk {
     }
 }
 
-/// The registry file to use: the one given, else `devices.toml` in the data directory when
-/// it exists.
 pub fn registry_path(data_dir: &Path, given: Option<&Path>) -> Option<PathBuf> {
     given.map(Path::to_owned).or_else(|| {
         let p = data_dir.join("devices.toml");
@@ -111,15 +130,15 @@ mod tests {
             "[device.pacs-1]\nname = \"PACS\"\nclass = \"pacs\"\nip = \"10.1.0.5\"\n",
         )
         .unwrap();
-        let risk = Risk::open(dir.path(), Some(&reg)).unwrap();
+        let risk = RamaState::open(dir.path(), Some(&reg)).unwrap();
         assert_eq!(risk.rama.listing().devices.len(), 1);
         risk.save().unwrap();
-        let again = Risk::open(dir.path(), None).unwrap();
+        let again = RamaState::open(dir.path(), None).unwrap();
         assert_eq!(again.rama.listing().devices.len(), 1);
 
-        let state = Risk::state_path(dir.path());
+        let state = RamaState::state_path(dir.path());
         std::fs::write(&state, b"{not json").unwrap();
-        let err = Risk::open(dir.path(), None).err().unwrap().to_string();
+        let err = RamaState::open(dir.path(), None).err().unwrap().to_string();
         assert!(err.contains("left untouched"), "{err}");
         assert_eq!(std::fs::read(&state).unwrap(), b"{not json");
     }

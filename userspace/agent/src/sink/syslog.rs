@@ -40,6 +40,20 @@ impl Syslog {
     }
 }
 
+impl super::Sink for Syslog {
+    fn name(&self) -> &'static str {
+        "syslog"
+    }
+
+    fn wants(&self) -> super::Wants {
+        super::Wants::ALERTS
+    }
+
+    fn alert(&mut self, alert: &Alert) -> Result<(), super::Failure> {
+        Ok(self.send(alert)?)
+    }
+}
+
 /// The syslog severity for an alert severity.
 fn severity(s: Severity) -> u8 {
     match s {

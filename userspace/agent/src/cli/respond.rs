@@ -5,8 +5,53 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use heir_agent::respond::blocklist::{Origin, SystemClock, Tables, Target, parse_ttl};
 
-use super::blocklist::{Origin, SystemClock, Tables, Target, parse_ttl};
+use super::PinArgs;
+
+#[derive(clap::Args)]
+pub struct BlockArgs {
+    addr: String,
+    /// Time to live (90s, 15m, 2h, 7d); without it the block lasts until `heir unblock`.
+    #[arg(long)]
+    ttl: Option<String>,
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    pins: PinArgs,
+}
+
+#[derive(clap::Args)]
+pub struct AddrArgs {
+    addr: String,
+    #[command(flatten)]
+    pins: PinArgs,
+}
+
+impl BlockArgs {
+    pub fn run(self) -> Result<()> {
+        block(
+            &self.pins.pin_dir,
+            &self.addr,
+            self.ttl.as_deref(),
+            self.reason.as_deref(),
+        )
+    }
+}
+
+impl AddrArgs {
+    pub fn unblock(self) -> Result<()> {
+        unblock(&self.pins.pin_dir, &self.addr)
+    }
+
+    pub fn protect(self) -> Result<()> {
+        protect(&self.pins.pin_dir, &self.addr)
+    }
+
+    pub fn unprotect(self) -> Result<()> {
+        unprotect(&self.pins.pin_dir, &self.addr)
+    }
+}
 
 fn open(pin_dir: &Path) -> Result<Tables> {
     Tables::open(pin_dir)
@@ -17,7 +62,7 @@ fn target(addr: &str) -> Result<Target> {
     Ok(addr.parse::<Target>()?)
 }
 
-pub fn block(pin_dir: &Path, addr: &str, ttl: Option<&str>, reason: Option<&str>) -> Result<()> {
+fn block(pin_dir: &Path, addr: &str, ttl: Option<&str>, reason: Option<&str>) -> Result<()> {
     let t = target(addr)?;
     let ttl = ttl.map(parse_ttl).transpose().map_err(anyhow::Error::msg)?;
     let mut tables = open(pin_dir)?;
@@ -43,7 +88,7 @@ pub fn block(pin_dir: &Path, addr: &str, ttl: Option<&str>, reason: Option<&str>
     Ok(())
 }
 
-pub fn unblock(pin_dir: &Path, addr: &str) -> Result<()> {
+fn unblock(pin_dir: &Path, addr: &str) -> Result<()> {
     let t = target(addr)?;
     if open(pin_dir)?.unblock(&t)? {
         println!("unblocked {t}");
@@ -97,14 +142,14 @@ pub fn blocks(pin_dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn protect(pin_dir: &Path, addr: &str) -> Result<()> {
+fn protect(pin_dir: &Path, addr: &str) -> Result<()> {
     let t = target(addr)?;
     open(pin_dir)?.protect(t)?;
     println!("protected {t}: no block will drop its traffic");
     Ok(())
 }
 
-pub fn unprotect(pin_dir: &Path, addr: &str) -> Result<()> {
+fn unprotect(pin_dir: &Path, addr: &str) -> Result<()> {
     let t = target(addr)?;
     if open(pin_dir)?.unprotect(&t)? {
         println!("{t} is no longer protected");
