@@ -61,3 +61,18 @@ pub use indicator::{Indicator, Item, Observable};
 pub use membership::{ConsortiumKey, Credential, Invite, JoinRequest};
 pub use node::{Client, Config, Event, EventLoop};
 pub use tlp::Tlp;
+
+/// An error with its causes, `outer: inner: root`, for logs and messages that carry one
+/// line. Error messages in this crate name their own context and leave their cause to
+/// [`std::error::Error::source`], so a caller printing the chain (`{e:#}` with anyhow, or
+/// this) sees each cause once.
+pub fn report(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}

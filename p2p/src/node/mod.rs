@@ -2,6 +2,7 @@
 //! bounded command channel, and a bounded channel of [`Event`]s out (cf. rust-libp2p's
 //! file-sharing example).
 
+mod actionable;
 mod behaviour;
 mod client;
 mod event_loop;
@@ -16,6 +17,7 @@ pub use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use actionable::Actionable;
 pub use behaviour::{BackfillRequest, BackfillResponse, Behaviour, TOPIC};
 pub use client::{Client, Published, Rotation};
 pub use event_loop::EventLoop;
@@ -173,6 +175,11 @@ pub enum Event {
         change: Change,
         via: Via,
     },
+    /// An attacker address corroborated past [`Config::trust`]'s thresholds (hospitals and
+    /// confidence), following a [`Event::Received`]: the responder's input. Each address
+    /// comes once per change of its corroboration (a further hospital reporting it); one
+    /// that could not be delivered (a full event queue) comes with the next report.
+    Actionable(Actionable),
     /// A validated envelope sealed for a sharing group this node is not in: stored and relayed.
     Relayed {
         author: PeerId,
