@@ -78,20 +78,22 @@ impl EventLoop {
                 noise::Config::new,
                 yamux::Config::default,
             )
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| Error::Transport(Box::new(e)))?
             .with_quic()
             .with_behaviour(|key| {
                 Behaviour::new(key, &config)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| Error::Transport(Box::new(e)))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
             .build();
         for addr in &config.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|source| Error::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
         }
         let validator = Validator::new(
             setup.membership.consortium,
@@ -215,8 +217,8 @@ impl EventLoop {
                 .add_address(&peer, addr.clone());
         }
         self.swarm.dial(addr.clone()).map_err(|e| Error::Dial {
-            addr: addr.to_string(),
-            reason: e.to_string(),
+            addr,
+            source: Box::new(e),
         })
     }
 
@@ -377,11 +379,12 @@ impl EventLoop {
                 if matches!(acceptance, MessageAcceptance::Reject) && by_author {
                     self.penalise(propagation, rejection.reason());
                 }
-                tracing::debug!(peer = %propagation, %rejection, "gossip message rejected");
+                let detail = crate::report(&rejection);
+                tracing::debug!(peer = %propagation, %detail, "gossip message rejected");
                 self.emit(Event::Rejected {
                     peer: propagation,
                     reason: rejection.reason(),
-                    detail: rejection.to_string(),
+                    detail,
                 });
             }
         }
@@ -417,8 +420,9 @@ impl EventLoop {
                 bytes: acc.bytes.clone(),
             })
         {
+            let e = crate::report(&e);
             tracing::error!("{e}");
-            self.warnings.push(e.to_string());
+            self.warnings.push(e);
         }
         self.members
             .insert(acc.author, acc.envelope.credential.clone());
@@ -547,7 +551,7 @@ impl EventLoop {
                     self.emit(Event::Rejected {
                         peer,
                         reason: r.reason(),
-                        detail: format!("backfill: {r}"),
+                        detail: format!("backfill: {}", crate::report(&r)),
                     });
                     // A relay answers for the integrity of what it hands over, not for
                     // its author's standing or timing.
@@ -719,7 +723,9 @@ impl EventLoop {
                 bytes: acc.bytes.clone(),
             })
         {
-            self.warnings.push(e.to_string());
+            let e = crate::report(&e);
+            tracing::error!("{e}");
+            self.warnings.push(e);
         }
         let _: Change = self.kb.insert(&acc, now);
     }
@@ -735,7 +741,7 @@ impl EventLoop {
         {
             Ok(_) => true,
             Err(PublishError::NoPeersSubscribedToTopic) => false,
-            Err(e) => return Err(Error::Gossipsub(e.to_string())),
+            Err(e) => return Err(Error::Gossipsub(e)),
         };
         self.published += 1;
         Ok(Published {

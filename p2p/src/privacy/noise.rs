@@ -72,16 +72,12 @@ fn bernoulli_exp<R: Rng + ?Sized>(n: u64, d: u64, rng: &mut R) -> bool {
         return bernoulli_exp(n % d, d, rng);
     }
     // γ ≤ 1: K is the first k with a failed Bernoulli(γ/k); P(K odd) = e^(−γ).
+    // Should d·k overflow, γ/k < 2^-44 and reaching it took 2^44 successes in a row: the
+    // next trial failing is as good as certain, so it ends there.
     let mut k: u64 = 1;
-    loop {
-        let Some(dk) = d.checked_mul(k) else {
-            // γ/k < 2^-44 here: a success is as good as impossible, and reaching this
-            // point already took more than 2^44 successes in a row.
-            break;
-        };
-        if !bernoulli(n, dk, rng) {
-            break;
-        }
+    while let Some(dk) = d.checked_mul(k)
+        && bernoulli(n, dk, rng)
+    {
         k += 1;
     }
     k % 2 == 1

@@ -146,9 +146,8 @@ impl Mesh {
                     heir_mesh::Event::Actionable(a) => {
                         // Waiting here backs up into the node's bounded event queue, whose
                         // drops it counts and retries with the address's next report.
-                        if act.send(a).await.is_err() {
-                            break;
-                        }
+                        // (A closed receiver means no responder: the rest still runs.)
+                        let _ = act.send(a).await;
                     }
                     heir_mesh::Event::GroupKey { .. } => {
                         // Keep rotated group keys across restarts.
