@@ -595,12 +595,12 @@ fn from_misp(feed: MispFeed) -> Result<Vec<Item>, Error> {
 /// A file that could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Read {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Parse {
         path: std::path::PathBuf,
         source: Error,
@@ -788,11 +788,10 @@ mod tests {
             "{\"type\":\"bundle\",\"id\":\"b\",\"objects\":[{\"type\":\"indicator\"}]}",
         )
         .unwrap();
-        let e = import_file(&p).unwrap_err().to_string();
+        let e = crate::report(&import_file(&p).unwrap_err());
         assert!(e.contains("feed.json") && e.contains("objects[0]"), "{e}");
-        let e = import_file(&dir.path().join("missing.json"))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(e.matches("objects[0]").count(), 1, "the cause once: {e}");
+        let e = crate::report(&import_file(&dir.path().join("missing.json")).unwrap_err());
         assert!(e.contains("missing.json"), "{e}");
     }
 

@@ -279,7 +279,7 @@ pub enum Metric {
 }
 
 /// An observed aggregate (STIX observed-data): a statistic that already went through
-/// k-anonymity and Laplace noise before it left its hospital.
+/// k-anonymity and discrete Laplace noise before it left its hospital.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     pub metric: Metric,

@@ -33,7 +33,7 @@ use crate::membership::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: readable by others (mode {mode:o}); run `chmod 600 {path}`")]
     InsecurePermissions { path: PathBuf, mode: u32 },
@@ -49,9 +49,9 @@ pub enum Error {
         "{0}: this node has not joined a consortium (run `heir mesh init` or `heir mesh join`)"
     )]
     NotJoined(PathBuf),
-    #[error("invite: {0}")]
+    #[error("invite")]
     Invite(#[from] membership::Error),
-    #[error("invite: {0}")]
+    #[error("invite: sharing-group key")]
     GroupKey(#[from] crate::group::Error),
 }
 

@@ -19,9 +19,9 @@ use crate::validate::Accepted;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{0}")]
+    #[error(transparent)]
     Keystore(#[from] crate::keystore::Error),
     #[error(
         "{path}: damaged record at byte offset {offset}: {reason}; {kept} earlier records kept"
@@ -352,7 +352,11 @@ pub(crate) fn restore(
             Ok(acc) => {
                 kb.insert(&acc, r.received);
             }
-            Err(e) => skipped.push(format!("{}: stored envelope skipped: {e}", path.display())),
+            Err(e) => skipped.push(format!(
+                "{}: stored envelope skipped: {}",
+                path.display(),
+                crate::report(&e)
+            )),
         }
     }
     skipped
@@ -418,15 +422,9 @@ impl Log {
             for r in &records {
                 fresh.extend(Self::frame(r));
             }
-            crate::keystore::write_private(path, &fresh).map_err(|e| Error::Io {
-                path: path.to_owned(),
-                source: io::Error::other(e.to_string()),
-            })?;
+            crate::keystore::write_private(path, &fresh)?;
         } else if data.is_empty() {
-            crate::keystore::write_private(path, MAGIC).map_err(|e| Error::Io {
-                path: path.to_owned(),
-                source: io::Error::other(e.to_string()),
-            })?;
+            crate::keystore::write_private(path, MAGIC)?;
         }
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
         Ok((

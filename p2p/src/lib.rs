@@ -32,8 +32,13 @@
 //!     Err(e) => return Err(e.into()),
 //! }
 //! while let Some(event) = events.recv().await {
-//!     if let Event::Received { item, hospital, .. } = event {
-//!         println!("{hospital} shared a {}", item.kind());
+//!     match event {
+//!         Event::Received { item, hospital, .. } => {
+//!             println!("{hospital} shared a {}", item.kind());
+//!         }
+//!         // Corroborated past `Config::trust`'s thresholds: the responder's input.
+//!         Event::Actionable(a) => println!("block {}? {}", a.addr, a.reason()),
+//!         _ => {}
 //!     }
 //! }
 //! # Ok(()) }
@@ -61,3 +66,44 @@ pub use indicator::{Indicator, Item, Observable};
 pub use membership::{ConsortiumKey, Credential, Invite, JoinRequest};
 pub use node::{Client, Config, Event, EventLoop};
 pub use tlp::Tlp;
+
+/// An error with its causes, `outer: inner: root`, for logs and messages that carry one
+/// line. Error messages in this crate name their own context and leave their cause to
+/// [`std::error::Error::source`], so a caller printing the chain (`{e:#}` with anyhow, or
+/// this) sees each cause once.
+pub fn report(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{keystore, node, privacy, report};
+
+    /// Each message names its own context only, so the chain carries every cause once.
+    #[test]
+    fn a_cause_is_reported_once() {
+        let e = node::Error::Keystore(keystore::Error::Io {
+            path: "/var/lib/heir/mesh/identity.key".into(),
+            source: std::io::Error::other("disk on fire"),
+        });
+        assert_eq!(
+            report(&e),
+            "keystore: /var/lib/heir/mesh/identity.key: disk on fire"
+        );
+        let e = node::Error::Withheld(privacy::Withheld::BelowK {
+            contributors: 2,
+            k: 5,
+        });
+        assert_eq!(
+            report(&e),
+            "not shared: statistic has 2 contributors, below the k-anonymity threshold 5"
+        );
+    }
+}

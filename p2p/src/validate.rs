@@ -40,19 +40,19 @@ pub enum Origin {
 /// Why a message was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Rejection {
-    #[error("malformed: {0}")]
+    #[error("malformed")]
     Malformed(#[from] wire::Error),
-    #[error("not a member: {0}")]
-    NotMember(membership::Error),
-    #[error("credential expired: {0}")]
-    Expired(membership::Error),
-    #[error("credential revoked: {0}")]
-    Revoked(membership::Error),
+    #[error("not a member")]
+    NotMember(#[source] membership::Error),
+    #[error("credential expired")]
+    Expired(#[source] membership::Error),
+    #[error("credential revoked")]
+    Revoked(#[source] membership::Error),
     #[error("forged: {0}")]
     Forged(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Trust(#[from] trust::Error),
-    #[error("invalid item: {0}")]
+    #[error("invalid item")]
     Invalid(#[from] Invalid),
     #[error("policy violation: {0}")]
     Policy(String),

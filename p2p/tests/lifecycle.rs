@@ -263,7 +263,11 @@ async fn rama_benchmark_from_noised_distributions() {
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("k-anonymity"), "{err}");
+    let err = heir_mesh::report(&err);
+    assert!(
+        err.contains("not shared") && err.contains("k-anonymity"),
+        "{err}"
+    );
     // Three hospitals release 200-device histograms: all low risk except hospital 2.
     for (i, hist) in [
         [100, 100, 0, 0, 0, 0, 0, 0, 0, 0],

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use heir_mesh::indicator::Item;
+use heir_mesh::node::Event;
 use heir_mesh::validate::Reason;
 use heir_mesh::wire::Envelope;
 use heir_mesh::{Identity, Tlp};
@@ -464,4 +465,92 @@ async fn malformed_messages_are_rejected() {
         "three strikes block the sender"
     );
     let _ = Tlp::Clear;
+}
+
+/// Collects `node`'s events until `want` items about `id` were received (or `SPREAD` passed),
+/// returning the actionable addresses handed over meanwhile.
+async fn actionables_until(
+    node: &mut TestNode,
+    id: heir_mesh::indicator::IndicatorId,
+    want: usize,
+) -> Vec<heir_mesh::node::Actionable> {
+    let (mut got, mut received) = (Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + SPREAD;
+    while received < want {
+        let Ok(Some(ev)) = tokio::time::timeout_at(deadline, node.events.recv()).await else {
+            break;
+        };
+        match ev {
+            Event::Received {
+                item: it, change, ..
+            } if matches!(*it, Item::Indicator(ref i) if i.id == id) => {
+                assert!(
+                    !matches!(change, heir_mesh::knowledge::Change::Nothing),
+                    "{change:?}"
+                );
+                received += 1;
+            }
+            Event::Actionable(a) if a.id == id => got.push(a),
+            _ => {}
+        }
+    }
+    assert_eq!(received, want, "reports about the indicator that arrived");
+    // An Actionable follows the Received it came with; a repeated one would come soon after.
+    while let Ok(Some(ev)) =
+        tokio::time::timeout(Duration::from_millis(300), node.events.recv()).await
+    {
+        if let Event::Actionable(a) = ev
+            && a.id == id
+        {
+            got.push(a);
+        }
+    }
+    got
+}
+
+/// The node itself tells the application which addresses are actionable: not on the first
+/// hospital's report, once when a second hospital corroborates it, not again when the same
+/// hospital repeats itself, and once more when a third hospital joins in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_hands_over_an_address_once_per_corroboration() {
+    let consortium = Consortium::new();
+    let mut cfg = config();
+    cfg.trust.act_min_hospitals = 2;
+    cfg.trust.act_min_confidence = 0.5;
+    let mut nodes = network(&consortium, 4, cfg).await;
+    let ind = indicator(40);
+    let publish = async |nodes: &[TestNode], at: usize| {
+        // A fresh report: its own validity start, so its own bytes.
+        nodes[at]
+            .client
+            .publish(Item::Indicator(indicator(40)), None)
+            .await
+            .unwrap();
+    };
+
+    publish(&nodes, 1).await;
+    assert!(actionables_until(&mut nodes[0], ind.id, 1).await.is_empty());
+
+    publish(&nodes, 2).await;
+    let handed = actionables_until(&mut nodes[0], ind.id, 1).await;
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(
+        handed[0].addr,
+        "203.0.113.40".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(handed[0].hospitals, 2);
+    assert!(
+        handed[0].reason().contains("net.c2_beacon"),
+        "{}",
+        handed[0].reason()
+    );
+
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    publish(&nodes, 2).await;
+    assert!(actionables_until(&mut nodes[0], ind.id, 1).await.is_empty());
+
+    publish(&nodes, 3).await;
+    let handed = actionables_until(&mut nodes[0], ind.id, 1).await;
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0].hospitals, 3);
 }

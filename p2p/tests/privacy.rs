@@ -161,6 +161,8 @@ proptest! {
             Ok(a) => {
                 prop_assert!(contributors >= filter.config().k_anonymity);
                 prop_assert_eq!(a.buckets.len(), counts.len());
+                // Discrete noise on integer counts: every released value is an integer.
+                prop_assert!(a.buckets.iter().all(|b| b.fract() == 0.0), "{:?}", a.buckets);
                 prop_assert!(filter.check(&Item::Aggregate(a)).is_ok());
             }
             Err(_) => prop_assert!(contributors < filter.config().k_anonymity),

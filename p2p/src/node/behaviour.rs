@@ -96,18 +96,18 @@ impl Behaviour {
             .duplicate_cache_time(config.duplicate_cache)
             .history_gossip(3)
             .build()
-            .map_err(|e| Error::Gossipsub(e.to_string()))?;
+            .map_err(|e| Error::GossipsubSetup(e.to_string()))?;
         let mut gossipsub =
             gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)
-                .map_err(|e| Error::Gossipsub(e.to_owned()))?;
+                .map_err(|e| Error::GossipsubSetup(e.to_owned()))?;
         let topic = IdentTopic::new(TOPIC);
         let (params, thresholds) = score_params(config, &topic);
         gossipsub
             .with_peer_score(params, thresholds)
-            .map_err(Error::Gossipsub)?;
+            .map_err(Error::GossipsubSetup)?;
         gossipsub
             .subscribe(&topic)
-            .map_err(|e| Error::Gossipsub(e.to_string()))?;
+            .map_err(|e| Error::GossipsubSetup(e.to_string()))?;
 
         let mut kcfg = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kcfg.set_query_timeout(Duration::from_secs(30));
@@ -121,7 +121,7 @@ impl Behaviour {
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                    .map_err(|e| Error::Transport(format!("mDNS: {e}")))?,
+                    .map_err(Error::Mdns)?,
             )
         } else {
             None

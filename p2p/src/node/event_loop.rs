@@ -12,11 +12,15 @@ use libp2p::{
 };
 use tokio::sync::mpsc;
 
+mod groups;
+mod views;
+
+use super::actionable::Handover;
 use super::behaviour::{BackfillRequest, BackfillResponse, Behaviour, BehaviourEvent, TOPIC};
-use super::client::{Command, Published, Rotation};
-use super::{Config, Error, Event, PeerInfo, Setup, Status, Via};
+use super::client::{Command, Published};
+use super::{Config, Error, Event, Setup, Via};
 use crate::clock::{self, SharedClock};
-use crate::group::{GroupKey, Keyring, WrappedKey};
+use crate::group::Keyring;
 use crate::identity::Identity;
 use crate::indicator::Item;
 use crate::keystore::Membership;
@@ -54,6 +58,8 @@ pub struct EventLoop {
     warnings: Vec<String>,
     /// Whether a Kademlia bootstrap query ran since the first connection.
     discovered: bool,
+    /// Corroborated addresses already handed to the application.
+    handover: Handover,
 }
 
 impl EventLoop {
@@ -72,20 +78,22 @@ impl EventLoop {
                 noise::Config::new,
                 yamux::Config::default,
             )
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| Error::Transport(Box::new(e)))?
             .with_quic()
             .with_behaviour(|key| {
                 Behaviour::new(key, &config)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| Error::Transport(Box::new(e)))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
             .build();
         for addr in &config.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|source| Error::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
         }
         let validator = Validator::new(
             setup.membership.consortium,
@@ -115,6 +123,7 @@ impl EventLoop {
             dropped_events: 0,
             warnings: Vec::new(),
             discovered: false,
+            handover: Handover::default(),
             membership: setup.membership,
             config,
         };
@@ -190,10 +199,14 @@ impl EventLoop {
         addrs
     }
 
-    fn emit(&mut self, ev: Event) {
-        if self.events.try_send(ev).is_err() {
+    /// Sends an event without waiting; a full queue drops it and counts the drop. Returns
+    /// whether it was queued.
+    fn emit(&mut self, ev: Event) -> bool {
+        let sent = self.events.try_send(ev).is_ok();
+        if !sent {
             self.dropped_events += 1;
         }
+        sent
     }
 
     fn dial(&mut self, addr: Multiaddr) -> Result<(), Error> {
@@ -204,8 +217,8 @@ impl EventLoop {
                 .add_address(&peer, addr.clone());
         }
         self.swarm.dial(addr.clone()).map_err(|e| Error::Dial {
-            addr: addr.to_string(),
-            reason: e.to_string(),
+            addr,
+            source: Box::new(e),
         })
     }
 
@@ -240,7 +253,9 @@ impl EventLoop {
                 peer_id,
                 num_established: 0,
                 ..
-            } => self.emit(Event::PeerDisconnected(peer_id)),
+            } => {
+                self.emit(Event::PeerDisconnected(peer_id));
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -364,11 +379,12 @@ impl EventLoop {
                 if matches!(acceptance, MessageAcceptance::Reject) && by_author {
                     self.penalise(propagation, rejection.reason());
                 }
-                tracing::debug!(peer = %propagation, %rejection, "gossip message rejected");
+                let detail = crate::report(&rejection);
+                tracing::debug!(peer = %propagation, %detail, "gossip message rejected");
                 self.emit(Event::Rejected {
                     peer: propagation,
                     reason: rejection.reason(),
-                    detail: rejection.to_string(),
+                    detail,
                 });
             }
         }
@@ -404,8 +420,9 @@ impl EventLoop {
                 bytes: acc.bytes.clone(),
             })
         {
+            let e = crate::report(&e);
             tracing::error!("{e}");
-            self.warnings.push(e.to_string());
+            self.warnings.push(e);
         }
         self.members
             .insert(acc.author, acc.envelope.credential.clone());
@@ -421,15 +438,29 @@ impl EventLoop {
         if let crate::wire::Body::Revocations(_) = acc.envelope.body {
             self.enforce_revocations();
         }
-        match acc.item {
-            Some(item) => self.emit(Event::Received {
-                item: Box::new(item),
-                hospital: acc.hospital,
-                author: acc.author,
-                change,
-                via,
-            }),
-            None => self.emit(Event::Relayed { author: acc.author }),
+        let Some(item) = acc.item else {
+            self.emit(Event::Relayed { author: acc.author });
+            return;
+        };
+        let due = self
+            .handover
+            .due(&change, |id| self.kb.get(id), &self.config.trust, now);
+        self.emit(Event::Received {
+            item: Box::new(item),
+            hospital: acc.hospital,
+            author: acc.author,
+            change,
+            via,
+        });
+        if let Some(a) = due {
+            if self.emit(Event::Actionable(a.clone())) {
+                self.handover.given(&a);
+            } else {
+                tracing::warn!(
+                    addr = %a.addr,
+                    "event queue full: a corroborated address waits for the next report"
+                );
+            }
         }
     }
 
@@ -520,7 +551,7 @@ impl EventLoop {
                     self.emit(Event::Rejected {
                         peer,
                         reason: r.reason(),
-                        detail: format!("backfill: {r}"),
+                        detail: format!("backfill: {}", crate::report(&r)),
                     });
                     // A relay answers for the integrity of what it hands over, not for
                     // its author's standing or timing.
@@ -646,62 +677,6 @@ impl EventLoop {
         }
     }
 
-    fn install_group_key(&mut self, keys: &[WrappedKey]) {
-        let ours = x25519_dalek::PublicKey::from(self.identity.agreement()).to_bytes();
-        let Some(w) = keys.iter().find(|k| k.recipient == ours) else {
-            return;
-        };
-        if self.keyring.get(&w.group, w.epoch).is_ok() {
-            return;
-        }
-        match GroupKey::unwrap(w, self.identity.agreement()) {
-            Ok(key) => {
-                let (group, epoch) = (key.group.clone(), key.epoch);
-                self.keyring.insert(key);
-                self.emit(Event::GroupKey { group, epoch });
-            }
-            Err(e) => self.warnings.push(format!("group key rotation: {e}")),
-        }
-    }
-
-    fn rotate_group(&mut self, group: String) -> Result<Rotation, Error> {
-        let own = self.membership.credential.clone();
-        if !own.in_group(&group) {
-            return Err(Error::NotInGroup(group));
-        }
-        let now = self.clock.now();
-        let revoked = &self.validator.revocations().serials;
-        let mut recipients: Vec<[u8; 32]> = self
-            .members
-            .values()
-            .filter(|c| c.in_group(&group) && !revoked.contains(&c.serial) && now < c.expires)
-            .map(|c| c.agreement)
-            .collect();
-        recipients.push(own.agreement);
-        recipients.sort();
-        recipients.dedup();
-        let key = self.keyring.rotate(&group);
-        let wrapped: Vec<WrappedKey> = recipients.iter().map(|r| key.wrap_for(r)).collect();
-        let env = Envelope::group_keys(&self.identity, &own, now, wrapped);
-        let bytes = env.encode();
-        let published = self.send(bytes.clone())?;
-        self.validator.record_own(&env);
-        let acc = Accepted {
-            envelope: env,
-            bytes,
-            item: None,
-            hospital: own.hospital.clone(),
-            author: self.identity.peer_id(),
-        };
-        self.store_own(acc);
-        Ok(Rotation {
-            group,
-            epoch: key.epoch,
-            recipients: recipients.len(),
-            published,
-        })
-    }
-
     fn publish(&mut self, item: Item, group: Option<String>) -> Result<Published, Error> {
         self.filter.check(&item)?;
         let now = self.clock.now();
@@ -748,7 +723,9 @@ impl EventLoop {
                 bytes: acc.bytes.clone(),
             })
         {
-            self.warnings.push(e.to_string());
+            let e = crate::report(&e);
+            tracing::error!("{e}");
+            self.warnings.push(e);
         }
         let _: Change = self.kb.insert(&acc, now);
     }
@@ -764,7 +741,7 @@ impl EventLoop {
         {
             Ok(_) => true,
             Err(PublishError::NoPeersSubscribedToTopic) => false,
-            Err(e) => return Err(Error::Gossipsub(e.to_string())),
+            Err(e) => return Err(Error::Gossipsub(e)),
         };
         self.published += 1;
         Ok(Published {
@@ -772,63 +749,5 @@ impl EventLoop {
             size,
             sent,
         })
-    }
-
-    fn peers(&self) -> Vec<PeerInfo> {
-        let gs = &self.swarm.behaviour().gossipsub;
-        let mesh: HashSet<&PeerId> = gs.mesh_peers(&self.topic.hash()).collect();
-        self.swarm
-            .connected_peers()
-            .map(|p| {
-                let hospital = self.members.get(p).map(|c| c.hospital.clone());
-                PeerInfo {
-                    peer_id: *p,
-                    gossip_score: gs.peer_score(p),
-                    reputation: hospital.as_deref().map(|h| self.kb.reputation().get(h)),
-                    hospital,
-                    in_mesh: mesh.contains(p),
-                }
-            })
-            .collect()
-    }
-
-    fn status(&self) -> Status {
-        let cred = &self.membership.credential;
-        let mut groups: Vec<(String, u32)> = self
-            .keyring
-            .groups()
-            .filter_map(|g| {
-                self.keyring
-                    .current(g)
-                    .ok()
-                    .map(|k| (g.to_owned(), k.epoch))
-            })
-            .collect();
-        groups.sort();
-        Status {
-            peer_id: self.identity.peer_id(),
-            hospital: cred.hospital.clone(),
-            consortium: self.membership.consortium.to_string(),
-            credential_expires: cred.expires,
-            listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
-            connected: self.swarm.connected_peers().count(),
-            mesh_peers: self
-                .swarm
-                .behaviour()
-                .gossipsub
-                .mesh_peers(&self.topic.hash())
-                .count(),
-            indicators: self.kb.len(),
-            stored_envelopes: self.kb.log_len(),
-            published: self.published,
-            accepted: self.validator.accepted(),
-            rejected: self.validator.rejections().clone(),
-            backfilled: self.backfilled,
-            dropped_events: self.dropped_events,
-            blocked: self.blocked.iter().map(ToString::to_string).collect(),
-            groups,
-            revocations_version: self.validator.revocations().version,
-            warnings: self.warnings.clone(),
-        }
     }
 }

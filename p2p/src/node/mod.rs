@@ -2,6 +2,7 @@
 //! bounded command channel, and a bounded channel of [`Event`]s out (cf. rust-libp2p's
 //! file-sharing example).
 
+mod actionable;
 mod behaviour;
 mod client;
 mod event_loop;
@@ -16,6 +17,7 @@ pub use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use actionable::Actionable;
 pub use behaviour::{BackfillRequest, BackfillResponse, Behaviour, TOPIC};
 pub use client::{Client, Published, Rotation};
 pub use event_loop::EventLoop;
@@ -33,27 +35,38 @@ use crate::validate::Reason;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("transport: {0}")]
-    Transport(String),
-    #[error("listen on {addr}: {reason}")]
-    Listen { addr: Multiaddr, reason: String },
-    #[error("dial {addr}: {reason}")]
-    Dial { addr: String, reason: String },
-    #[error("gossipsub: {0}")]
-    Gossipsub(String),
-    #[error("refused by the privacy filter: {0}")]
+    #[error("transport")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("listen on {addr}")]
+    Listen {
+        addr: Multiaddr,
+        source: libp2p::TransportError<std::io::Error>,
+    },
+    #[error("dial {addr}")]
+    Dial {
+        addr: Multiaddr,
+        source: Box<libp2p::swarm::DialError>,
+    },
+    #[error("gossipsub")]
+    Gossipsub(#[source] libp2p::gossipsub::PublishError),
+    /// Gossipsub's configuration refused (its errors are plain messages, not error types).
+    #[error("gossipsub setup: {0}")]
+    GossipsubSetup(String),
+    #[error("mDNS")]
+    Mdns(#[source] std::io::Error),
+    #[error("refused by the privacy filter")]
     Privacy(#[from] privacy::Violation),
-    #[error("not shared: {0}")]
+    #[error("not shared")]
     Withheld(#[from] privacy::Withheld),
     #[error("{0} items go to a sharing group: name one")]
     NeedsGroup(crate::tlp::Tlp),
-    #[error("sharing group: {0}")]
+    #[error("sharing group")]
     Group(#[from] crate::group::Error),
     #[error("this node's credential is not in sharing group `{0}`")]
     NotInGroup(String),
-    #[error("knowledge base: {0}")]
+    #[error("knowledge base")]
     Knowledge(#[from] crate::knowledge::Error),
-    #[error("keystore: {0}")]
+    #[error("keystore")]
     Keystore(#[from] keystore::Error),
     #[error("the node has stopped")]
     Stopped,
@@ -173,6 +186,11 @@ pub enum Event {
         change: Change,
         via: Via,
     },
+    /// An attacker address corroborated past [`Config::trust`]'s thresholds (hospitals and
+    /// confidence), following a [`Event::Received`]: the responder's input. Each address
+    /// comes once per change of its corroboration (a further hospital reporting it); one
+    /// that could not be delivered (a full event queue) comes with the next report.
+    Actionable(Actionable),
     /// A validated envelope sealed for a sharing group this node is not in: stored and relayed.
     Relayed {
         author: PeerId,

@@ -1,17 +1,12 @@
 //! The agent's place in the hospitals' mesh: which alerts it shares, and the node it runs
 //! when this hospital is a member (after `heir mesh init` or `heir mesh join`).
 
-use std::collections::HashSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use heir_mesh::Observable;
-use heir_mesh::indicator::IndicatorId;
 use heir_mesh::keystore::Keystore;
-use heir_mesh::knowledge::{Change, Entry};
-use heir_model::{Alert, Category, Severity, Timestamp};
+use heir_model::{Alert, Severity};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -66,12 +61,15 @@ impl Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("mesh keystore: {0}")]
+    #[error("mesh keystore")]
     Keystore(#[from] heir_mesh::keystore::Error),
-    #[error("mesh address `{addr}`: {reason}")]
-    Address { addr: String, reason: String },
-    #[error("mesh node: {0}")]
-    Node(String),
+    #[error("mesh address `{addr}`")]
+    Address {
+        addr: String,
+        source: heir_mesh::node::MultiaddrError,
+    },
+    #[error("mesh node")]
+    Node(#[from] heir_mesh::node::Error),
 }
 
 /// Where this node's mesh keys and knowledge base live.
@@ -79,45 +77,9 @@ pub fn keystore_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("mesh")
 }
 
-/// An attacker address the consortium corroborated past this node's thresholds: the
-/// responder's input from the mesh.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Actionable {
-    pub addr: IpAddr,
-    pub category: Category,
-    /// The rule that reported it, e.g. `net.port_scan`.
-    pub rule: String,
-    pub hospitals: usize,
-    pub confidence: f64,
-}
-
-impl Actionable {
-    /// What the audit log and the block table record as the reason.
-    pub fn reason(&self) -> String {
-        format!(
-            "mesh: {} by {} hospitals ({:.2})",
-            self.rule, self.hospitals, self.confidence
-        )
-    }
-
-    /// The actionable address an entry names, if it names one and is corroborated enough.
-    pub fn from_entry(
-        entry: &Entry,
-        policy: &heir_mesh::trust::Config,
-        now: Timestamp,
-    ) -> Option<Self> {
-        let Observable::Ip(addr) = entry.indicator.observable else {
-            return None;
-        };
-        entry.actionable(policy, now).then(|| Actionable {
-            addr,
-            category: entry.indicator.category,
-            rule: entry.indicator.rule.clone(),
-            hospitals: entry.hospitals(),
-            confidence: entry.confidence,
-        })
-    }
-}
+/// The responder's input from the mesh; the node decides what is actionable (its
+/// `trust` thresholds) and hands each address over once per change of corroboration.
+pub use heir_mesh::node::Actionable;
 
 /// A running mesh node, as the agent uses it.
 pub struct Mesh {
@@ -141,11 +103,10 @@ impl Mesh {
         let keystore = Keystore::open(&dir)?;
         let setup = heir_mesh::node::Setup::from_keystore(&keystore)?;
         fn parse(a: &str) -> Result<heir_mesh::node::Multiaddr, Error> {
-            a.parse()
-                .map_err(|e: heir_mesh::node::MultiaddrError| Error::Address {
-                    addr: a.to_owned(),
-                    reason: e.to_string(),
-                })
+            a.parse().map_err(|source| Error::Address {
+                addr: a.to_owned(),
+                source,
+            })
         }
         let trust = heir_mesh::trust::Config {
             act_min_hospitals: config.act_min_hospitals.max(1),
@@ -159,7 +120,7 @@ impl Mesh {
                 .map(|a| parse(a))
                 .collect::<Result<_, _>>()?,
             mdns: config.mdns,
-            trust: trust.clone(),
+            trust,
             ..heir_mesh::Config::default()
         };
         let mut bootstrap: Vec<String> = setup.membership.bootstrap.clone();
@@ -168,8 +129,7 @@ impl Mesh {
             .iter()
             .map(|a| parse(a))
             .collect::<Result<_, _>>()?;
-        let (client, event_loop, mut events) =
-            heir_mesh::node::new(setup, node_config).map_err(|e| Error::Node(e.to_string()))?;
+        let (client, event_loop, mut events) = heir_mesh::node::new(setup, node_config)?;
         tokio::spawn(event_loop.run());
 
         let received = Arc::new(AtomicU64::new(0));
@@ -177,45 +137,24 @@ impl Mesh {
         let keys = client.clone();
         let (act, actionable) = mpsc::channel::<Actionable>(256);
         tokio::spawn(async move {
-            let mut acted: HashSet<IndicatorId> = HashSet::new();
             while let Some(ev) = events.recv().await {
                 match ev {
-                    heir_mesh::Event::Received {
-                        hospital, change, ..
-                    } => {
+                    heir_mesh::Event::Received { hospital, .. } => {
                         counter.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("indicator from {hospital}");
-                        let id = match change {
-                            Change::NewIndicator(id) | Change::Corroborated { id, .. } => id,
-                            _ => continue,
-                        };
-                        if acted.contains(&id) {
-                            continue;
-                        }
-                        let Ok(Some(entry)) = keys.indicator(id).await else {
-                            continue;
-                        };
-                        if let Some(a) = Actionable::from_entry(&entry, &trust, Timestamp::now()) {
-                            // Bounded: forgetting old ids only means a repeated block, which
-                            // refreshes its expiry.
-                            if acted.len() >= 65_536 {
-                                acted.clear();
-                            }
-                            acted.insert(id);
-                            if act.try_send(a).is_err() {
-                                tracing::warn!(
-                                    "responder busy: a corroborated indicator waits for the next report"
-                                );
-                                acted.remove(&id);
-                            }
-                        }
+                    }
+                    heir_mesh::Event::Actionable(a) => {
+                        // Waiting here backs up into the node's bounded event queue, whose
+                        // drops it counts and retries with the address's next report.
+                        // (A closed receiver means no responder: the rest still runs.)
+                        let _ = act.send(a).await;
                     }
                     heir_mesh::Event::GroupKey { .. } => {
                         // Keep rotated group keys across restarts.
                         if let Ok(ring) = keys.keyring().await
                             && let Err(e) = keystore.save_keyring(&ring)
                         {
-                            tracing::error!("saving mesh group keys: {e}");
+                            tracing::error!("saving mesh group keys: {}", heir_mesh::report(&e));
                         }
                     }
                     heir_mesh::Event::Rejected { peer, reason, .. } => {
@@ -231,7 +170,7 @@ impl Mesh {
         tokio::spawn(async move {
             while let Some(a) = pending.recv().await {
                 if let Err(e) = publisher.publish_alert(a, None, None).await {
-                    tracing::debug!("alert not shared: {e}");
+                    tracing::debug!("alert not shared: {}", heir_mesh::report(&e));
                 }
             }
         });
@@ -251,71 +190,5 @@ impl Mesh {
         if self.outbox.try_send(alert.clone()).is_err() {
             self.unshared.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use heir_mesh::knowledge::Report;
-    use heir_mesh::{Indicator, trust};
-
-    use super::*;
-
-    fn entry(observable: Observable, hospitals: &[&str], confidence: f64) -> Entry {
-        let at = Timestamp::from_secs(1_000);
-        let mut indicator = Indicator::new(observable, Category::PortScan, Severity::High, at);
-        indicator.rule = "net.port_scan".into();
-        Entry {
-            indicator,
-            reports: hospitals
-                .iter()
-                .map(|h| Report {
-                    hospital: (*h).into(),
-                    confidence,
-                    at,
-                })
-                .collect(),
-            sightings: 0,
-            false_positive: Default::default(),
-            withdrawn: false,
-            confidence,
-            first_seen: at,
-            last_seen: at,
-        }
-    }
-
-    /// The responder hears of an address only once enough hospitals reported it, with
-    /// enough confidence, and only for addresses (not domains or products).
-    #[test]
-    fn only_corroborated_addresses_are_actionable() {
-        let policy = trust::Config {
-            act_min_hospitals: 2,
-            act_min_confidence: 0.9,
-            ..trust::Config::default()
-        };
-        let now = Timestamp::from_secs(2_000);
-        let scanner = Observable::Ip("203.0.113.66".parse().unwrap());
-        assert_eq!(
-            Actionable::from_entry(&entry(scanner.clone(), &["alpha"], 0.95), &policy, now),
-            None
-        );
-        assert_eq!(
-            Actionable::from_entry(
-                &entry(scanner.clone(), &["alpha", "charlie"], 0.8),
-                &policy,
-                now
-            ),
-            None
-        );
-        let a = Actionable::from_entry(&entry(scanner, &["alpha", "charlie"], 0.97), &policy, now)
-            .expect("two hospitals, 0.97");
-        assert_eq!(a.addr, "203.0.113.66".parse::<IpAddr>().unwrap());
-        assert_eq!(a.hospitals, 2);
-        assert!(a.reason().contains("net.port_scan"), "{}", a.reason());
-        let domain = Observable::Domain("c2.example".into());
-        assert_eq!(
-            Actionable::from_entry(&entry(domain, &["alpha", "charlie"], 0.99), &policy, now),
-            None
-        );
     }
 }
