@@ -10,9 +10,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use heir_agent::decode::{self, BootClock};
+use heir_agent::decode;
 use heir_agent::proctable::ProcessTable;
 use heir_agent::sensor::{self, Sensor, watch};
+use heir_model::BootClock;
 use heir_model::event::{CredCall, ModuleOp};
 use heir_model::{Event, EventKind, NetAddr};
 

@@ -425,9 +425,10 @@ fn blocks_survive_a_reload() {
 /// leave the kernel (HL7 patient segments, FTP and telnet passwords) is not in the records.
 #[test]
 fn protocols_are_recognised_from_kernel_samples() {
-    use heir_agent::bench_xdp::{dicom_associate, tls_client_hello};
-    use heir_agent::decode::{BootClock, packet};
-    use heir_model::packet::{PacketEvent, Protocol, Risk};
+    use heir_model::event::Observation;
+    use heir_model::tls::{TlsVersion, best_offered, weak_cipher};
+    use heir_model::{BootClock, EventKind};
+    use heir_packet::samples::{dicom_associate, tls_client_hello};
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -474,74 +475,98 @@ fn protocols_are_recognised_from_kernel_samples() {
             reader.read_batch(|b| raw.push(b.to_vec())).await.unwrap();
         }
     });
-    let clock = BootClock::now();
-    let events: Vec<PacketEvent> = raw
-        .iter()
-        .filter_map(|b| packet::decode(b, &clock).expect("packet records decode"))
-        .collect();
+    let mut decoder = heir_packet::Decoder::new(BootClock::now());
+    let mut events = Vec::new();
+    for b in &raw {
+        decoder
+            .decode(b, &mut events)
+            .expect("packet records decode");
+    }
     let flows = events
         .iter()
-        .filter(|e| matches!(e, PacketEvent::Flow(_)))
+        .filter(|e| matches!(e.kind, EventKind::Flow { .. }))
         .count();
     assert_eq!(flows, 10, "one flow event per connection");
-    let protos: Vec<(&Protocol, &Vec<Risk>)> = events
+    let protos: Vec<&Observation> = events
         .iter()
-        .filter_map(|e| match e {
-            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+        .filter_map(|e| match &e.kind {
+            EventKind::Protocol { observation, .. } => Some(observation),
             _ => None,
         })
         .collect();
-    let has = |f: &dyn Fn(&Protocol) -> bool| protos.iter().any(|(p, _)| f(p));
+    let has = |f: &dyn Fn(&Observation) -> bool| protos.iter().any(|p| f(p));
     assert!(
         has(&|p| *p
-            == Protocol::Dicom {
-                calling_ae: Some("MODALITY01".into()),
-                called_ae: Some("PACS".into())
+            == Observation::Dicom {
+                calling_ae: "MODALITY01".into(),
+                called_ae: "PACS".into(),
+                accepted: None,
             }),
         "{protos:#?}"
     );
-    assert!(has(
-        &|p| matches!(p, Protocol::Tls { legacy_version: 0x0301, inner: Some(i), .. } if i == "dicom")
-    ));
+    let Some(Observation::DicomTls {
+        versions,
+        cipher_suites,
+        ..
+    }) = protos
+        .iter()
+        .find(|p| matches!(p, Observation::DicomTls { .. }))
+    else {
+        panic!("no DICOM over TLS: {protos:#?}")
+    };
+    assert_eq!(*versions, vec![0x0301]);
+    // Old and weak, as the detectors and RAMA read it from what was offered.
+    assert!(
+        best_offered(versions)
+            .and_then(TlsVersion::from_wire)
+            .is_some_and(TlsVersion::is_obsolete)
+    );
+    assert!(cipher_suites.iter().any(|&c| weak_cipher(c).is_some()));
     assert!(has(&|p| *p
-        == Protocol::Hl7 {
-            sending_app: "LAB".into(),
-            receiving_app: "EHR".into()
+        == Observation::Hl7Mllp {
+            sending_application: "LAB".into(),
+            receiving_application: "EHR".into()
         }));
-    assert!(has(&|p| *p
-        == Protocol::Ftp {
-            user_seen: true,
-            password_seen: false
-        }));
-    assert!(has(&|p| *p
-        == Protocol::Ftp {
-            user_seen: false,
-            password_seen: true
-        }));
+    // USER and PASS each recognised; the login tracker names the account, never the password.
+    let ftp = |user: Option<&str>, cleartext: bool| {
+        has(&|p| {
+            matches!(p, Observation::Ftp { user: u, cleartext_credentials: c, .. }
+                if u.as_deref() == user && *c == cleartext)
+        })
+    };
+    assert!(ftp(None, false), "{protos:#?}");
+    assert!(ftp(None, true), "{protos:#?}");
+    assert!(ftp(Some("nurse"), false), "{protos:#?}");
     assert!(has(&|p| matches!(
         p,
-        Protocol::Http {
-            basic_auth: true,
+        Observation::Http {
+            basic_auth_cleartext: true,
+            admin_path: true,
             ..
         }
     )));
-    assert!(has(
-        &|p| matches!(p, Protocol::Ssh { banner } if banner == "SSH-2.0-OpenSSH_9.2p1")
-    ));
+    assert!(has(&|p| matches!(
+        p,
+        Observation::SshBanner { proto_version, software }
+            if proto_version == "2.0" && software == "OpenSSH_9.2p1"
+    )));
     for want in [
-        Protocol::Telnet,
-        Protocol::Smb,
-        Protocol::Rdp,
-        Protocol::Mqtt { tls: false },
+        Observation::Telnet {
+            user: None,
+            outcome: None,
+        },
+        Observation::Smb { dialect: None },
+        Observation::Rdp {
+            standard_security: None,
+        },
+        Observation::Mqtt {
+            user: None,
+            cleartext_credentials: false,
+            outcome: None,
+        },
     ] {
         assert!(has(&|p| *p == want), "{want:?} not recognised: {protos:#?}");
     }
-    let tls_risks = protos
-        .iter()
-        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
-        .unwrap()
-        .1;
-    assert!(tls_risks.contains(&Risk::OldTls) && tls_risks.contains(&Risk::WeakCiphers));
 
     // Nothing past the MSH segment, and no password, ever reached userspace.
     let contains = |needle: &[u8]| {

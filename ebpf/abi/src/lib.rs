@@ -7,6 +7,7 @@
 #![no_std]
 
 pub mod packet;
+pub mod ports;
 
 /// Bytes of a path the probes copy. Longer paths are truncated and flagged.
 pub const PATH_LEN: usize = 256;

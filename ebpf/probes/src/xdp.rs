@@ -33,6 +33,7 @@ use heir_abi::packet::{
     RECORD_SAMPLE, SAMPLE_LEN, SampleRecord, ScanState, SourceKey, TCP_ACK, TCP_RST, TCP_SYN, V4,
     V6, XDP_DEVICES, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
 };
+use heir_abi::ports;
 
 /// Set by the agent at load time; read-only for the verifier.
 #[unsafe(no_mangle)]
@@ -101,11 +102,6 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
-
-const PORT_FTP: u16 = 21;
-const PORT_MLLP: u16 = 2575;
-const PORT_HTTP: u16 = 80;
-const PORT_HTTP_ALT: u16 = 8080;
 
 macro_rules! config {
     ($field:ident) => {
@@ -731,7 +727,7 @@ fn handshake_completed(p: &Parsed, now: u64) {
 /// typed user name and password, which must not leave the kernel.
 #[inline(always)]
 fn samples(key: &FlowKey) -> u8 {
-    if key.dport == PORT_FTP || key.dport == PORT_HTTP || key.dport == PORT_HTTP_ALT {
+    if key.dport == ports::FTP || ports::is_http(key.dport) {
         4
     } else {
         1
@@ -882,7 +878,7 @@ fn emit_sample(ctx: &XdpContext, p: &Parsed, now: u64, len: u64) {
         n = 0;
     }
     let (sport, dport) = (p.key.sport, p.key.dport);
-    if n > 0 && (sport == PORT_MLLP || dport == PORT_MLLP) {
+    if n > 0 && (sport == ports::MLLP || dport == ports::MLLP) {
         // Only the MSH segment may leave the kernel: the patient segments follow its '\r'.
         let mut i = 0;
         while i < SAMPLE_LEN {
@@ -900,7 +896,7 @@ fn emit_sample(ctx: &XdpContext, p: &Parsed, now: u64, len: u64) {
                 0
             };
         }
-    } else if n >= 6 && (dport == PORT_HTTP || dport == PORT_HTTP_ALT) {
+    } else if n >= 6 && ports::is_http(dport) {
         // Recognition needs to know Basic authentication went in cleartext, never the
         // encoded user name and password: the sample ends with `Basic `.
         let mut i = 0;
@@ -926,7 +922,7 @@ fn emit_sample(ctx: &XdpContext, p: &Parsed, now: u64, len: u64) {
             };
         }
     } else if n >= 4
-        && (sport == PORT_FTP || dport == PORT_FTP)
+        && (sport == ports::FTP || dport == ports::FTP)
         && r.data[0] | 0x20 == b'p'
         && r.data[1] | 0x20 == b'a'
         && r.data[2] | 0x20 == b's'

@@ -1,8 +1,9 @@
 //! Decode + enrich throughput on one core, from recorded kernel records.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use heir_agent::decode::{self, BootClock, fixtures};
+use heir_agent::decode::{self, fixtures};
 use heir_agent::proctable::{Lookup, ProcessTable};
+use heir_model::BootClock;
 
 fn decode_enrich(c: &mut Criterion) {
     let records = fixtures::mixed(100_000);

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::decode::{self, BootClock};
+use crate::decode;
 use crate::sensor::{self, Sensor, watch};
+use heir_model::BootClock;
 
 /// One syscall workload a child process runs and times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

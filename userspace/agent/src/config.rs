@@ -131,7 +131,7 @@ mod tests {
             Config::parse(&readme[start..end]).unwrap_or_else(|e| panic!("README example: {e}"));
         assert!(c.metrics_listen.is_some() && c.syslog.is_some());
         assert_eq!(c.sensor.watch.len(), 3);
-        assert_eq!(c.sensor.flows(), crate::flows::Config::default());
+        assert_eq!(c.sensor.flows(), heir_packet::flows::Config::default());
     }
 
     #[test]
@@ -140,7 +140,7 @@ mod tests {
         let f = c.sensor.flows();
         assert_eq!(f.sweep, std::time::Duration::from_secs(1));
         assert_eq!(f.idle, std::time::Duration::from_secs(3));
-        assert_eq!(f.update, crate::flows::Config::default().update);
+        assert_eq!(f.update, heir_packet::flows::Config::default().update);
         let err = Config::parse("[sensor]\nflow_sweep_ms = 10\n")
             .unwrap_err()
             .to_string();

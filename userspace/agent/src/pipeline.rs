@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use heir_model::{Alert, Event};
 use tokio::sync::mpsc;
 
-use crate::decode::{self, BootClock};
+use crate::decode;
 use crate::proctable::ProcessTable;
 use crate::sensor::{self, Reader};
+use heir_model::BootClock;
 
 /// Events per batch handed between stages: amortises channel costs at high rates.
 pub const BATCH: usize = 1024;

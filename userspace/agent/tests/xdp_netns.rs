@@ -479,16 +479,18 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
             && v["protocol"] == "dicom"
             && v["calling_ae"] == "MODALITY01"
             && v["called_ae"] == "PACS"
-            && v["flow"]["dst"] == dev.as_str()),
+            && v["dst"] == dev.as_str()),
         "no DICOM association among {lines:#?}"
     );
-    assert!(lines.iter().any(|v| v["kind"] == "flow"
-        && v["dropped"] == true
-        && v["flow"]["src"] == attacker.as_str()));
     assert!(
         lines
             .iter()
-            .any(|v| v["kind"] == "flow" && v["dropped"] == false && v["flow"]["dport"] == 7008)
+            .any(|v| v["kind"] == "dropped" && v["src"] == attacker.as_str())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["kind"] == "flow" && v["dst_port"] == 7008)
     );
 
     // The running agent removes expired blocks from the tables.
@@ -542,7 +544,7 @@ fn dicom_association(net: &Net) {
     in_netns(&net.attacker, move || {
         std::thread::sleep(Duration::from_millis(100));
         let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-        c.write_all(&heir_agent::bench_xdp::dicom_associate())
+        c.write_all(&heir_packet::samples::dicom_associate())
             .unwrap();
     })
     .join()
@@ -617,8 +619,9 @@ fn block_commands_explain_bad_input() {
 /// limited to TLS 1.0 on the DICOM-over-TLS port, and `curl -u` against an HTTP admin page.
 #[test]
 fn real_clients_are_recognised() {
-    use heir_agent::decode::{BootClock, packet};
-    use heir_model::packet::{PacketEvent, Protocol, Risk};
+    use heir_model::event::Observation;
+    use heir_model::tls::{TlsVersion, best_offered};
+    use heir_model::{BootClock, EventKind};
     use std::io::{Read, Write};
 
     let net = Net::new();
@@ -738,59 +741,55 @@ fn real_clients_are_recognised() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
     server.join().unwrap();
 
-    let clock = BootClock::now();
+    let mut decoder = heir_packet::Decoder::new(BootClock::now());
     let mut events = Vec::new();
     rt.block_on(async {
         for _ in 0..30 {
             reader
-                .read_batch(|b| {
-                    if let Some(e) = packet::decode(b, &clock).expect("records decode") {
-                        events.push(e);
-                    }
-                })
+                .read_batch(|b| decoder.decode(b, &mut events).expect("records decode"))
                 .await
                 .unwrap();
         }
     });
     let protos: Vec<_> = events
         .iter()
-        .filter_map(|e| match e {
-            PacketEvent::Protocol(p) => Some((&p.protocol, &p.risks)),
+        .filter_map(|e| match &e.kind {
+            EventKind::Protocol { observation, .. } => Some(observation),
             _ => None,
         })
         .collect();
-    let tls = protos
+    // The TLS 1.0 hello on the DICOM-over-TLS port is DICOM over TLS, with what it offered.
+    let Some(Observation::DicomTls {
+        versions,
+        cipher_suites,
+        ja4,
+    }) = protos
         .iter()
-        .find(|(p, _)| matches!(p, Protocol::Tls { .. }))
-        .unwrap_or_else(|| panic!("no TLS ClientHello recognised: {protos:#?}"));
-    let Protocol::Tls {
-        legacy_version,
-        ciphers,
-        inner,
-        fingerprint,
-        ..
-    } = tls.0
+        .find(|p| matches!(p, Observation::DicomTls { .. }))
     else {
-        unreachable!()
+        panic!("no TLS ClientHello recognised: {protos:#?}")
     };
-    assert_eq!(*legacy_version, 0x0301);
-    assert!(ciphers.contains(&0x002f), "{ciphers:x?}");
-    assert_eq!(inner.as_deref(), Some("dicom"));
-    assert!(fingerprint.starts_with("t10"), "{fingerprint}");
-    assert!(tls.1.contains(&Risk::OldTls), "{:?}", tls.1);
+    assert_eq!(*versions, vec![0x0301]);
+    assert!(cipher_suites.contains(&0x002f), "{cipher_suites:x?}");
+    assert!(ja4.starts_with("t10"), "{ja4}");
+    let best = best_offered(versions).and_then(TlsVersion::from_wire);
+    assert!(best.is_some_and(TlsVersion::is_obsolete), "{versions:x?}");
     let http = protos
         .iter()
-        .find(|(p, _)| matches!(p, Protocol::Http { .. }))
+        .find(|p| matches!(p, Observation::Http { .. }))
         .unwrap_or_else(|| panic!("no HTTP request recognised: {protos:#?}"));
+    // Basic credentials and an administration path are flagged; neither the password nor
+    // the path (which can carry patient identifiers) is kept.
     assert_eq!(
-        *http.0,
-        Protocol::Http {
+        **http,
+        Observation::Http {
             method: "GET".into(),
-            path: "/admin/settings".into(),
-            basic_auth: true
+            admin_path: true,
+            basic_auth_user: None,
+            basic_auth_cleartext: true,
+            status: None,
         }
     );
-    assert!(http.1.contains(&Risk::CleartextCredentials) && http.1.contains(&Risk::AdminPath));
     drop(packets);
 }
 

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use heir_model::{Alert, Category, Severity, Taxonomy, Timestamp};
 use heir_rama::history::Point;
 use heir_rama::import::mds2::Capability;
-use heir_rama::observation::{Protocol, Transport};
 use heir_rama::score::{Exposure, VulnInput};
 use heir_rama::{Class, Criticality, Explanation, Hospital, Inputs, Report};
+use heir_rama::{Protocol, Transport};
 use tokio::sync::broadcast;
 
 use crate::{

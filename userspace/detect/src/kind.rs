@@ -25,11 +25,13 @@ pub enum Kind {
     MemfdCreate,
     Mount,
     Flow,
+    Service,
+    Dropped,
     Protocol,
 }
 
 impl Kind {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 22;
 
     pub const ALL: [Kind; Self::COUNT] = [
         Kind::Exec,
@@ -51,6 +53,8 @@ impl Kind {
         Kind::MemfdCreate,
         Kind::Mount,
         Kind::Flow,
+        Kind::Service,
+        Kind::Dropped,
         Kind::Protocol,
     ];
 
@@ -75,6 +79,8 @@ impl Kind {
             EventKind::MemfdCreate { .. } => Kind::MemfdCreate,
             EventKind::Mount { .. } => Kind::Mount,
             EventKind::Flow { .. } => Kind::Flow,
+            EventKind::Service { .. } => Kind::Service,
+            EventKind::Dropped { .. } => Kind::Dropped,
             EventKind::Protocol { .. } => Kind::Protocol,
         }
     }
@@ -101,6 +107,8 @@ impl Kind {
             Kind::MemfdCreate => "memfd_create",
             Kind::Mount => "mount",
             Kind::Flow => "flow",
+            Kind::Service => "service",
+            Kind::Dropped => "dropped",
             Kind::Protocol => "protocol",
         }
     }

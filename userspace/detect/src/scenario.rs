@@ -122,6 +122,7 @@ pub fn flow(
             icmp_unreachable: false,
             first_seen: ts(ms.saturating_sub(200)),
             last_seen: ts(ms),
+            link: None,
         },
     )
 }
@@ -402,7 +403,11 @@ pub fn benign_mix(start_ms: u64, events: usize, rng: &mut Rng) -> Vec<Event> {
                 41_000,
                 "10.9.0.5",
                 2762,
-                Observation::DicomTls,
+                Observation::DicomTls {
+                    versions: vec![0x0303],
+                    cipher_suites: vec![0x1301],
+                    ja4: String::new(),
+                },
             ),
             1 => session(
                 t,

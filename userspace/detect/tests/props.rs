@@ -64,7 +64,11 @@ fn observation() -> impl Strategy<Value = Observation> {
                 accepted,
             }
         }),
-        Just(Observation::DicomTls),
+        Just(Observation::DicomTls {
+            versions: vec![0x0303],
+            cipher_suites: vec![0x1301],
+            ja4: String::new(),
+        }),
         (text(), text()).prop_map(|(s, r)| Observation::Hl7Mllp {
             sending_application: s,
             receiving_application: r
@@ -124,8 +128,9 @@ fn observation() -> impl Strategy<Value = Observation> {
             proto_version,
             software
         }),
-        any::<u16>().prop_map(|dialect| Observation::Smb { dialect }),
-        any::<bool>().prop_map(|standard_security| Observation::Rdp { standard_security }),
+        proptest::option::of(any::<u16>()).prop_map(|dialect| Observation::Smb { dialect }),
+        proptest::option::of(any::<bool>())
+            .prop_map(|standard_security| Observation::Rdp { standard_security }),
     ]
 }
 
@@ -251,6 +256,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
                     icmp_unreachable: b[1],
                     first_seen: Timestamp::from_nanos(t[0]),
                     last_seen: Timestamp::from_nanos(t[1]),
+                    link: None,
                 }
             ),
         (ip(), any::<u16>(), ip(), any::<u16>(), observation()).prop_map(
@@ -375,6 +381,7 @@ proptest! {
                     icmp_unreachable: false,
                     first_seen: Timestamp::from_nanos(t),
                     last_seen: Timestamp::from_nanos(t),
+                    link: None,
                 },
             };
             e.process(&ev, &mut out);

@@ -302,6 +302,7 @@ fn flows(pkts: &[Packet]) -> Vec<Event> {
                     icmp_unreachable: f.icmp_unreachable,
                     first_seen: Timestamp::from_nanos(f.first),
                     last_seen: Timestamp::from_nanos(f.last),
+                    link: None,
                 },
             }
         })

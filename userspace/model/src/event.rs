@@ -263,6 +263,36 @@ pub enum EventKind {
         icmp_unreachable: bool,
         first_seen: crate::Timestamp,
         last_seen: crate::Timestamp,
+        /// Where the flow's first packet was seen, for a flow reported at its start; a
+        /// summary read from the kernel's flow table has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<Link>,
+    },
+    /// A server's answer to a new connection (a TCP SYN-ACK from `src:src_port`): `src` serves
+    /// on `src_port`. It tells the inventory what runs where; the flow it answers reaches the
+    /// detectors from its SYN, so an answer is not a flow of its own (read as one, every reply
+    /// would look like a probe of the client's port).
+    Service {
+        src: std::net::IpAddr,
+        src_port: u16,
+        dst: std::net::IpAddr,
+        dst_port: u16,
+        transport: Transport,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<Link>,
+    },
+    /// The packet sensor dropped a packet of this flow because one of its ends is blocked
+    /// (reported at most once per flow and block).
+    Dropped {
+        src: std::net::IpAddr,
+        src_port: u16,
+        dst: std::net::IpAddr,
+        dst_port: u16,
+        transport: Transport,
+        tcp_flags: TcpFlags,
+        bytes: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<Link>,
     },
     /// What the packet sensor's protocol recogniser learnt from a flow's first payload bytes.
     /// Carries identities and flags only: never passwords, message bodies or patient data.
@@ -298,8 +328,24 @@ impl EventKind {
             EventKind::MemfdCreate { .. } => "memfd_create",
             EventKind::Mount { .. } => "mount",
             EventKind::Flow { .. } => "flow",
+            EventKind::Service { .. } => "service",
+            EventKind::Dropped { .. } => "dropped",
             EventKind::Protocol { .. } => "protocol",
         }
+    }
+}
+
+impl EventKind {
+    /// Reported by the packet sensor (flows, answers, drops, recognised protocols) rather
+    /// than by a syscall probe.
+    pub const fn is_packet(&self) -> bool {
+        matches!(
+            self,
+            EventKind::Flow { .. }
+                | EventKind::Service { .. }
+                | EventKind::Dropped { .. }
+                | EventKind::Protocol { .. }
+        )
     }
 }
 
@@ -309,14 +355,53 @@ impl Event {
     }
 }
 
-/// Transport protocol of a [`EventKind::Flow`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The transport protocol of a flow or a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     Tcp,
     Udp,
     Icmp,
     Other,
+}
+
+impl Transport {
+    /// From the IP header's protocol number.
+    pub const fn from_ip_proto(p: u8) -> Self {
+        use heir_abi::packet::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+        match p {
+            PROTO_TCP => Transport::Tcp,
+            PROTO_UDP => Transport::Udp,
+            PROTO_ICMP | PROTO_ICMPV6 => Transport::Icmp,
+            _ => Transport::Other,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where on the gateway the packet sensor saw a packet: the interface and the link-layer
+/// addresses, which identify a device when its IP address moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Link {
+    pub ifindex: u32,
+    pub src_mac: crate::MacAddr,
+    pub dst_mac: crate::MacAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 /// TCP flag bits as on the wire (FIN = 0x01 … CWR = 0x80), OR-ed over a flow.
@@ -359,8 +444,16 @@ pub enum Observation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         accepted: Option<bool>,
     },
-    /// DICOM over TLS (the dedicated port 2762, or a TLS hello on a configured DICOM port).
-    DicomTls,
+    /// DICOM over TLS: a TLS ClientHello on the dedicated port 2762, with what it offered as
+    /// for [`Observation::TlsClientHello`].
+    DicomTls {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        versions: Vec<u16>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cipher_suites: Vec<u16>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        ja4: String,
+    },
     /// HL7 v2 over MLLP in cleartext: MSH-3 and MSH-5 only, never segments with patient data.
     Hl7Mllp {
         sending_application: String,
@@ -425,10 +518,18 @@ pub enum Observation {
         proto_version: String,
         software: String,
     },
-    /// SMB negotiation; `dialect` 0x0100 stands for SMB1, else the SMB2/3 dialect number.
-    Smb { dialect: u16 },
-    /// RDP connection request; `standard_security` means the legacy RDP encryption (no TLS/NLA).
-    Rdp { standard_security: bool },
+    /// SMB negotiation; `dialect` 0x0100 stands for SMB1, else the SMB2/3 dialect number,
+    /// when the sample showed it (a request recognised by its port alone does not).
+    Smb {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dialect: Option<u16>,
+    },
+    /// RDP connection request; `standard_security` means the legacy RDP encryption (no TLS/NLA),
+    /// when the sample showed it.
+    Rdp {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        standard_security: Option<bool>,
+    },
 }
 
 impl Observation {
@@ -436,7 +537,7 @@ impl Observation {
     pub const fn name(&self) -> &'static str {
         match self {
             Observation::Dicom { .. } => "dicom",
-            Observation::DicomTls => "dicom_tls",
+            Observation::DicomTls { .. } => "dicom_tls",
             Observation::Hl7Mllp { .. } => "hl7_mllp",
             Observation::Telnet { .. } => "telnet",
             Observation::Ftp { .. } => "ftp",

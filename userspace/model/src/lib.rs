@@ -8,10 +8,13 @@
 pub mod alert;
 pub mod clock;
 pub mod event;
-pub mod packet;
+pub mod mac;
+pub mod service;
 pub mod time;
+pub mod tls;
 
 pub use alert::{Alert, Category, Severity, Taxonomy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventKind, NetAddr, Process, SockFamily};
-pub use time::Timestamp;
+pub use mac::MacAddr;
+pub use time::{BootClock, Timestamp};

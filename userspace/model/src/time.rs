@@ -77,6 +77,40 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Converts the probes' boot-time clock to wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct BootClock {
+    offset_ns: i128,
+}
+
+impl BootClock {
+    /// Samples both clocks now. Re-sample after the wall clock is stepped.
+    pub fn now() -> Self {
+        let read = |clock| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: valid pointer to a local timespec.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+        };
+        BootClock {
+            offset_ns: read(libc::CLOCK_REALTIME) - read(libc::CLOCK_BOOTTIME),
+        }
+    }
+
+    /// A clock with a fixed offset, for fixtures.
+    pub const fn with_offset(offset_ns: i128) -> Self {
+        BootClock { offset_ns }
+    }
+
+    pub fn wall(&self, boot_ns: u64) -> Timestamp {
+        let ns = i128::from(boot_ns) + self.offset_ns;
+        Timestamp::from_nanos(u64::try_from(ns.max(0)).unwrap_or(u64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use heir_model::{Alert, Category, Severity, Timestamp};
 use heir_rama::registry::Entry;
 use heir_rama::{
-    Class, Clock, ManualClock, Observation, Protocol, Rama, Registry, Seen, Service, Transport, oui,
+    Class, Clock, DeviceFact, Fact, ManualClock, Protocol, Rama, Registry, Service, Transport, oui,
 };
 
 const DEVICES: u32 = 10_000;
@@ -85,11 +85,11 @@ fn fleet() -> Rama<ManualClock> {
     for i in 0..DEVICES {
         for j in 0..3u32 {
             let p = protos[((i + j) % 6) as usize];
-            r.observe(&Observation {
+            r.observe(&DeviceFact {
                 ts: now,
                 ip: ip(i),
                 mac: None,
-                seen: Seen::Service(Service::new(1000 + j as u16, Transport::Tcp, p)),
+                seen: Fact::Service(Service::new(1000 + j as u16, Transport::Tcp, p)),
             });
         }
     }
@@ -126,14 +126,14 @@ fn bench(c: &mut Criterion) {
             let o = &mut open[m as usize];
             *o = !*o;
             let seen = if *o {
-                Seen::Service(Service::new(23, Transport::Tcp, Protocol::Telnet))
+                Fact::Service(Service::new(23, Transport::Tcp, Protocol::Telnet))
             } else {
-                Seen::ServiceClosed {
+                Fact::ServiceClosed {
                     port: 23,
                     transport: Transport::Tcp,
                 }
             };
-            let u = r.observe(&Observation {
+            let u = r.observe(&DeviceFact {
                 ts: r.clock().now(),
                 ip: ip(m),
                 mac: None,

@@ -15,12 +15,12 @@ use heir_model::{Alert, Category, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::fact::{DeviceFact, Fact, Protocol};
 use crate::history::Series;
 use crate::hospital::{self, Hospital};
 use crate::import::{self, mds2::Capability};
 use crate::inventory::{Device, DeviceId, Inventory};
 use crate::knowledge::{Imported, Knowledge, Match};
-use crate::observation::{Observation, Protocol, Seen};
 use crate::oui;
 use crate::registry::{Class, Criticality, Registry};
 use crate::score::{Band, Explanation, Exposure, Factors, Inputs, Score, UNSCORED_CVSS, VulnInput};
@@ -220,7 +220,7 @@ impl<C: Clock> Rama<C> {
     }
 
     /// Folds a sensor observation in and rescores its device if its exposure changed.
-    pub fn observe(&mut self, o: &Observation) -> Option<Update> {
+    pub fn observe(&mut self, o: &DeviceFact) -> Option<Update> {
         let now = self.clock.now();
         let out = self.inventory.observe(o);
         if !(out.new || out.exposure_changed) {
@@ -229,6 +229,14 @@ impl<C: Clock> Rama<C> {
         let u = self.refresh(&out.device, now, out.exposure_changed || out.new, out.new);
         self.record_hospital(now);
         u
+    }
+
+    /// Folds in what a sensor event tells the inventory (see [`crate::fact::facts_of`]);
+    /// returns the devices whose score changed.
+    pub fn observe_event(&mut self, e: &heir_model::Event) -> Vec<Update> {
+        let mut facts = Vec::new();
+        crate::fact::facts_of(e, &mut facts);
+        facts.iter().filter_map(|f| self.observe(f)).collect()
     }
 
     /// The device an alert is about: its `device` field, else the device at `dst_ip`, else at
@@ -254,11 +262,11 @@ impl<C: Clock> Rama<C> {
         if a.category == Category::DefaultCredentials
             && let (Some(port), Some(ip)) = (a.dst_port, self.inventory.get(&id).and_then(|d| d.ip))
         {
-            let o = Observation {
+            let o = DeviceFact {
                 ts: a.ts,
                 ip,
                 mac: None,
-                seen: Seen::DefaultCredentials {
+                seen: Fact::DefaultCredentials {
                     port,
                     protocol: Protocol::Other,
                 },

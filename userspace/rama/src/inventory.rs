@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use heir_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::mac::MacAddr;
-use crate::observation::{Observation, Protocol, Seen, Service, TlsVersion, Transport};
+use crate::fact::{DeviceFact, Fact, Protocol, Service, TlsVersion, Transport};
 use crate::oui;
 use crate::registry::{Class, Criticality, Entry, Registry};
+use heir_model::mac::MacAddr;
 
 /// A device id: the registry key for registered devices, `mac:…` or `ip:…` for discovered ones.
 pub type DeviceId = String;
@@ -199,7 +199,7 @@ impl Inventory {
     }
 
     /// Folds one sensor observation into the device it is about, creating the device if new.
-    pub fn observe(&mut self, o: &Observation) -> Outcome {
+    pub fn observe(&mut self, o: &DeviceFact) -> Outcome {
         let found = o
             .mac
             .and_then(|m| self.by_mac.get(&m))
@@ -225,8 +225,8 @@ impl Inventory {
         dev.first_seen = Some(dev.first_seen.map_or(o.ts, |f| f.min(o.ts)));
         dev.last_seen = Some(dev.last_seen.map_or(o.ts, |l| l.max(o.ts)));
         let exposure_changed = match &o.seen {
-            Seen::Presence => false,
-            Seen::Service(s) => {
+            Fact::Presence => false,
+            Fact::Service(s) => {
                 let key = (s.port, s.transport);
                 let changed = dev.services.get(&key).is_none_or(|r| r.service != *s);
                 let last = dev
@@ -242,7 +242,7 @@ impl Inventory {
                 );
                 changed
             }
-            Seen::ServiceClosed { port, transport } => {
+            Fact::ServiceClosed { port, transport } => {
                 let gone = dev.services.remove(&(*port, *transport)).is_some();
                 let tls = *transport == Transport::Tcp
                     && !dev.services.contains_key(&(*port, Transport::Tcp))
@@ -250,17 +250,17 @@ impl Inventory {
                 let creds = dev.default_credentials.remove(port).is_some();
                 gone || tls || creds
             }
-            Seen::DicomAeTitle { title } => {
+            Fact::DicomAeTitle { title } => {
                 dev.ae_titles.insert(title.clone());
                 false
             }
-            Seen::Tls { port, version } => {
+            Fact::Tls { port, version } => {
                 let old = dev.tls.get(port).copied();
                 let v = old.map_or(*version, |o| o.min(*version));
                 dev.tls.insert(*port, v);
                 old != Some(v)
             }
-            Seen::DefaultCredentials { port, protocol } => {
+            Fact::DefaultCredentials { port, protocol } => {
                 dev.default_credentials.insert(*port, *protocol) != Some(*protocol)
             }
         };
@@ -388,8 +388,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn obs(ip: &str, mac: Option<&str>, seen: Seen, t: u64) -> Observation {
-        Observation {
+    fn obs(ip: &str, mac: Option<&str>, seen: Fact, t: u64) -> DeviceFact {
+        DeviceFact {
             ts: Timestamp::from_secs(t),
             ip: ip.parse().unwrap(),
             mac: mac.map(|m| m.parse().unwrap()),
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn discovers_merges_with_registry_and_follows_dhcp_moves() {
         let mut inv = Inventory::new(oui::Table::curated());
-        let telnet = Seen::Service(Service::new(23, Transport::Tcp, Protocol::Telnet));
+        let telnet = Fact::Service(Service::new(23, Transport::Tcp, Protocol::Telnet));
         let o = inv.observe(&obs(
             "10.0.0.5",
             Some("58:46:e1:00:00:05"),
@@ -444,7 +444,7 @@ mod tests {
         let o = inv.observe(&obs(
             "10.0.0.9",
             Some("58:46:e1:00:00:05"),
-            Seen::Presence,
+            Fact::Presence,
             30,
         ));
         assert_eq!(o.device, "pump-1");
@@ -456,12 +456,12 @@ mod tests {
     #[test]
     fn tls_keeps_the_oldest_version_and_closing_a_port_clears_its_findings() {
         let mut inv = Inventory::new(oui::Table::curated());
-        let https = Seen::Service(Service::new(443, Transport::Tcp, Protocol::Https));
+        let https = Fact::Service(Service::new(443, Transport::Tcp, Protocol::Https));
         inv.observe(&obs("10.0.0.7", None, https, 1));
         let o = inv.observe(&obs(
             "10.0.0.7",
             None,
-            Seen::Tls {
+            Fact::Tls {
                 port: 443,
                 version: TlsVersion::Tls10,
             },
@@ -471,7 +471,7 @@ mod tests {
         let o = inv.observe(&obs(
             "10.0.0.7",
             None,
-            Seen::Tls {
+            Fact::Tls {
                 port: 443,
                 version: TlsVersion::Tls13,
             },
@@ -482,7 +482,7 @@ mod tests {
         let o = inv.observe(&obs(
             "10.0.0.7",
             None,
-            Seen::ServiceClosed {
+            Fact::ServiceClosed {
                 port: 443,
                 transport: Transport::Tcp,
             },
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn stale_services_expire() {
         let mut inv = Inventory::new(oui::Table::curated());
-        let ftp = Seen::Service(Service::new(21, Transport::Tcp, Protocol::Ftp));
+        let ftp = Fact::Service(Service::new(21, Transport::Tcp, Protocol::Ftp));
         inv.observe(&obs("10.0.0.8", None, ftp, 100));
         assert!(inv.expire_services(Timestamp::from_secs(50)).is_empty());
         assert_eq!(

@@ -3,7 +3,7 @@
 //! One number per device and per hospital, 0–100, that says how exposed and how attacked a
 //! device is, that anyone can recompute by hand from docs/RAMA.md, and that explains itself.
 //!
-//! - [`Inventory`] merges passive [`Observation`]s from the sensors with the operator's
+//! - [`Inventory`] merges passive [`DeviceFact`]s from the sensors with the operator's
 //!   [`Registry`] (`devices.toml`); [`oui::Table`] names manufacturers from MAC addresses.
 //! - [`Knowledge`] holds offline imports (CycloneDX SBOMs, MDS2 forms, OSV / NVD 2.0 / CISA KEV
 //!   feeds) and matches them to devices.
@@ -13,13 +13,12 @@
 pub mod clinical;
 pub mod clock;
 pub mod engine;
+pub mod fact;
 pub mod history;
 pub mod hospital;
 pub mod import;
 pub mod inventory;
 pub mod knowledge;
-pub mod mac;
-pub mod observation;
 pub mod oui;
 pub mod registry;
 pub mod score;
@@ -30,10 +29,10 @@ pub mod vuln;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Listing, Rama, Report, Snapshot, Update};
+pub use fact::{DeviceFact, Fact, Protocol, Service, TlsVersion, Transport};
+pub use heir_model::mac::MacAddr;
 pub use hospital::Hospital;
 pub use inventory::{Device, DeviceId, Inventory};
 pub use knowledge::{Imported, Knowledge, Match};
-pub use mac::MacAddr;
-pub use observation::{Observation, Protocol, Seen, Service, TlsVersion, Transport};
 pub use registry::{Class, Criticality, Registry};
 pub use score::{Band, Explanation, Factors, Inputs, Score};

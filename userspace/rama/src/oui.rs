@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::mac::MacAddr;
+use heir_model::mac::MacAddr;
 
 /// Where Debian's `ieee-data` package installs the MA-L registry.
 pub const IEEE_OUI_CSV: &str = "/usr/share/ieee-data/oui.csv";

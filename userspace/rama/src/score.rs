@@ -14,8 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fact::{Protocol, Service, TlsVersion, Transport};
 use crate::import::mds2::Capability;
-use crate::observation::{Protocol, Service, TlsVersion, Transport};
 use crate::registry::Criticality;
 
 /// How much each factor can move the likelihood of harm.

@@ -8,7 +8,7 @@ use heir_model::{Alert, Category, Severity};
 use heir_rama::import::mds2::Capability;
 use heir_rama::score::{Explanation, Exposure, Inputs, VulnInput};
 use heir_rama::{
-    Band, Clock, Criticality, Observation, Protocol, Score, Seen, Service, TlsVersion, Transport,
+    Band, Clock, Criticality, DeviceFact, Fact, Protocol, Score, Service, TlsVersion, Transport,
 };
 use proptest::prelude::*;
 
@@ -237,7 +237,7 @@ proptest! {
                     prop_assert!(r.score(&id).unwrap().value >= before);
                 }
                 Op::Open { device, port, protocol } => {
-                    let o = Observation { ts: r.clock().now(), ip: IPS[device].parse().unwrap(), mac: None, seen: Seen::Service(Service::new(port, Transport::Tcp, protocol)) };
+                    let o = DeviceFact { ts: r.clock().now(), ip: IPS[device].parse().unwrap(), mac: None, seen: Fact::Service(Service::new(port, Transport::Tcp, protocol)) };
                     let id = r.inventory().by_ip(o.ip).unwrap().id.clone();
                     let had = r.inventory().get(&id).unwrap().services.contains_key(&(port, Transport::Tcp));
                     let before = Score::of(&r.inputs(&id).unwrap()).value;
@@ -247,7 +247,7 @@ proptest! {
                     }
                 }
                 Op::Close { device, port } => {
-                    let o = Observation { ts: r.clock().now(), ip: IPS[device].parse().unwrap(), mac: None, seen: Seen::ServiceClosed { port, transport: Transport::Tcp } };
+                    let o = DeviceFact { ts: r.clock().now(), ip: IPS[device].parse().unwrap(), mac: None, seen: Fact::ServiceClosed { port, transport: Transport::Tcp } };
                     let id = r.inventory().by_ip(o.ip).unwrap().id.clone();
                     let before = Score::of(&r.inputs(&id).unwrap()).value;
                     r.observe(&o);

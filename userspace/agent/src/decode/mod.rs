@@ -5,7 +5,6 @@
 //! their first NUL and decoded lossily. Arbitrary bytes give an error, never a panic.
 
 pub mod fixtures;
-pub mod packet;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -14,7 +13,7 @@ use heir_abi::{
     Shape, SockRecord, TwoPathRecord, cred, module,
 };
 use heir_model::event::{CredCall, ModuleOp};
-use heir_model::{Event, EventKind, NetAddr, Process, Timestamp};
+use heir_model::{BootClock, Event, EventKind, NetAddr, Process};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
@@ -30,40 +29,6 @@ pub enum Error {
     },
     #[error("{kind} record carries an unknown operation code {code}")]
     UnknownOp { kind: &'static str, code: u64 },
-}
-
-/// Converts the probes' boot-time clock to wall-clock time.
-#[derive(Debug, Clone, Copy)]
-pub struct BootClock {
-    offset_ns: i128,
-}
-
-impl BootClock {
-    /// Samples both clocks now. Re-sample after the wall clock is stepped.
-    pub fn now() -> Self {
-        let read = |clock| {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: valid pointer to a local timespec.
-            unsafe { libc::clock_gettime(clock, &mut ts) };
-            i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-        };
-        BootClock {
-            offset_ns: read(libc::CLOCK_REALTIME) - read(libc::CLOCK_BOOTTIME),
-        }
-    }
-
-    /// A clock with a fixed offset, for fixtures.
-    pub const fn with_offset(offset_ns: i128) -> Self {
-        BootClock { offset_ns }
-    }
-
-    pub fn wall(&self, boot_ns: u64) -> Timestamp {
-        let ns = i128::from(boot_ns) + self.offset_ns;
-        Timestamp::from_nanos(u64::try_from(ns.max(0)).unwrap_or(u64::MAX))
-    }
 }
 
 /// Reads a `T` from the start of `bytes`; the caller has checked the length.
@@ -317,6 +282,7 @@ pub fn sockaddr(buf: &[u8; SOCKADDR_LEN], len: u32) -> Option<NetAddr> {
 mod tests {
     use super::fixtures::*;
     use super::*;
+    use heir_model::Timestamp;
     use proptest::prelude::*;
 
     const CLOCK: BootClock = BootClock::with_offset(1_700_000_000_000_000_000);

@@ -118,7 +118,6 @@ pub struct Agent {
     config: Config,
     sensor: Option<Sensor>,
     gateway: Option<Gateway>,
-    options: Options,
     store: Arc<heir_store::Store>,
     rama: Arc<Mutex<RamaState>>,
     engine: heir_detect::Engine,
@@ -224,7 +223,6 @@ impl Agent {
             config,
             sensor,
             gateway,
-            options,
             store,
             rama,
             engine,
@@ -274,7 +272,6 @@ impl Agent {
             config: _,
             mut sensor,
             mut gateway,
-            options,
             store,
             rama,
             engine,
@@ -320,17 +317,15 @@ impl Agent {
             }));
         }
         if let Some(g) = gateway.as_mut() {
-            let packets = crate::packets::feed(
-                g.reader()?,
-                rama.clone(),
-                options.packet_events.as_deref(),
-                stats.clone(),
-                tx.clone(),
-            )
-            .map_err(|e| Error::Packets(e.into()))?;
+            let (reader, tx, stats) = (g.reader()?, tx.clone(), stats.clone());
             let until = sources.clone();
             source_tasks.push(tokio::spawn(async move {
-                until.run_until_cancelled(packets).await;
+                if let Some(Err(e)) = until
+                    .run_until_cancelled(crate::packets::source(reader, tx, stats))
+                    .await
+                {
+                    tracing::error!("packet sensor: {}", sink::Chain(&e));
+                }
             }));
         }
         // Flow-table sweeps join the same queue from the timers below.
@@ -502,6 +497,14 @@ fn sinks(
         out.push(Box::new(
             sink::Syslog::connect(addr).map_err(|source| Error::Syslog { addr, source })?,
         ));
+    }
+    if let Some(path) = &options.packet_events {
+        out.push(Box::new(sink::EventFile::append(path).map_err(
+            |source| Error::Output {
+                path: path.clone(),
+                source,
+            },
+        )?));
     }
     out.push(Box::new(sink::Rama::new(rama.clone())));
     out.push(Box::new(sink::Respond(responder.clone())));

@@ -148,9 +148,9 @@ impl Default for Config {
 
 impl Config {
     /// When the flow sweeper reports connections (every interval at least a second).
-    pub fn flows(&self) -> crate::flows::Config {
+    pub fn flows(&self) -> heir_packet::flows::Config {
         let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
-        crate::flows::Config {
+        heir_packet::flows::Config {
             sweep: secs(self.flow_sweep_secs),
             update: secs(self.flow_update_secs),
             idle: secs(self.flow_idle_secs),

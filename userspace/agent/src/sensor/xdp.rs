@@ -2,6 +2,8 @@
 //! device networks (driver mode where the driver supports it, generic mode otherwise), and
 //! reads its counters, flow table and ring buffer.
 
+use heir_packet::FlowCounters;
+use heir_packet::record::addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use heir_abi::packet::{
     Counter, Counters, DEVICE_MAC, DEVICE_V4, DEVICE_V6, DeviceKey, DeviceStats, FAMILY_V4,
@@ -166,16 +168,6 @@ fn distinct(set: u32, bits: usize) -> f64 {
     } else {
         -m * (zeros / m).ln()
     }
-}
-
-/// A flow's statistics summed over CPUs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flow {
-    pub first_ns: u64,
-    pub last_ns: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub tcp_flags: u8,
 }
 
 impl Packets {
@@ -413,7 +405,7 @@ impl Packets {
 
     /// The flow table, summed over CPUs: read in batches of thousands of flows per system
     /// call (a key-by-key walk where the kernel has no batch reads).
-    pub fn flows(&self) -> Result<Vec<(FlowKey, Flow)>, Error> {
+    pub fn flows(&self) -> Result<Vec<(FlowKey, FlowCounters)>, Error> {
         use std::os::fd::{AsFd, AsRawFd};
         let name = "FLOWS";
         let Some(aya::maps::Map::PerCpuLruHashMap(data)) = self.ebpf.map(name) else {
@@ -433,7 +425,7 @@ impl Packets {
 
     /// The flow table read key by key (two system calls per flow): the fallback of
     /// [`Packets::flows`], and its comparison in `heir bench xdp`.
-    pub fn flows_walk(&self) -> Result<Vec<(FlowKey, Flow)>, Error> {
+    pub fn flows_walk(&self) -> Result<Vec<(FlowKey, FlowCounters)>, Error> {
         let name = "FLOWS";
         let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
         let table: PerCpuHashMap<&MapData, FlowKey, FlowStats> =
@@ -480,7 +472,7 @@ impl Packets {
     }
 
     /// One flow, summed over CPUs.
-    pub fn flow(&self, key: &FlowKey) -> Result<Option<Flow>, Error> {
+    pub fn flow(&self, key: &FlowKey) -> Result<Option<FlowCounters>, Error> {
         let name = "FLOWS";
         let map = self.ebpf.map(name).ok_or(Error::NoMap(name))?;
         let table: PerCpuHashMap<&MapData, FlowKey, FlowStats> =
@@ -573,8 +565,8 @@ fn program(ebpf: &mut Ebpf) -> Option<&mut Xdp> {
     ebpf.program_mut(PROGRAM)?.try_into().ok()
 }
 
-fn sum<'a>(shares: impl Iterator<Item = &'a FlowStats>) -> Flow {
-    let mut f = Flow::default();
+fn sum<'a>(shares: impl Iterator<Item = &'a FlowStats>) -> FlowCounters {
+    let mut f = FlowCounters::default();
     for s in shares.filter(|s| s.packets > 0) {
         f.first_ns = if f.first_ns == 0 {
             s.first_ns
@@ -606,17 +598,6 @@ pub fn ifindex(iface: &str) -> Option<u32> {
     // SAFETY: a valid NUL-terminated string.
     let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
     (i != 0).then_some(i)
-}
-
-/// The address a key's 16 bytes and family stand for.
-pub fn addr(family: u8, bytes: &[u8; 16]) -> Option<IpAddr> {
-    match family {
-        FAMILY_V4 => Some(IpAddr::V4(Ipv4Addr::new(
-            bytes[0], bytes[1], bytes[2], bytes[3],
-        ))),
-        FAMILY_V6 => Some(IpAddr::V6(Ipv6Addr::from(*bytes))),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

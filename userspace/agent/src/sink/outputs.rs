@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use heir_model::{Alert, Event, EventKind};
+use heir_model::{Alert, Event};
 use tokio::sync::broadcast;
 
 use super::{Failure, Sink, Wants};
@@ -34,7 +34,7 @@ impl Sink for AlertFile {
     }
 }
 
-/// The packet sensor's events (flows, recognised protocols) as JSON lines in a file
+/// The packet sensor's events (flows, server answers, drops, recognised protocols) as JSON lines in a file
 /// (`--packet-events`), in the shape `heir monitor --json` prints.
 pub struct EventFile(JsonLines);
 
@@ -54,9 +54,7 @@ impl Sink for EventFile {
     }
 
     fn events(&mut self, events: &[Event]) -> Result<(), Failure> {
-        let packet =
-            |e: &&Event| matches!(e.kind, EventKind::Flow { .. } | EventKind::Protocol { .. });
-        for e in events.iter().filter(packet) {
+        for e in events.iter().filter(|e| e.kind.is_packet()) {
             self.0.write(e)?;
         }
         Ok(())

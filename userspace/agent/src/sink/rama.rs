@@ -1,4 +1,4 @@
-//! The RAMA component: alerts and the packet sensor's observations move device scores, and
+//! The RAMA component: alerts and the packet sensor's events move device scores, and
 //! the state reaches `rama.json` soon after, so `heir rama` and `heir devices` on the same
 //! host see what the agent sees.
 //!
@@ -49,10 +49,20 @@ impl Sink for Rama {
     }
 
     fn wants(&self) -> Wants {
-        Wants::ALERTS
+        Wants::BOTH
     }
 
-    fn events(&mut self, _events: &[Event]) -> Result<(), Failure> {
+    /// The packet sensor's events tell the inventory which devices are there and what they
+    /// serve; the rest tell it nothing.
+    fn events(&mut self, events: &[Event]) -> Result<(), Failure> {
+        let mut packets = events.iter().filter(|e| e.kind.is_packet()).peekable();
+        if packets.peek().is_none() {
+            return Ok(());
+        }
+        let mut state = self.state.lock().map_err(poisoned)?;
+        for e in packets {
+            self.dirty |= !state.rama.observe_event(e).is_empty();
+        }
         Ok(())
     }
 

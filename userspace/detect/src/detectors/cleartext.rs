@@ -137,12 +137,14 @@ impl Detector for Cleartext {
                 "MQTT login with password in cleartext".to_owned(),
             ),
             Observation::Rdp {
-                standard_security: true,
+                standard_security: Some(true),
             } => (
                 Severity::Medium,
                 "RDP with legacy standard security (no TLS/NLA)".to_owned(),
             ),
-            Observation::Smb { dialect: 0x0100 } => (
+            Observation::Smb {
+                dialect: Some(0x0100),
+            } => (
                 Severity::High,
                 "SMB1 (the protocol EternalBlue/WannaCry spread through)".to_owned(),
             ),
@@ -203,7 +205,17 @@ mod tests {
         assert!(alerts[0].evidence[0].contains("ECHOSCU → ANY-SCP"));
         assert_complete(&alerts);
         let mut d = Cleartext::new(Config::default());
-        let tls = proto(0, "10.9.0.30", "10.9.0.5", 2762, Observation::DicomTls);
+        let tls = proto(
+            0,
+            "10.9.0.30",
+            "10.9.0.5",
+            2762,
+            Observation::DicomTls {
+                versions: vec![0x0303],
+                cipher_suites: vec![0x1301],
+                ja4: String::new(),
+            },
+        );
         let hello = proto(
             1,
             "10.9.0.30",

@@ -143,6 +143,7 @@ pub fn flow(ms: u64, src: &str, sport: u16, dst: &str, dport: u16, f: FlowSpec) 
             icmp_unreachable: f.icmp_unreachable,
             first_seen: at(ms),
             last_seen: at(ms + f.duration_ms),
+            link: None,
         },
     )
 }

@@ -392,9 +392,9 @@ impl Field {
             (Field::Ja4, O::TlsClientHello { ja4, .. }) => Some(Val::Str(ja4)),
             (Field::Sni, O::TlsClientHello { sni, .. }) => s(sni),
             (Field::Software, O::SshBanner { software, .. }) => Some(Val::Str(software)),
-            (Field::SmbDialect, O::Smb { dialect }) => Some(Val::Int(i64::from(*dialect))),
+            (Field::SmbDialect, O::Smb { dialect }) => dialect.map(|d| Val::Int(i64::from(d))),
             (Field::StandardSecurity, O::Rdp { standard_security }) => {
-                Some(Val::Bool(*standard_security))
+                standard_security.map(Val::Bool)
             }
             _ => None,
         }

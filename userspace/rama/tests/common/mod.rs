@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use heir_model::{Alert, Category, Severity, Timestamp};
 use heir_rama::{
-    ManualClock, Observation, Protocol, Rama, Registry, Seen, Service, TlsVersion, Transport, oui,
+    DeviceFact, Fact, ManualClock, Protocol, Rama, Registry, Service, TlsVersion, Transport, oui,
 };
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -34,13 +34,13 @@ pub const KNOWLEDGE: [&str; 7] = [
     "vitalview-5.mds2.csv",
 ];
 
-fn svc(port: u16, p: Protocol) -> Seen {
-    Seen::Service(Service::new(port, Transport::Tcp, p))
+fn svc(port: u16, p: Protocol) -> Fact {
+    Fact::Service(Service::new(port, Transport::Tcp, p))
 }
 
-pub fn observations() -> Vec<Observation> {
+pub fn observations() -> Vec<DeviceFact> {
     let t = hours_before(48);
-    let o = |ip: &str, mac: Option<&str>, seen: Seen| Observation {
+    let o = |ip: &str, mac: Option<&str>, seen: Fact| DeviceFact {
         ts: t,
         ip: ip.parse().unwrap(),
         mac: mac.map(|m| m.parse().unwrap()),
@@ -56,7 +56,7 @@ pub fn observations() -> Vec<Observation> {
         o(
             "10.20.0.13",
             None,
-            Seen::Tls {
+            Fact::Tls {
                 port: 443,
                 version: TlsVersion::Tls10,
             },
@@ -64,7 +64,7 @@ pub fn observations() -> Vec<Observation> {
         o(
             "10.20.0.13",
             None,
-            Seen::DefaultCredentials {
+            Fact::DefaultCredentials {
                 port: 23,
                 protocol: Protocol::Telnet,
             },
@@ -76,7 +76,7 @@ pub fn observations() -> Vec<Observation> {
         o(
             "10.40.0.10",
             None,
-            Seen::Tls {
+            Fact::Tls {
                 port: 2762,
                 version: TlsVersion::Tls12,
             },
@@ -84,7 +84,7 @@ pub fn observations() -> Vec<Observation> {
         o(
             "10.40.0.10",
             None,
-            Seen::DicomAeTitle {
+            Fact::DicomAeTitle {
                 title: "ARCHIVEPRO".into(),
             },
         ),

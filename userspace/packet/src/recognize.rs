@@ -1,72 +1,75 @@
 //! Protocol recognition on a flow's first payload (at most `SAMPLE_LEN` bytes, already
 //! trimmed by the kernel: HL7 after the MSH segment, FTP after `PASS`).
 //!
-//! Each parser reads only what it needs and keeps only what the model carries: AE titles,
-//! MSH applications, TLS parameters, a banner, flags. Anything malformed is simply not
-//! recognised; no parser can panic on any input.
+//! Each parser reads only what it needs and keeps only what an [`Observation`] carries: AE
+//! titles, MSH applications, TLS parameters, a banner, flags. Anything malformed is simply
+//! not recognised; no parser can panic on any input.
+//!
+//! SMB and RDP are recognised by their port (their dialect and security are not read yet).
 
-use heir_model::packet::{Protocol, Risk, Transport};
+use heir_abi::ports;
+use heir_model::event::{Observation, Transport};
+use heir_model::tls::is_grease;
 use sha2::{Digest, Sha256};
 
-pub const DICOM: [u16; 2] = [104, 11112];
-pub const DICOM_TLS: u16 = 2762;
-pub const MLLP: u16 = 2575;
-pub const TELNET: u16 = 23;
-pub const FTP: u16 = 21;
-pub const HTTP: [u16; 2] = [80, 8080];
-pub const MQTT: u16 = 1883;
-pub const MQTT_TLS: u16 = 8883;
-pub const SSH: u16 = 22;
-pub const SMB: u16 = 445;
-pub const RDP: u16 = 3389;
-
-/// What a payload says, and what is risky about it.
+/// What a client payload from `sport` to `dport` says.
 pub fn recognize(
     transport: Transport,
     sport: u16,
     dport: u16,
     payload: &[u8],
-) -> Option<(Protocol, Vec<Risk>)> {
+) -> Option<Observation> {
     let port = |p: u16| sport == p || dport == p;
-    if transport == Transport::Tcp {
-        if let Some(p) = tls(payload, dport) {
-            return Some(p);
-        }
-        if let Some(p) = dicom(payload, DICOM.iter().any(|&p| port(p))) {
-            return Some(p);
-        }
-        if let Some(p) = hl7(payload) {
-            return Some(p);
-        }
-        if let Some(b) = payload.strip_prefix(b"SSH-") {
-            let end = b
-                .iter()
-                .position(|&c| c == b'\r' || c == b'\n')
-                .unwrap_or(b.len());
-            let banner = format!("SSH-{}", printable(&b[..end.min(128)]));
-            return Some((Protocol::Ssh { banner }, Vec::new()));
-        }
-        if let Some(p) = http(payload) {
-            return Some(p);
-        }
-        if port(FTP) {
-            return ftp(payload);
-        }
-        if port(TELNET) {
-            return Some((Protocol::Telnet, vec![Risk::CleartextLogin]));
-        }
-        if port(SMB) {
-            return Some((Protocol::Smb, Vec::new()));
-        }
-        if port(RDP) {
-            return Some((Protocol::Rdp, Vec::new()));
-        }
-        if port(MQTT) {
-            return Some((Protocol::Mqtt { tls: false }, vec![Risk::CleartextMedical]));
-        }
-        if port(MQTT_TLS) {
-            return Some((Protocol::Mqtt { tls: true }, Vec::new()));
-        }
+    if transport != Transport::Tcp {
+        return None;
+    }
+    if let Some(p) = tls(payload, dport) {
+        return Some(p);
+    }
+    if let Some(p) = dicom(payload, ports::is_dicom(sport) || ports::is_dicom(dport)) {
+        return Some(p);
+    }
+    if let Some(p) = hl7(payload) {
+        return Some(p);
+    }
+    if let Some(b) = payload.strip_prefix(b"SSH-") {
+        let end = b
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .unwrap_or(b.len());
+        let banner = printable(&b[..end.min(124)]);
+        let (proto, software) = banner.split_once('-').unwrap_or((&banner, ""));
+        return Some(Observation::SshBanner {
+            proto_version: proto.to_owned(),
+            software: software.to_owned(),
+        });
+    }
+    if let Some(p) = http(payload) {
+        return Some(p);
+    }
+    if port(ports::FTP) {
+        return Some(ftp(payload));
+    }
+    if port(ports::TELNET) {
+        return Some(Observation::Telnet {
+            user: None,
+            outcome: None,
+        });
+    }
+    if port(ports::SMB) {
+        return Some(Observation::Smb { dialect: None });
+    }
+    if port(ports::RDP) {
+        return Some(Observation::Rdp {
+            standard_security: None,
+        });
+    }
+    if port(ports::MQTT) {
+        return Some(Observation::Mqtt {
+            user: None,
+            cleartext_credentials: false,
+            outcome: None,
+        });
     }
     None
 }
@@ -87,7 +90,7 @@ fn printable(b: &[u8]) -> String {
 /// A DICOM A-ASSOCIATE-RQ: PDU type 1, protocol version 1, called then calling AE title
 /// (16 bytes each, space padded). On the DICOM ports an unrecognised first PDU still names
 /// the protocol.
-fn dicom(p: &[u8], on_port: bool) -> Option<(Protocol, Vec<Risk>)> {
+fn dicom(p: &[u8], on_port: bool) -> Option<Observation> {
     let ae = |b: &[u8]| {
         let s = printable(b);
         let t = s.trim().to_owned();
@@ -96,31 +99,25 @@ fn dicom(p: &[u8], on_port: bool) -> Option<(Protocol, Vec<Risk>)> {
     let rq = p.len() >= 42 && p[0] == 0x01 && p[6..8] == [0x00, 0x01];
     if rq {
         let (called, calling) = (ae(&p[10..26]), ae(&p[26..42]));
-        if called.is_some() && calling.is_some() {
-            return Some((
-                Protocol::Dicom {
-                    calling_ae: calling,
-                    called_ae: called,
-                },
-                vec![Risk::CleartextMedical],
-            ));
+        if let (Some(called_ae), Some(calling_ae)) = (called, calling) {
+            return Some(Observation::Dicom {
+                calling_ae,
+                called_ae,
+                accepted: None,
+            });
         }
     }
-    on_port.then(|| {
-        (
-            Protocol::Dicom {
-                calling_ae: None,
-                called_ae: None,
-            },
-            vec![Risk::CleartextMedical],
-        )
+    on_port.then(|| Observation::Dicom {
+        calling_ae: String::new(),
+        called_ae: String::new(),
+        accepted: None,
     })
 }
 
 /// HL7 v2 over MLLP: `0x0B` then `MSH`, the field separator, the encoding characters, then
 /// MSH-3 (sending application), MSH-4, MSH-5 (receiving application). The first component
 /// of each application is kept; nothing after MSH-5 is read.
-fn hl7(p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
+fn hl7(p: &[u8]) -> Option<Observation> {
     let msg = p.strip_prefix(&[0x0b])?;
     let rest = msg.strip_prefix(b"MSH")?;
     let sep = *rest.first()?;
@@ -138,30 +135,21 @@ fn hl7(p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
         printable(f.split(|&c| c == comp).next().unwrap_or_default())
     };
     // fields[0] is MSH-2 (encoding characters).
-    Some((
-        Protocol::Hl7 {
-            sending_app: component(fields.get(1)),
-            receiving_app: component(fields.get(3)),
-        },
-        vec![Risk::CleartextMedical],
-    ))
+    Some(Observation::Hl7Mllp {
+        sending_application: component(fields.get(1)),
+        receiving_application: component(fields.get(3)),
+    })
 }
 
-fn ftp(p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
-    let cmd = |c: &[u8]| p.len() >= c.len() && p[..c.len()].eq_ignore_ascii_case(c);
-    let (user_seen, password_seen) = (cmd(b"USER"), cmd(b"PASS"));
-    let risks = if password_seen {
-        vec![Risk::CleartextCredentials]
-    } else {
-        Vec::new()
-    };
-    Some((
-        Protocol::Ftp {
-            user_seen,
-            password_seen,
-        },
-        risks,
-    ))
+/// An FTP command. Only whether it was `PASS` is kept: the kernel cut the password off, and
+/// the account name is the login tracker's ([`crate::logins`]).
+fn ftp(p: &[u8]) -> Observation {
+    let pass = p.len() >= 4 && p[..4].eq_ignore_ascii_case(b"PASS");
+    Observation::Ftp {
+        user: None,
+        cleartext_credentials: pass,
+        outcome: None,
+    }
 }
 
 const METHODS: [&str; 8] = [
@@ -181,8 +169,9 @@ const ADMIN: [&str; 10] = [
 ];
 
 /// An HTTP request line; Basic credentials in the sampled headers are flagged, never kept.
-/// The path is kept without its query string.
-fn http(p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
+/// The path is only matched against the administration paths: URLs can carry patient
+/// identifiers.
+fn http(p: &[u8]) -> Option<Observation> {
     let line_end = p.windows(2).position(|w| w == b"\r\n").unwrap_or(p.len());
     let line = std::str::from_utf8(&p[..line_end]).ok()?;
     let mut parts = line.split(' ');
@@ -192,69 +181,21 @@ fn http(p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
     if !METHODS.contains(&method) || !version.starts_with("HTTP/") {
         return None;
     }
-    let path: String = target
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(128)
-        .collect();
+    let path = target.split(['?', '#']).next().unwrap_or("");
     let headers = &p[line_end..];
     let basic_auth = headers
         .windows(22)
         .any(|w| w.eq_ignore_ascii_case(b"\r\nauthorization: basic"));
-    let mut risks = Vec::new();
-    if basic_auth {
-        risks.push(Risk::CleartextCredentials);
-    }
-    let lower = path.to_ascii_lowercase();
-    if ADMIN.iter().any(|a| lower.starts_with(a)) {
-        risks.push(Risk::AdminPath);
-    }
-    Some((
-        Protocol::Http {
-            method: method.to_owned(),
-            path,
-            basic_auth,
-        },
-        risks,
-    ))
-}
-
-/// Cipher suites no device should offer: NULL, export, anonymous, RC4, DES and 3DES.
-fn weak(suite: u16) -> bool {
-    matches!(
-        suite,
-        0x0000..=0x001b
-            | 0x002c..=0x002e
-            | 0x0034
-            | 0x003a
-            | 0x0046
-            | 0x006c
-            | 0x006d
-            | 0x0089
-            | 0x008a
-            | 0x008b
-            | 0x008e
-            | 0x008f
-            | 0x0092
-            | 0x0093
-            | 0x00b0
-            | 0x00b1
-            | 0x00b4
-            | 0x00b5
-            | 0x00b8
-            | 0x00b9
-            | 0xc001..=0xc003
-            | 0xc006..=0xc008
-            | 0xc00b..=0xc00d
-            | 0xc010..=0xc012
-            | 0xc015..=0xc018
-    )
-}
-
-fn grease(v: u16) -> bool {
-    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+    let admin_path = ADMIN.iter().any(|a| {
+        path.len() >= a.len() && path.as_bytes()[..a.len()].eq_ignore_ascii_case(a.as_bytes())
+    });
+    Some(Observation::Http {
+        method: method.to_owned(),
+        admin_path,
+        basic_auth_user: None,
+        basic_auth_cleartext: basic_auth,
+        status: None,
+    })
 }
 
 /// A cursor that fails instead of panicking.
@@ -278,7 +219,7 @@ impl<'a> Cur<'a> {
 }
 
 /// A TLS ClientHello. The sample may end inside the extensions; what was seen is used.
-fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
+fn tls(p: &[u8], dport: u16) -> Option<Observation> {
     let mut c = Cur(p);
     if c.u8()? != 0x16 || c.u8()? != 0x03 {
         return None;
@@ -300,7 +241,7 @@ fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
     let ciphers: Vec<u16> = suites
         .chunks_exact(2)
         .map(|s| u16::from_be_bytes([s[0], s[1]]))
-        .filter(|&s| !grease(s))
+        .filter(|&s| !is_grease(s))
         .collect();
     let mut supported_versions = Vec::new();
     let mut extensions = 0usize;
@@ -312,7 +253,7 @@ fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
                 let Some(body) = c.take(len as usize) else {
                     break;
                 };
-                if grease(ty) {
+                if is_grease(ty) {
                     continue;
                 }
                 extensions += 1;
@@ -325,7 +266,7 @@ fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
                             supported_versions = list
                                 .chunks_exact(2)
                                 .map(|v| u16::from_be_bytes([v[0], v[1]]))
-                                .filter(|&v| !grease(v))
+                                .filter(|&v| !is_grease(v))
                                 .collect();
                         }
                     }
@@ -340,13 +281,6 @@ fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
         .max()
         .unwrap_or(legacy_version)
         .max(legacy_version);
-    let mut risks = Vec::new();
-    if best <= 0x0302 {
-        risks.push(Risk::OldTls);
-    }
-    if ciphers.iter().any(|&s| weak(s)) {
-        risks.push(Risk::WeakCiphers);
-    }
     let version = match best {
         0x0304 => "13",
         0x0303 => "12",
@@ -365,72 +299,71 @@ fn tls(p: &[u8], dport: u16) -> Option<(Protocol, Vec<Risk>)> {
         ciphers.len().min(99),
         extensions.min(99)
     );
-    let inner = match dport {
-        DICOM_TLS => Some("dicom".to_owned()),
-        MQTT_TLS => Some("mqtt".to_owned()),
-        _ => None,
+    let versions = if supported_versions.is_empty() {
+        vec![legacy_version]
+    } else {
+        supported_versions
     };
-    Some((
-        Protocol::Tls {
-            legacy_version,
-            supported_versions,
-            ciphers,
-            fingerprint,
-            inner,
-        },
-        risks,
-    ))
+    if dport == ports::DICOM_TLS {
+        return Some(Observation::DicomTls {
+            versions,
+            cipher_suites: ciphers,
+            ja4: fingerprint,
+        });
+    }
+    Some(Observation::TlsClientHello {
+        versions,
+        cipher_suites: ciphers,
+        sni: None,
+        alpn: Vec::new(),
+        ja4: fingerprint,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_xdp::{dicom_associate, tls_client_hello};
+    use crate::samples::{dicom_associate, tls_client_hello};
+    use heir_model::tls::{TlsVersion, weak_cipher};
     use proptest::prelude::*;
 
-    fn tcp(dport: u16, p: &[u8]) -> Option<(Protocol, Vec<Risk>)> {
+    fn tcp(dport: u16, p: &[u8]) -> Option<Observation> {
         recognize(Transport::Tcp, 40000, dport, p)
+    }
+
+    fn dicom(calling: &str, called: &str) -> Observation {
+        Observation::Dicom {
+            calling_ae: calling.into(),
+            called_ae: called.into(),
+            accepted: None,
+        }
     }
 
     #[test]
     fn dicom_association_names_both_entities() {
-        let (p, r) = tcp(104, &dicom_associate()).unwrap();
         assert_eq!(
-            p,
-            Protocol::Dicom {
-                calling_ae: Some("MODALITY01".into()),
-                called_ae: Some("PACS".into())
-            }
+            tcp(104, &dicom_associate()),
+            Some(dicom("MODALITY01", "PACS"))
         );
-        assert_eq!(r, vec![Risk::CleartextMedical]);
         // Found on any port by its content; on a DICOM port without an association it is
         // still DICOM; elsewhere, random bytes are nothing.
-        assert!(matches!(
+        assert_eq!(
             tcp(4242, &dicom_associate()),
-            Some((Protocol::Dicom { .. }, _))
-        ));
-        assert!(matches!(
-            tcp(11112, b"\x04\x00\x00\x00"),
-            Some((
-                Protocol::Dicom {
-                    calling_ae: None,
-                    ..
-                },
-                _
-            ))
-        ));
+            Some(dicom("MODALITY01", "PACS"))
+        );
+        assert_eq!(tcp(11112, b"\x04\x00\x00\x00"), Some(dicom("", "")));
         assert_eq!(tcp(4242, b"\x01\x00garbage"), None);
     }
 
     #[test]
     fn hl7_keeps_only_the_applications() {
         let msg = b"\x0bMSH|^~\\&|LAB^1.2.3^ISO|HOSP|EHR|HOSP|20240101||ORU^R01|1|P|2.5";
-        let (p, _) = tcp(2575, msg).unwrap();
+        let p = tcp(2575, msg).unwrap();
         assert_eq!(
             p,
-            Protocol::Hl7 {
-                sending_app: "LAB".into(),
-                receiving_app: "EHR".into()
+            Observation::Hl7Mllp {
+                sending_application: "LAB".into(),
+                receiving_application: "EHR".into()
             }
         );
         let json = serde_json::to_string(&p).unwrap();
@@ -441,23 +374,29 @@ mod tests {
 
     #[test]
     fn tls_client_hello_versions_ciphers_and_fingerprint() {
-        let (p, r) = tcp(2762, &tls_client_hello()).unwrap();
-        let Protocol::Tls {
-            legacy_version,
-            supported_versions,
-            ciphers,
-            fingerprint,
-            inner,
-        } = p
+        let hello = tls_client_hello();
+        let Some(Observation::TlsClientHello {
+            versions,
+            cipher_suites,
+            ja4,
+            ..
+        }) = tcp(443, &hello)
         else {
-            panic!("not TLS: {p:?}");
+            panic!("not TLS: {:?}", tcp(443, &hello));
         };
-        assert_eq!(legacy_version, 0x0301);
-        assert!(supported_versions.is_empty());
-        assert_eq!(ciphers, vec![0x002f, 0x0035, 0x000a, 0xc013]);
-        assert!(fingerprint.starts_with("t10i0400_"), "{fingerprint}");
-        assert_eq!(inner.as_deref(), Some("dicom"));
-        assert_eq!(r, vec![Risk::OldTls, Risk::WeakCiphers]);
+        assert_eq!(versions, vec![0x0301]);
+        assert_eq!(cipher_suites, vec![0x002f, 0x0035, 0x000a, 0xc013]);
+        assert!(ja4.starts_with("t10i0400_"), "{ja4}");
+        // What made it risky is read from what it carries.
+        let best = TlsVersion::from_wire(versions[0]).unwrap();
+        assert!(best.is_obsolete());
+        assert!(cipher_suites.iter().any(|&c| weak_cipher(c).is_some()));
+        // On the DICOM-over-TLS port it is DICOM, with what was offered.
+        assert!(matches!(
+            tcp(2762, &hello),
+            Some(Observation::DicomTls { versions, cipher_suites, ja4 })
+                if versions == [0x0301] && cipher_suites.len() == 4 && ja4.starts_with("t10i0400_")
+        ));
     }
 
     #[test]
@@ -477,79 +416,91 @@ mod tests {
         body.extend_from_slice(&exts);
         let mut rec = vec![0x16, 3, 1, 0, 0, 1, 0, 0, body.len() as u8];
         rec.extend_from_slice(&body);
-        let (p, r) = tcp(443, &rec).unwrap();
-        assert!(r.is_empty(), "{r:?}");
-        let Protocol::Tls {
-            supported_versions,
-            ciphers,
-            fingerprint,
+        let Some(Observation::TlsClientHello {
+            versions,
+            cipher_suites,
+            ja4,
             ..
-        } = p
+        }) = tcp(443, &rec)
         else {
             panic!()
         };
-        assert_eq!(supported_versions, vec![0x0304, 0x0303]);
-        assert_eq!(ciphers, vec![0x1301, 0x1302]);
-        assert!(fingerprint.starts_with("t13d0202_"), "{fingerprint}");
+        assert_eq!(versions, vec![0x0304, 0x0303]);
+        assert_eq!(cipher_suites, vec![0x1301, 0x1302]);
+        assert!(ja4.starts_with("t13d0202_"), "{ja4}");
+        assert!(cipher_suites.iter().all(|&c| weak_cipher(c).is_none()));
     }
 
     #[test]
     fn ftp_flags_credentials_without_keeping_them() {
-        assert_eq!(
-            tcp(21, b"USER nurse\r\n").unwrap(),
-            (
-                Protocol::Ftp {
-                    user_seen: true,
-                    password_seen: false
-                },
-                vec![]
-            )
-        );
+        let ftp = |cleartext_credentials| Observation::Ftp {
+            user: None,
+            cleartext_credentials,
+            outcome: None,
+        };
+        assert_eq!(tcp(21, b"USER nurse\r\n"), Some(ftp(false)));
         // The kernel cuts the sample after PASS; userspace never sees the password.
-        assert_eq!(
-            tcp(21, b"PASS").unwrap(),
-            (
-                Protocol::Ftp {
-                    user_seen: false,
-                    password_seen: true
-                },
-                vec![Risk::CleartextCredentials]
-            )
-        );
+        assert_eq!(tcp(21, b"PASS"), Some(ftp(true)));
     }
 
     #[test]
     fn http_basic_auth_and_admin_paths() {
         let req = b"GET /admin/config?token=abc HTTP/1.1\r\nHost: pump\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\n\r\n";
-        let (p, r) = tcp(80, req).unwrap();
+        let p = tcp(80, req).unwrap();
         assert_eq!(
             p,
-            Protocol::Http {
+            Observation::Http {
                 method: "GET".into(),
-                path: "/admin/config".into(),
-                basic_auth: true
+                admin_path: true,
+                basic_auth_user: None,
+                basic_auth_cleartext: true,
+                status: None,
             }
         );
-        assert_eq!(r, vec![Risk::CleartextCredentials, Risk::AdminPath]);
-        assert!(!serde_json::to_string(&p).unwrap().contains("YWRt"));
-        let (_, r) = tcp(8080, b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
-        assert!(r.is_empty());
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("YWRt") && !json.contains("token"), "{json}");
+        assert!(matches!(
+            tcp(8080, b"GET /index.html HTTP/1.0\r\n\r\n"),
+            Some(Observation::Http {
+                admin_path: false,
+                basic_auth_cleartext: false,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn banners_and_ports() {
         assert_eq!(
-            tcp(22, b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n").unwrap().0,
-            Protocol::Ssh {
-                banner: "SSH-2.0-OpenSSH_9.2p1 Debian".into()
-            }
+            tcp(22, b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n"),
+            Some(Observation::SshBanner {
+                proto_version: "2.0".into(),
+                software: "OpenSSH_9.2p1 Debian".into()
+            })
         );
-        assert_eq!(tcp(23, b"\xff\xfd\x18").unwrap().0, Protocol::Telnet);
-        assert_eq!(tcp(445, b"\0\0\0\x54\xfeSMB").unwrap().0, Protocol::Smb);
-        assert_eq!(tcp(3389, b"\x03\0\0\x13").unwrap().0, Protocol::Rdp);
         assert_eq!(
-            tcp(1883, b"\x10\x0c").unwrap().0,
-            Protocol::Mqtt { tls: false }
+            tcp(23, b"\xff\xfd\x18"),
+            Some(Observation::Telnet {
+                user: None,
+                outcome: None
+            })
+        );
+        assert!(matches!(
+            tcp(1883, b"\x10\x0c"),
+            Some(Observation::Mqtt {
+                cleartext_credentials: false,
+                ..
+            })
+        ));
+        assert_eq!(
+            tcp(445, b"\0\0\0\x54\xfeSMB"),
+            Some(Observation::Smb { dialect: None })
+        );
+        assert_eq!(
+            tcp(3389, b"\x03\0\0\x13"),
+            Some(Observation::Rdp {
+                standard_security: None
+            })
         );
         assert_eq!(tcp(5555, b"hello"), None);
         assert_eq!(recognize(Transport::Udp, 1, 23, b"x"), None);

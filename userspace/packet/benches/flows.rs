@@ -6,14 +6,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heir_abi::packet::{FAMILY_V4, FlowKey, PROTO_TCP, TCP_ACK, TCP_PSH, TCP_SYN};
-use heir_agent::decode::BootClock;
-use heir_agent::flows::{Config, Sweeper};
-use heir_agent::sensor::xdp::Flow;
+use heir_model::BootClock;
+use heir_packet::flows::{Config, FlowCounters, Sweeper};
 
 const ENTRIES: usize = 100_000;
 const S: u64 = 1_000_000_000;
 
-fn table(packets: u64) -> Vec<(FlowKey, Flow)> {
+fn table(packets: u64) -> Vec<(FlowKey, FlowCounters)> {
     let mut out = Vec::with_capacity(ENTRIES);
     for i in 0..ENTRIES / 2 {
         let mut dev = [0u8; 16];
@@ -21,7 +20,7 @@ fn table(packets: u64) -> Vec<(FlowKey, Flow)> {
         let mut server = [0u8; 16];
         server[..4].copy_from_slice(&[198, 51, 100, (i % 7) as u8]);
         let port = 32768 + (i % 28000) as u16;
-        let f = Flow {
+        let f = FlowCounters {
             first_ns: S,
             last_ns: 2 * S,
             packets,

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use heir_agent::bench_xdp::{dicom_associate, tls_client_hello};
-use heir_agent::recognize::recognize;
-use heir_model::packet::Transport;
+use heir_model::event::Transport;
+use heir_packet::recognize::recognize;
+use heir_packet::samples::{dicom_associate, tls_client_hello};
 
 fn samples(c: &mut Criterion) {
     let hl7 = b"\x0bMSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101||ORU^R01|1|P|2.5".to_vec();

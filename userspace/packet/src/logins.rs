@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use heir_model::event::LoginOutcome;
 
-use crate::recognize::FTP;
+use heir_abi::ports;
 
 /// Longest account name kept; longer ones are cut.
 const MAX_USER: usize = 64;
@@ -68,7 +68,7 @@ impl Tracker {
         dport: u16,
         payload: &[u8],
     ) -> Option<Login> {
-        if dport != FTP {
+        if dport != ports::FTP {
             return None;
         }
         // The kernel zeroes a `PASS` sample after the verb: the password never leaves it.

@@ -29,10 +29,19 @@ use heir_abi::packet::{
     FlowKey, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
 };
 use heir_model::event::{TcpFlags, Transport};
-use heir_model::{Event, EventKind, Process};
+use heir_model::{BootClock, Event, EventKind, Process};
 
-use crate::decode::BootClock;
-use crate::sensor::xdp::{Flow, addr};
+use crate::record::addr;
+
+/// One direction of a flow as the kernel's flow table holds it, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_flags: u8,
+}
 
 /// When connections are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +111,7 @@ impl Pair {
 /// One direction's counters: as last read from the kernel, and as last reported.
 #[derive(Debug, Clone, Copy, Default)]
 struct Dir {
-    now: Flow,
+    now: FlowCounters,
     reported_packets: u64,
     reported_bytes: u64,
     /// Source and destination port of this direction's key.
@@ -238,7 +247,7 @@ impl Sweeper {
     pub fn sweep(
         &mut self,
         now: u64,
-        table: impl IntoIterator<Item = (FlowKey, Flow)>,
+        table: impl IntoIterator<Item = (FlowKey, FlowCounters)>,
         clock: &BootClock,
         out: &mut Vec<Event>,
     ) -> Sweep {
@@ -330,7 +339,7 @@ fn record(pair: &Pair, conn: &mut Conn, now: u64, clock: &BootClock) -> Event {
             src_port,
             dst: ip(r),
             dst_port,
-            transport: transport(pair.proto),
+            transport: Transport::from_ip_proto(pair.proto),
             packets_out: out.now.packets.saturating_sub(out.reported_packets),
             bytes_out: out.now.bytes.saturating_sub(out.reported_bytes),
             packets_in: inn.now.packets.saturating_sub(inn.reported_packets),
@@ -342,6 +351,7 @@ fn record(pair: &Pair, conn: &mut Conn, now: u64, clock: &BootClock) -> Event {
             icmp_unreachable: false,
             first_seen: clock.wall(conn.first_ns()),
             last_seen: clock.wall(conn.last_ns()),
+            link: None,
         },
     };
     for d in &mut conn.dirs {
@@ -352,15 +362,6 @@ fn record(pair: &Pair, conn: &mut Conn, now: u64, clock: &BootClock) -> Event {
     conn.established_reported |= report_established;
     conn.reported_at = Some(now);
     event
-}
-
-fn transport(proto: u8) -> Transport {
-    match proto {
-        PROTO_TCP => Transport::Tcp,
-        PROTO_UDP => Transport::Udp,
-        PROTO_ICMP | PROTO_ICMPV6 => Transport::Icmp,
-        _ => Transport::Other,
-    }
 }
 
 #[cfg(test)]
@@ -389,8 +390,8 @@ mod tests {
         }
     }
 
-    fn flow(first: u64, last: u64, packets: u64, bytes: u64, flags: u8) -> Flow {
-        Flow {
+    fn flow(first: u64, last: u64, packets: u64, bytes: u64, flags: u8) -> FlowCounters {
+        FlowCounters {
             first_ns: first,
             last_ns: last,
             packets,
@@ -410,7 +411,7 @@ mod tests {
         }
     }
 
-    fn sweep(s: &mut Sweeper, now: u64, table: &[(FlowKey, Flow)]) -> Vec<Event> {
+    fn sweep(s: &mut Sweeper, now: u64, table: &[(FlowKey, FlowCounters)]) -> Vec<Event> {
         let mut out = Vec::new();
         s.sweep(
             now,
@@ -636,13 +637,13 @@ mod tests {
                     if i % 2 == 0 { key(a, 1000 + i / 2, b, 80, p) } else { key(b, 80, a, 1000 + i / 2, p) }
                 })
                 .collect();
-            let mut totals: HashMap<usize, Flow> = HashMap::new();
+            let mut totals: HashMap<usize, FlowCounters> = HashMap::new();
             let mut reported = 0u64;
             let mut now = S;
             for step in &steps {
                 now += S;
                 for (k, _, packets, bytes, flags) in step {
-                    let t = totals.entry(usize::from(*k)).or_insert(Flow { first_ns: now, ..Flow::default() });
+                    let t = totals.entry(usize::from(*k)).or_insert(FlowCounters { first_ns: now, ..FlowCounters::default() });
                     t.packets += packets;
                     t.bytes += bytes;
                     t.tcp_flags |= flags;
@@ -662,11 +663,11 @@ mod tests {
             let counted: u64 = totals.values().map(|f| f.packets).sum();
             prop_assert_eq!(reported, counted);
             // Arbitrary bytes as keys and counters never panic either.
-            let junk: Vec<(FlowKey, Flow)> = steps.iter().flatten().map(|(k, fam, p, b, f)| {
+            let junk: Vec<(FlowKey, FlowCounters)> = steps.iter().flatten().map(|(k, fam, p, b, f)| {
                 let mut x = keys[usize::from(*k)];
                 x.family = [4, 6, 0][usize::from(*fam)];
                 x.proto = *f;
-                (x, Flow { first_ns: *b, last_ns: *p, packets: *p, bytes: *b, tcp_flags: *f })
+                (x, FlowCounters { first_ns: *b, last_ns: *p, packets: *p, bytes: *b, tcp_flags: *f })
             }).collect();
             sweep(&mut s, 0, &junk);
             sweep(&mut s, u64::MAX, &junk);
