@@ -397,21 +397,35 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
         );
     }
 
-    // While it runs, `heir alerts` asks the agent through its API.
-    let out = Command::new(HEIR)
-        .args(["alerts", "--json", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let via_api: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // While it runs, `heir alerts` asks the agent through its API. The store and the alert
+    // file are separate sinks, each on its own queue: poll until the store has caught up.
+    let ask = || -> Vec<serde_json::Value> {
+        let out = Command::new(HEIR)
+            .args(["alerts", "--json", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let via_api = loop {
+        let v = ask();
+        let complete = wanted
+            .iter()
+            .all(|w| v.iter().any(|a| a["category"] == *w));
+        if complete || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     for w in wanted {
         assert!(
             via_api.iter().any(|a| a["category"] == w),

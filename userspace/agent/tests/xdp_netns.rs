@@ -476,9 +476,9 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
     let dev = net.addr(1);
     assert!(
         lines.iter().any(|v| v["kind"] == "protocol"
-            && v["protocol"] == "dicom"
-            && v["calling_ae"] == "MODALITY01"
-            && v["called_ae"] == "PACS"
+            && v["observation"]["protocol"] == "dicom"
+            && v["observation"]["calling_ae"] == "MODALITY01"
+            && v["observation"]["called_ae"] == "PACS"
             && v["dst"] == dev.as_str()),
         "no DICOM association among {lines:#?}"
     );
