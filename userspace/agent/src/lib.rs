@@ -20,4 +20,4 @@ pub mod sink;
 pub mod traffic;
 
 pub use config::Config;
-pub use runtime::{Agent, Options};
+pub use runtime::{Agent, Notify, Options};

@@ -15,6 +15,7 @@ pub struct Gateway {
     pub sensor: Packets,
     tables: Tables,
     flows: Sweeper,
+    notify: crate::runtime::Notify,
 }
 
 /// Loads the packet sensor and attaches it to `ifaces`; `None` when no interface is named.
@@ -24,6 +25,7 @@ pub fn start(
     ifaces: &[String],
     pin_dir: &Path,
     config: &crate::sensor::Config,
+    notify: crate::runtime::Notify,
 ) -> Result<Option<Gateway>> {
     if ifaces.is_empty() {
         return Ok(None);
@@ -39,10 +41,10 @@ pub fn start(
     let mut sensor = Packets::load(&options).context("starting the packet sensor (XDP)")?;
     for iface in ifaces {
         match sensor.attach(iface) {
-            Ok(mode) => eprintln!("heir: packet sensor on {iface} ({mode} mode)"),
-            Err(AttachError::NoInterface(_)) => eprintln!(
-                "heir: no interface {iface} yet; the packet sensor attaches when it appears"
-            ),
+            Ok(mode) => notify.say(&format!("packet sensor on {iface} ({mode} mode)")),
+            Err(AttachError::NoInterface(_)) => notify.say(&format!(
+                "no interface {iface} yet; the packet sensor attaches when it appears"
+            )),
             Err(e) => return Err(e.into()),
         }
     }
@@ -51,6 +53,7 @@ pub fn start(
         sensor,
         tables,
         flows: Sweeper::new(flows),
+        notify,
     }))
 }
 
@@ -87,8 +90,10 @@ impl Gateway {
     pub fn tick(&mut self) {
         for (iface, r) in self.sensor.reattach() {
             match r {
-                Ok(mode) => eprintln!("heir: packet sensor re-attached to {iface} ({mode} mode)"),
-                Err(e) => eprintln!("heir: {e}"),
+                Ok(mode) => self.notify.say(&format!(
+                    "packet sensor re-attached to {iface} ({mode} mode)"
+                )),
+                Err(e) => self.notify.say(&e.to_string()),
             }
         }
         match self.tables.purge_expired(&SystemClock) {

@@ -418,9 +418,7 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let via_api = loop {
         let v = ask();
-        let complete = wanted
-            .iter()
-            .all(|w| v.iter().any(|a| a["category"] == *w));
+        let complete = wanted.iter().all(|w| v.iter().any(|a| a["category"] == *w));
         if complete || Instant::now() > deadline {
             break v;
         }

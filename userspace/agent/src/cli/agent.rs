@@ -39,6 +39,7 @@ pub async fn run(args: Args, ui: bool) -> Result<()> {
         pin_dir: args.pins.pin_dir,
         packet_events: args.packet_events,
         alerts: args.alerts,
+        notify: heir_agent::Notify::new(|notice| eprintln!("heir: {notice}")),
     };
     let agent = heir_agent::Agent::build(config, options).await?;
     for (program, reason) in agent.failed_probes() {

@@ -63,6 +63,36 @@ pub struct Options {
     pub packet_events: Option<PathBuf>,
     /// Append alert JSON lines here (`--alerts`).
     pub alerts: Option<PathBuf>,
+    /// Where notices for the operator go.
+    pub notify: Notify,
+}
+
+/// Where the agent tells the operator watching it what happens to its sensors as it happens
+/// (the packet sensor attached to an interface, an interface came back). The binary prints
+/// these lines on stderr; by default they are logged.
+#[derive(Clone)]
+pub struct Notify(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Notify {
+    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Notify {
+        Notify(Arc::new(f))
+    }
+
+    pub fn say(&self, notice: &str) {
+        (self.0)(notice)
+    }
+}
+
+impl Default for Notify {
+    fn default() -> Notify {
+        Notify::new(|notice| tracing::info!("{notice}"))
+    }
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notify")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +170,13 @@ impl Agent {
     /// Starts every part the configuration asks for; returns once probes are attached and
     /// the API socket (and metrics port, if any) are listening.
     pub async fn build(config: Config, options: Options) -> Result<Agent, Error> {
-        let gateway = crate::packets::start(&options.ifaces, &options.pin_dir, &config.sensor)
-            .map_err(|e| Error::Packets(e.into()))?;
+        let gateway = crate::packets::start(
+            &options.ifaces,
+            &options.pin_dir,
+            &config.sensor,
+            options.notify.clone(),
+        )
+        .map_err(|e| Error::Packets(e.into()))?;
         if !config.sensor.syscalls && gateway.is_none() {
             return Err(Error::NothingToWatch);
         }
