@@ -258,8 +258,8 @@ impl Packets {
                 Err(generic) => {
                     return Err(AttachError::Refused {
                         iface: iface.into(),
-                        driver: chain(&driver),
-                        generic: chain(&generic),
+                        driver: crate::sink::Chain(&driver).to_string(),
+                        generic: crate::sink::Chain(&generic).to_string(),
                     });
                 }
             },
@@ -579,17 +579,6 @@ fn sum<'a>(shares: impl Iterator<Item = &'a FlowStats>) -> FlowCounters {
         f.tcp_flags |= s.tcp_flags;
     }
     f
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// The interface's index, or `None` when there is no such interface.

@@ -2,6 +2,7 @@
 //! (NULL, EXPORT, RC4, DES, 3DES) actually chosen by a server.
 
 use heir_model::event::Observation;
+use heir_model::tls::{version_name, weak_cipher};
 use heir_model::{Alert, Category, Event, EventKind, Severity};
 use serde::{Deserialize, Serialize};
 
@@ -33,35 +34,6 @@ impl Default for Config {
             min_version: 0x0303,
             report_clients: true,
         }
-    }
-}
-
-pub fn version_name(v: u16) -> String {
-    match v {
-        0x0300 => "SSL 3.0".into(),
-        0x0301 => "TLS 1.0".into(),
-        0x0302 => "TLS 1.1".into(),
-        0x0303 => "TLS 1.2".into(),
-        0x0304 => "TLS 1.3".into(),
-        v => format!("0x{v:04x}"),
-    }
-}
-
-/// Suites whose confidentiality is broken.
-pub fn weak_cipher(c: u16) -> Option<&'static str> {
-    match c {
-        0x0000..=0x0002 | 0x002c..=0x002e | 0x003b | 0xc001 | 0xc006 | 0xc00b | 0xc010 | 0xc015 => {
-            Some("NULL encryption")
-        }
-        0x0003 | 0x0006 | 0x0008 | 0x000b | 0x000e | 0x0011 | 0x0014 | 0x0017 | 0x0019 => {
-            Some("EXPORT")
-        }
-        0x0004 | 0x0005 | 0x0018 | 0x008a | 0x008e | 0x0092 | 0xc002 | 0xc007 | 0xc00c | 0xc011
-        | 0xc016 => Some("RC4"),
-        0x0009 | 0x000c | 0x000f | 0x0012 | 0x0015 | 0x001a => Some("DES"),
-        0x000a | 0x000d | 0x0010 | 0x0013 | 0x0016 | 0x001b | 0x008b | 0x008f | 0x0093 | 0xc003
-        | 0xc008 | 0xc00d | 0xc012 | 0xc017 => Some("3DES"),
-        _ => None,
     }
 }
 
