@@ -65,27 +65,6 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(e.to_string())
 }
 
-/// The API's view of an audit log line.
-pub fn audit_entry(e: heir_store::AuditEntry) -> heir_api::AuditEntry {
-    heir_api::AuditEntry {
-        at: e.at,
-        action: e.action,
-        target: e.target,
-        reason: e.reason,
-        actor: e.actor,
-        outcome: e.outcome,
-    }
-}
-
-/// The API's view of a stored alert.
-pub fn stored(a: heir_store::StoredAlert) -> Stored {
-    Stored {
-        seq: a.seq,
-        acknowledged: a.ack.map(|ack| heir_api::Ack { at: ack.at }),
-        alert: a.alert,
-    }
-}
-
 impl Backend for Agent {
     async fn status(&self) -> Result<Status, BackendError> {
         let mut s = self.status.lock().map_err(internal)?.clone();
@@ -147,9 +126,8 @@ impl Backend for Agent {
             Ok(all
                 .into_iter()
                 .rev()
-                .filter(|a| !q.unacknowledged || a.ack.is_none())
+                .filter(|a| !q.unacknowledged || a.acknowledged.is_none())
                 .take(q.limit)
-                .map(stored)
                 .collect())
         })
         .await
@@ -167,7 +145,7 @@ impl Backend for Agent {
                 .ok_or_else(|| BackendError::NotFound {
                     what: format!("alert {seq}"),
                 })?;
-            if current.ack.is_none() {
+            if current.acknowledged.is_none() {
                 store
                     .acknowledge(seq, "api", heir_model::Timestamp::now())
                     .map_err(internal)?;
@@ -178,7 +156,7 @@ impl Backend for Agent {
                 .into_iter()
                 .next()
                 .ok_or_else(|| BackendError::Internal(format!("alert {seq} vanished")))?;
-            Ok(stored(now))
+            Ok(now)
         })
         .await
         .map_err(internal)?
@@ -192,9 +170,7 @@ impl Backend for Agent {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let entries = store.audit().map_err(internal)?;
-            Ok(Availability::Available(
-                entries.into_iter().map(audit_entry).collect(),
-            ))
+            Ok(Availability::Available(entries))
         })
         .await
         .map_err(internal)?

@@ -11,6 +11,7 @@ pub mod event;
 pub mod kind;
 pub mod mac;
 pub mod service;
+pub mod stored;
 pub mod time;
 pub mod tls;
 
@@ -19,4 +20,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventKind, NetAddr, Process, SockFamily};
 pub use kind::Kind;
 pub use mac::MacAddr;
+pub use stored::{Ack, AuditEntry, StoredAlert};
 pub use time::{BootClock, Timestamp};
