@@ -284,7 +284,10 @@ mod tests {
                 "missing `{line}` in:\n{out}"
             );
         }
-        assert!(!out.contains("# EOF"), "Prometheus text format, not OpenMetrics:\n{out}");
+        assert!(
+            !out.contains("# EOF"),
+            "Prometheus text format, not OpenMetrics:\n{out}"
+        );
     }
 
     #[tokio::test]
@@ -300,7 +303,11 @@ mod tests {
         let body = tokio::task::spawn_blocking(move || {
             use std::io::{Read, Write};
             let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
             let mut body = String::new();
             s.read_to_string(&mut body).unwrap();
             body
