@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use heir_api::{
-    AlertQuery, Availability, Backend, BackendError, Device, Indicator, Live, Peer, Rama, Status,
-    Stored,
+    AlertQuery, Availability, Backend, BackendError, Chain, Device, Indicator, Live, Peer, Rama,
+    Status, Stored,
 };
 use heir_rama::Report;
 use heir_store::{Read as _, Store};
@@ -35,9 +35,9 @@ fn responder_error(e: crate::respond::policy::Error) -> BackendError {
             what: format!("pending block `{id}`"),
         },
         E::Tables(T::Protected { .. }) | E::Tables(T::ReasonTooLong { .. }) => {
-            BackendError::Refused(e.to_string())
+            BackendError::Refused(Chain(&e).to_string())
         }
-        other => BackendError::Internal(other.to_string()),
+        other => internal(other),
     }
 }
 
@@ -61,8 +61,13 @@ fn api_block(
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Internal(e.to_string())
+/// A failure of the agent, with its causes, for the error answer's body.
+fn internal(e: impl std::error::Error) -> BackendError {
+    let mut message = e.to_string();
+    if let Some(cause) = e.source() {
+        message = format!("{message}: {}", Chain(cause));
+    }
+    BackendError::Internal(message)
 }
 
 impl Backend for Agent {

@@ -25,7 +25,7 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("store {path}: {source}")]
+    #[error("opening the store {path}")]
     Open {
         path: PathBuf,
         source: Box<redb::DatabaseError>,
@@ -38,13 +38,13 @@ pub enum Error {
         "store {path} was written by a newer heir (schema {found}, this build reads up to {SCHEMA}); it was left untouched"
     )]
     Newer { path: PathBuf, found: u64 },
-    #[error("store {path}: {what}: {source}")]
+    #[error("store {path}: {what}")]
     Db {
         path: PathBuf,
         what: &'static str,
         source: Box<redb::Error>,
     },
-    #[error("store {path}: record {key} in `{table}` is unreadable: {source}")]
+    #[error("store {path}: record {key} in `{table}` is unreadable")]
     Record {
         path: PathBuf,
         table: &'static str,

@@ -212,7 +212,7 @@ impl Packets {
         program(&mut ebpf)
             .ok_or(Error::NoMap(PROGRAM))?
             .load()
-            .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {e}")))?;
+            .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {}", chain(&e))))?;
         let mut packets = Packets {
             ebpf,
             cpus: config.cpus as usize,
@@ -277,7 +277,7 @@ impl Packets {
     /// a new index. Returns what it tried, with the outcome.
     pub fn reattach(&mut self) -> Vec<(String, Result<Mode, AttachError>)> {
         if let Err(e) = self.sync_clock() {
-            tracing::warn!("packet sensor clock: {e}");
+            tracing::warn!("packet sensor clock: {}", chain(&e));
         }
         let mut out = Vec::new();
         for iface in self.wanted.clone() {
