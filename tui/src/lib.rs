@@ -23,7 +23,7 @@ pub use state::{Connection, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("terminal: {0}")]
+    #[error("terminal")]
     Terminal(#[from] std::io::Error),
     #[error("the UI thread panicked")]
     Panicked,

@@ -116,7 +116,7 @@ mod tests {
         s.merge_alert(late);
         let mut acked = s.alerts[2].clone();
         assert_eq!(acked.seq, 4);
-        acked.acknowledged = Some(heir_api::Ack { at: fixture::NOW });
+        acked.acknowledged = Some(heir_api::Ack::at(fixture::NOW));
         s.merge_alert(acked);
         assert_eq!(
             s.alerts.iter().map(|a| a.seq).collect::<Vec<_>>(),

@@ -68,7 +68,7 @@ pub async fn run(
                 }
                 attempts += 1;
                 lock(&shared).connection = Connection::Disconnected {
-                    error: e.to_string(),
+                    error: heir_api::Chain(&e).to_string(),
                     retry_in: retry,
                     attempts,
                 };
@@ -262,6 +262,6 @@ async fn act(client: &Client, shared: &Mutex<State>, r: Request) -> String {
             m
         }
         Err(ClientError::Api { message, .. }) => format!("refused: {message}"),
-        Err(e) => format!("failed: {e}"),
+        Err(e) => format!("failed: {}", heir_api::Chain(&e)),
     }
 }

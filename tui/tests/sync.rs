@@ -141,7 +141,7 @@ async fn follows_the_agent_acts_and_reconnects_after_a_restart() {
     }
     until(&shared, "the polled alert", |s| s.alerts[0].seq == 7).await;
     // An acknowledgement made elsewhere (another operator's CLI) shows within a full re-read.
-    agent.memory.alerts.lock().unwrap()[4].acknowledged = Some(heir_api::Ack { at: fixture::NOW });
+    agent.memory.alerts.lock().unwrap()[4].acknowledged = Some(heir_api::Ack::at(fixture::NOW));
     until(&shared, "the outside acknowledgement", |s| {
         s.alerts
             .iter()

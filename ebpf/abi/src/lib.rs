@@ -97,29 +97,6 @@ impl Kind {
         })
     }
 
-    pub const fn name(self) -> &'static str {
-        match self {
-            Kind::Exec => "exec",
-            Kind::Fork => "fork",
-            Kind::Exit => "exit",
-            Kind::Open => "open",
-            Kind::Rename => "rename",
-            Kind::Unlink => "unlink",
-            Kind::FileBurst => "file_burst",
-            Kind::Connect => "connect",
-            Kind::Accept => "accept",
-            Kind::Bind => "bind",
-            Kind::Listen => "listen",
-            Kind::CredChange => "cred_change",
-            Kind::Capset => "capset",
-            Kind::Ptrace => "ptrace",
-            Kind::Module => "module",
-            Kind::Bpf => "bpf",
-            Kind::MemfdCreate => "memfd_create",
-            Kind::Mount => "mount",
-        }
-    }
-
     /// The record layout this kind is written with.
     pub const fn shape(self) -> Shape {
         match self {

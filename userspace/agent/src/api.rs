@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use heir_api::{
-    AlertQuery, Availability, Backend, BackendError, Device, Indicator, Live, Peer, Rama, Status,
-    Stored,
+    AlertQuery, Availability, Backend, BackendError, Chain, Device, Indicator, Live, Peer, Rama,
+    Status, Stored,
 };
 use heir_rama::Report;
 use heir_store::{Read as _, Store};
@@ -35,9 +35,9 @@ fn responder_error(e: crate::respond::policy::Error) -> BackendError {
             what: format!("pending block `{id}`"),
         },
         E::Tables(T::Protected { .. }) | E::Tables(T::ReasonTooLong { .. }) => {
-            BackendError::Refused(e.to_string())
+            BackendError::Refused(Chain(&e).to_string())
         }
-        other => BackendError::Internal(other.to_string()),
+        other => internal(other),
     }
 }
 
@@ -61,29 +61,13 @@ fn api_block(
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Internal(e.to_string())
-}
-
-/// The API's view of an audit log line.
-pub fn audit_entry(e: heir_store::AuditEntry) -> heir_api::AuditEntry {
-    heir_api::AuditEntry {
-        at: e.at,
-        action: e.action,
-        target: e.target,
-        reason: e.reason,
-        actor: e.actor,
-        outcome: e.outcome,
+/// A failure of the agent, with its causes, for the error answer's body.
+fn internal(e: impl std::error::Error) -> BackendError {
+    let mut message = e.to_string();
+    if let Some(cause) = e.source() {
+        message = format!("{message}: {}", Chain(cause));
     }
-}
-
-/// The API's view of a stored alert.
-pub fn stored(a: heir_store::StoredAlert) -> Stored {
-    Stored {
-        seq: a.seq,
-        acknowledged: a.ack.map(|ack| heir_api::Ack { at: ack.at }),
-        alert: a.alert,
-    }
+    BackendError::Internal(message)
 }
 
 impl Backend for Agent {
@@ -147,9 +131,8 @@ impl Backend for Agent {
             Ok(all
                 .into_iter()
                 .rev()
-                .filter(|a| !q.unacknowledged || a.ack.is_none())
+                .filter(|a| !q.unacknowledged || a.acknowledged.is_none())
                 .take(q.limit)
-                .map(stored)
                 .collect())
         })
         .await
@@ -167,7 +150,7 @@ impl Backend for Agent {
                 .ok_or_else(|| BackendError::NotFound {
                     what: format!("alert {seq}"),
                 })?;
-            if current.ack.is_none() {
+            if current.acknowledged.is_none() {
                 store
                     .acknowledge(seq, "api", heir_model::Timestamp::now())
                     .map_err(internal)?;
@@ -178,7 +161,7 @@ impl Backend for Agent {
                 .into_iter()
                 .next()
                 .ok_or_else(|| BackendError::Internal(format!("alert {seq} vanished")))?;
-            Ok(stored(now))
+            Ok(now)
         })
         .await
         .map_err(internal)?
@@ -192,9 +175,7 @@ impl Backend for Agent {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let entries = store.audit().map_err(internal)?;
-            Ok(Availability::Available(
-                entries.into_iter().map(audit_entry).collect(),
-            ))
+            Ok(Availability::Available(entries))
         })
         .await
         .map_err(internal)?

@@ -99,7 +99,7 @@ impl Gateway {
         match self.tables.purge_expired(&SystemClock) {
             Ok(0) => {}
             Ok(n) => tracing::info!("{n} expired blocks removed"),
-            Err(e) => tracing::warn!("purging expired blocks: {e}"),
+            Err(e) => tracing::warn!("purging expired blocks: {}", heir_api::Chain(&e)),
         }
     }
 }

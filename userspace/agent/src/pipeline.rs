@@ -183,7 +183,10 @@ impl Stages {
                 _ = tick.tick(), if self.ticks == Ticks::Wall && self.engine.is_some() => {
                     if let Some(engine) = self.engine.as_mut() {
                         if let Some(Err(e)) = engine.reload_if_changed() {
-                            tracing::error!("rules not reloaded, the previous ones stay active: {e}");
+                            tracing::error!(
+                                "rules not reloaded, the previous ones stay active: {}",
+                                heir_api::Chain(&e)
+                            );
                         }
                         engine.tick(&mut alerts);
                     }

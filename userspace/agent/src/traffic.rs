@@ -6,8 +6,10 @@
 //! agent reads them on a timer rather than on every scrape, and a scrape never touches the
 //! kernel.
 
-use std::fmt::Write as _;
 use std::sync::Mutex;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::counter::ConstCounter;
 
 use crate::sensor::xdp::{Device, Packets, Traffic};
 
@@ -34,48 +36,56 @@ impl Snapshot {
         self.0.lock().expect("traffic lock").clone()
     }
 
-    /// Appends the metrics in the text exposition format; nothing when no packet sensor
-    /// runs (or it saw nothing yet).
-    pub fn render(&self, out: &mut String) {
+    /// Encodes the metrics; nothing when no packet sensor runs (or it saw nothing yet).
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         let devices = self.0.lock().expect("traffic lock");
         if devices.is_empty() {
-            return;
+            return Ok(());
         }
         for (name, help, pick) in [
             (
-                "heir_device_packets_total",
+                "heir_device_packets",
                 "Packets through the gateway sensor by device (IPv4, IPv6 or MAC); in: sent to it, out: sent by it.",
                 0,
             ),
             (
-                "heir_device_bytes_total",
+                "heir_device_bytes",
                 "Frame bytes through the gateway sensor by device (IPv4, IPv6 or MAC); in: sent to it, out: sent by it.",
                 1,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (d, t) in devices.iter() {
-                let (kind, (i, o)) = (
-                    match d {
-                        Device::Ip(std::net::IpAddr::V4(_)) => "ipv4",
-                        Device::Ip(std::net::IpAddr::V6(_)) => "ipv6",
-                        Device::Mac(_) => "mac",
-                    },
-                    if pick == 0 {
-                        (t.packets_in, t.packets_out)
-                    } else {
-                        (t.bytes_in, t.bytes_out)
-                    },
-                );
-                for (dir, v) in [("in", i), ("out", o)] {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{device=\"{d}\",kind=\"{kind}\",direction=\"{dir}\"}} {v}"
-                    );
-                }
-            }
+            let samples = devices.iter().flat_map(|(d, t)| {
+                let kind = match d {
+                    Device::Ip(std::net::IpAddr::V4(_)) => "ipv4",
+                    Device::Ip(std::net::IpAddr::V6(_)) => "ipv6",
+                    Device::Mac(_) => "mac",
+                };
+                let (i, o) = if pick == 0 {
+                    (t.packets_in, t.packets_out)
+                } else {
+                    (t.bytes_in, t.bytes_out)
+                };
+                let device = d.to_string();
+                [("in", i), ("out", o)].map(|(dir, v)| {
+                    (
+                        [
+                            ("device", device.clone()),
+                            ("kind", kind.to_owned()),
+                            ("direction", dir.to_owned()),
+                        ],
+                        ConstCounter::new(v),
+                    )
+                })
+            });
+            crate::metrics::family(encoder, name, help, samples)?;
         }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
     }
 }
 
@@ -83,11 +93,25 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    #[derive(Debug)]
+    struct Only(std::sync::Arc<Snapshot>);
+
+    impl prometheus_client::collector::Collector for Only {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+            self.0.encode(&mut encoder)
+        }
+    }
+
+    fn render(s: &std::sync::Arc<Snapshot>) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Only(s.clone())));
+        crate::metrics::render(&registry)
+    }
+
     #[test]
     fn renders_every_device_both_ways() {
-        let s = Snapshot::default();
-        let mut out = String::new();
-        s.render(&mut out);
+        let s = std::sync::Arc::new(Snapshot::default());
+        let out = render(&s);
         assert!(out.is_empty(), "no sensor, no metrics: {out}");
         s.set(vec![
             (
@@ -114,7 +138,7 @@ mod tests {
                 },
             ),
         ]);
-        s.render(&mut out);
+        let out = render(&s);
         for line in [
             "# TYPE heir_device_packets_total counter",
             "heir_device_packets_total{device=\"10.0.0.5\",kind=\"ipv4\",direction=\"in\"} 3",

@@ -1,22 +1,13 @@
 //! Alerts as the store keeps them: the alert, its store sequence number and its acknowledgement.
 
-use heir_model::{Alert, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// A stored alert. `seq` is the store's key (increasing with arrival); `alert.id` is the
-/// content id that de-duplicates the same incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stored {
-    pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acknowledged: Option<Ack>,
-    pub alert: Alert,
-}
+/// A stored alert, as the store keeps it: `seq` is the store's key (increasing with arrival),
+/// `alert.id` the content id that de-duplicates the same incident, `acknowledged` who looked
+/// at it and when.
+pub use heir_model::StoredAlert as Stored;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ack {
-    pub at: Timestamp,
-}
+pub use heir_model::Ack;
 
 /// `GET /v1/alerts` query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

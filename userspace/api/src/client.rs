@@ -27,13 +27,13 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot connect to the agent at {path}: {source} (is `heir agent` running, and are you root or in the `heir` group?)"
+        "cannot connect to the agent at {path} (is `heir agent` running, and are you root or in the `heir` group?)"
     )]
     Connect {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("talking to the agent at {path}: {source}")]
+    #[error("talking to the agent at {path}")]
     Http { path: PathBuf, source: hyper::Error },
     #[error("the agent did not answer {route} within {timeout:?}")]
     Timeout { route: String, timeout: Duration },
@@ -45,7 +45,7 @@ pub enum Error {
         code: String,
         message: String,
     },
-    #[error("the agent's answer to {route} is not what this client understands: {source}")]
+    #[error("the agent's answer to {route} is not what this client understands")]
     Decode {
         route: String,
         source: serde_json::Error,

@@ -21,6 +21,25 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// An error and its causes on one line, each printed once: `context: cause: cause`.
+///
+/// Error messages name only their own context and leave the cause to
+/// [`std::error::Error::source`]; this is how to show all of it where there is no `anyhow`
+/// (an error answer's body, a status line in the terminal UI).
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

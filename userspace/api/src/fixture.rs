@@ -323,7 +323,7 @@ pub fn alerts() -> Vec<Stored> {
         .enumerate()
         .map(|(i, alert)| Stored {
             seq: i as u64 + 1,
-            acknowledged: (i == 0).then_some(Ack { at: NOW }),
+            acknowledged: (i == 0).then_some(Ack::at(NOW)),
             alert,
         })
         .collect()
@@ -498,7 +498,7 @@ impl Backend for Memory {
             .ok_or_else(|| BackendError::NotFound {
                 what: format!("alert {seq}"),
             })?;
-        s.acknowledged.get_or_insert(Ack { at: NOW });
+        s.acknowledged.get_or_insert(Ack::at(NOW));
         Ok(s.clone())
     }
 

@@ -50,7 +50,7 @@ pub use backend::Backend;
 pub use client::Error as ClientError;
 pub use client::{Client, LiveStream};
 pub use device::{Device, Rama};
-pub use error::{ApiError, BackendError, ErrorBody};
+pub use error::{ApiError, BackendError, Chain, ErrorBody};
 pub use live::{Live, StreamQuery};
 pub use mesh::{Indicator, Peer};
 pub use response::{AuditEntry, Block, BlockRequest, Blocks, Origin, Pending, UnblockRequest};

@@ -72,17 +72,5 @@ pub struct UnblockRequest {
     pub addr: IpAddr,
 }
 
-/// One line of the responder's audit log: every block, unblock, proposal, approval, denial
-/// and refusal, with who asked and what came of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub at: Timestamp,
-    /// `block`, `unblock`, `propose`, `approve`, `deny`, `refuse`.
-    pub action: String,
-    pub target: String,
-    pub reason: String,
-    /// `policy`, `operator`, `mesh`.
-    pub actor: String,
-    /// `done`, or why not.
-    pub outcome: String,
-}
+/// One line of the responder's audit log, as the store keeps it.
+pub use heir_model::AuditEntry;

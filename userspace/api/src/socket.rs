@@ -22,7 +22,7 @@ pub enum Error {
     InUse { path: PathBuf },
     #[error("{path}: exists and is not a socket; not replacing it")]
     NotASocket { path: PathBuf },
-    #[error("{path}: {what}: {source}")]
+    #[error("{path}: {what}")]
     Io {
         path: PathBuf,
         what: &'static str,

@@ -73,7 +73,7 @@ proptest! {
         a.count = count;
         let live = Live::Alert(Stored {
             seq,
-            acknowledged: acked.then_some(heir_api::Ack { at: Timestamp::from_secs(secs) }),
+            acknowledged: acked.then_some(heir_api::Ack::at(Timestamp::from_secs(secs))),
             alert: a,
         });
         let line = serde_json::to_string(&live).unwrap();

@@ -29,13 +29,13 @@ pub trait Detector: Send {
 /// A saved detector state could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state of detector `{detector}` is unreadable: {source}")]
+    #[error("state of detector `{detector}` is unreadable")]
     Decode {
         detector: String,
         #[source]
         source: postcard::Error,
     },
-    #[error("state snapshot is unreadable: {0}")]
+    #[error("state snapshot is unreadable")]
     Snapshot(#[source] postcard::Error),
 }
 

@@ -75,7 +75,7 @@ impl From<&AggregateConfig> for aggregate::Config {
 /// Error in the detector configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid detector configuration: {0}")]
+    #[error("invalid detector configuration")]
     Toml(#[from] toml::de::Error),
 }
 
@@ -142,10 +142,13 @@ mod tests {
                 .unwrap();
         assert_eq!(cfg.port_scan.vertical_ports, 50);
         assert_eq!(build(&cfg).len(), 16);
-        let err = Config::from_toml("[port_scan]\nvertical_port = 50\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("vertical_port"), "{err}");
-        assert!(err.contains("line 2"), "{err}");
+        let err = Config::from_toml("[port_scan]\nvertical_port = 50\n").unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("vertical_port"), "{cause}");
+        assert!(cause.contains("line 2"), "{cause}");
+        assert!(
+            !err.to_string().contains("vertical_port"),
+            "the cause is printed once"
+        );
     }
 }

@@ -308,30 +308,7 @@ pub enum EventKind {
 impl EventKind {
     /// The `kind` tag, for counters and filters that should not allocate.
     pub const fn name(&self) -> &'static str {
-        match self {
-            EventKind::Exec { .. } => "exec",
-            EventKind::Fork { .. } => "fork",
-            EventKind::Exit { .. } => "exit",
-            EventKind::Open { .. } => "open",
-            EventKind::Rename { .. } => "rename",
-            EventKind::Unlink { .. } => "unlink",
-            EventKind::FileBurst { .. } => "file_burst",
-            EventKind::Connect { .. } => "connect",
-            EventKind::Accept { .. } => "accept",
-            EventKind::Bind { .. } => "bind",
-            EventKind::Listen { .. } => "listen",
-            EventKind::CredChange { .. } => "cred_change",
-            EventKind::Capset { .. } => "capset",
-            EventKind::Ptrace { .. } => "ptrace",
-            EventKind::Module { .. } => "module",
-            EventKind::Bpf { .. } => "bpf",
-            EventKind::MemfdCreate { .. } => "memfd_create",
-            EventKind::Mount { .. } => "mount",
-            EventKind::Flow { .. } => "flow",
-            EventKind::Service { .. } => "service",
-            EventKind::Dropped { .. } => "dropped",
-            EventKind::Protocol { .. } => "protocol",
-        }
+        self.kind().name()
     }
 }
 

@@ -8,13 +8,17 @@
 pub mod alert;
 pub mod clock;
 pub mod event;
+pub mod kind;
 pub mod mac;
 pub mod service;
+pub mod stored;
 pub mod time;
 pub mod tls;
 
 pub use alert::{Alert, Category, Severity, Taxonomy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventKind, NetAddr, Process, SockFamily};
+pub use kind::Kind;
 pub use mac::MacAddr;
+pub use stored::{Ack, AuditEntry, StoredAlert};
 pub use time::{BootClock, Timestamp};

@@ -36,7 +36,7 @@ impl std::fmt::Display for Source {
 /// The registry file exists but could not be read as the IEEE CSV export.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{file}: {source}")]
+    #[error("reading {file}")]
     Io {
         file: PathBuf,
         #[source]

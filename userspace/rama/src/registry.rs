@@ -152,7 +152,7 @@ pub struct Registry {
 /// Why `devices.toml` was refused. Nothing of a refused file is used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{file}: {source}")]
+    #[error("reading {file}")]
     Io {
         file: PathBuf,
         #[source]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use heir_model::{Alert, Event, Timestamp};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The schema this build writes. Older files are migrated on open; newer ones are refused.
 pub const SCHEMA: u64 = 2;
@@ -25,7 +25,7 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("store {path}: {source}")]
+    #[error("opening the store {path}")]
     Open {
         path: PathBuf,
         source: Box<redb::DatabaseError>,
@@ -38,13 +38,13 @@ pub enum Error {
         "store {path} was written by a newer heir (schema {found}, this build reads up to {SCHEMA}); it was left untouched"
     )]
     Newer { path: PathBuf, found: u64 },
-    #[error("store {path}: {what}: {source}")]
+    #[error("store {path}: {what}")]
     Db {
         path: PathBuf,
         what: &'static str,
         source: Box<redb::Error>,
     },
-    #[error("store {path}: record {key} in `{table}` is unreadable: {source}")]
+    #[error("store {path}: record {key} in `{table}` is unreadable")]
     Record {
         path: PathBuf,
         table: &'static str,
@@ -80,36 +80,7 @@ mod secs {
     }
 }
 
-/// One action of the responder (or an operator through it), for the audit log: what was
-/// done to which address, why, by whom, and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub at: Timestamp,
-    /// `block`, `unblock`, `propose`, `approve`, `deny`, `refuse`.
-    pub action: String,
-    pub target: String,
-    pub reason: String,
-    /// `policy`, `operator`, `mesh`.
-    pub actor: String,
-    /// `done`, or why not.
-    pub outcome: String,
-}
-
-/// An acknowledgement: who looked at an alert, and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ack {
-    pub at: Timestamp,
-    pub by: String,
-}
-
-/// An alert as stored: its sequence number in the store and its acknowledgement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredAlert {
-    pub seq: u64,
-    pub alert: Alert,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ack: Option<Ack>,
-}
+pub use heir_model::stored::{Ack, AuditEntry, StoredAlert};
 
 pub struct Store {
     db: Database,
@@ -427,8 +398,8 @@ impl Store {
             for (seq, a) in (first..).zip(alerts) {
                 let stored = StoredAlert {
                     seq,
+                    acknowledged: None,
                     alert: a.clone(),
-                    ack: None,
                 };
                 let bytes = serde_json::to_vec(&stored).expect("alerts serialise");
                 t.insert(seq, bytes.as_slice())
@@ -457,7 +428,7 @@ impl Store {
                 .transpose()?;
             match current {
                 Some(mut stored) => {
-                    stored.ack = Some(Ack {
+                    stored.acknowledged = Some(Ack {
                         at,
                         by: by.to_owned(),
                     });

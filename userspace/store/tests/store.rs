@@ -59,8 +59,8 @@ fn alerts_round_trip_and_acknowledgements_persist() {
     let all = s.alerts(0, 10).unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[1].alert, alert(2));
-    assert_eq!(all[1].ack.as_ref().unwrap().by, "sysadmin");
-    assert!(all[0].ack.is_none());
+    assert_eq!(all[1].acknowledged.as_ref().unwrap().by, "sysadmin");
+    assert!(all[0].acknowledged.is_none());
     assert_eq!(s.alerts(2, 10).unwrap().len(), 1);
     assert_eq!(s.append_alerts(&[alert(4)]).unwrap(), vec![4]);
 }
@@ -155,11 +155,12 @@ fn a_schema_1_store_is_migrated_and_keeps_its_alerts() {
             .unwrap();
         tx.open_table(redb::TableDefinition::<&str, &[u8]>::new("blobs"))
             .unwrap();
-        let stored = heir_store::StoredAlert {
-            seq: 1,
-            alert: alert(1),
-            ack: None,
-        };
+        // The record as builds of that schema wrote it, the acknowledgement named `ack`.
+        let stored = serde_json::json!({
+            "seq": 1,
+            "alert": alert(1),
+            "ack": {"at": Timestamp::from_secs(5), "by": "sysadmin"},
+        });
         tx.open_table(redb::TableDefinition::<u64, &[u8]>::new("alerts"))
             .unwrap()
             .insert(1, serde_json::to_vec(&stored).unwrap().as_slice())
@@ -167,7 +168,15 @@ fn a_schema_1_store_is_migrated_and_keeps_its_alerts() {
         tx.commit().unwrap();
     }
     let s = Store::open(&path, Retention::default()).unwrap();
-    assert_eq!(s.alerts(0, 10).unwrap()[0].alert, alert(1));
+    let alerts = s.alerts(0, 10).unwrap();
+    assert_eq!(alerts[0].alert, alert(1));
+    assert_eq!(
+        alerts[0].acknowledged,
+        Some(heir_store::Ack {
+            at: Timestamp::from_secs(5),
+            by: "sysadmin".into()
+        })
+    );
     assert!(s.audit().unwrap().is_empty());
     let entry = heir_store::AuditEntry {
         at: Timestamp::from_secs(9),

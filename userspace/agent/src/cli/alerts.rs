@@ -94,7 +94,7 @@ pub async fn run(args: Args) -> Result<()> {
     let store = stopped_store(&config)?;
     let all = store.alerts(0, usize::MAX)?;
     for a in all.into_iter().rev().take(last).rev() {
-        print_alert(&heir_agent::api::stored(a), json);
+        print_alert(&a, json);
     }
     Ok(())
 }

@@ -14,11 +14,7 @@ pub async fn run(state: StateArgs, json: bool) -> Result<()> {
                 Some(list) => list.clone(),
                 None => bail!("the running agent has no responder"),
             },
-            Err(e) if e.is_connect() => stopped_store(&config)?
-                .audit()?
-                .into_iter()
-                .map(heir_agent::api::audit_entry)
-                .collect(),
+            Err(e) if e.is_connect() => stopped_store(&config)?.audit()?,
             Err(e) => return Err(e.into()),
         };
     for e in entries {

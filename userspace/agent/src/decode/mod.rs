@@ -55,7 +55,7 @@ pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Event, Error> {
     let want = kind.shape().size();
     if bytes.len() != want {
         return Err(Error::Length {
-            kind: kind.name(),
+            kind: heir_model::Kind::from(kind).name(),
             got: bytes.len(),
             want,
         });

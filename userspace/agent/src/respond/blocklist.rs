@@ -256,17 +256,17 @@ pub enum Error {
     Protected { target: Target, by: Target },
     #[error("block reason is {len} bytes; at most {max} fit", max = REASON_LEN)]
     ReasonTooLong { len: usize },
-    #[error("opening the pinned table {path}: {source}")]
+    #[error("opening the pinned table {path}")]
     Open {
         path: PathBuf,
         source: aya::maps::MapError,
     },
-    #[error("table {name}: {source}")]
+    #[error("table {name}")]
     Map {
         name: &'static str,
         source: aya::maps::MapError,
     },
-    #[error("creating the pinned tables in {dir}: {source}")]
+    #[error("creating the pinned tables in {dir}")]
     Create {
         dir: PathBuf,
         source: Box<crate::sensor::Error>,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use heir_api::Chain;
 use heir_model::{Alert, Category, Severity, Timestamp};
 use heir_store::{AuditEntry, Store};
 use serde::Deserialize;
@@ -133,7 +134,7 @@ impl Responder {
             outcome: outcome.into(),
         };
         if let Err(e) = self.store.append_audit(&entry) {
-            tracing::error!("audit log: {e}");
+            tracing::error!("audit log: {}", Chain(&e));
         }
     }
 
@@ -188,7 +189,7 @@ impl Responder {
             ),
             Mode::Auto => match self.block(addr, &reason, Origin::Rule, "policy") {
                 Ok(()) => Decision::Blocked(addr),
-                Err(e) => Decision::Refused(e.to_string()),
+                Err(e) => Decision::Refused(Chain(&e).to_string()),
             },
         }
     }
@@ -217,7 +218,7 @@ impl Responder {
             ),
             Mode::Auto => match self.block(addr, &reason, Origin::Mesh, "mesh") {
                 Ok(()) => Decision::Blocked(addr),
-                Err(e) => Decision::Refused(e.to_string()),
+                Err(e) => Decision::Refused(Chain(&e).to_string()),
             },
         }
     }
@@ -260,7 +261,7 @@ impl Responder {
             .with_tables(|t| t.block(Target::from(addr), Some(ttl), reason, origin, &SystemClock));
         let outcome = match &r {
             Ok(()) => "done".to_owned(),
-            Err(e) => e.to_string(),
+            Err(e) => Chain(e).to_string(),
         };
         let action = if r.is_ok() { "block" } else { "refuse" };
         self.audit(action, &addr.to_string(), reason, actor, &outcome);
@@ -272,7 +273,7 @@ impl Responder {
         let outcome = match &r {
             Ok(true) => "done".to_owned(),
             Ok(false) => "was not blocked".to_owned(),
-            Err(e) => e.to_string(),
+            Err(e) => Chain(e).to_string(),
         };
         self.audit("unblock", &addr.to_string(), "", actor, &outcome);
         r

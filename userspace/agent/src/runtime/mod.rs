@@ -347,7 +347,7 @@ impl Agent {
                     .run_until_cancelled(pipeline::kernel_source(reader, tx, stats))
                     .await
                 {
-                    tracing::error!("kernel sensor: {}", sink::Chain(&e));
+                    tracing::error!("kernel sensor: {}", heir_api::Chain(&e));
                 }
             }));
         }
@@ -359,7 +359,7 @@ impl Agent {
                     .run_until_cancelled(crate::packets::source(reader, tx, stats))
                     .await
                 {
-                    tracing::error!("packet sensor: {}", sink::Chain(&e));
+                    tracing::error!("packet sensor: {}", heir_api::Chain(&e));
                 }
             }));
         }
@@ -407,12 +407,12 @@ impl Agent {
                             }
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!("reading the flow table: {}", sink::Chain(&e)),
+                        Err(e) => tracing::warn!("reading the flow table: {}", heir_api::Chain(&e)),
                     }
                 }
                 _ = timers.traffic.tick(), if gateway.is_some() => {
                     if let Err(e) = traffic.refresh(&gateway.as_ref().expect("guarded").sensor) {
-                        tracing::warn!("reading per-device traffic: {}", sink::Chain(&e));
+                        tracing::warn!("reading per-device traffic: {}", heir_api::Chain(&e));
                     }
                 }
                 _ = timers.status.tick() => {
@@ -438,7 +438,7 @@ impl Agent {
         // The doors first: no new requests while the rest winds down.
         serving.cancel();
         if let Ok(Err(e)) = api.await {
-            tracing::warn!("API: {}", sink::Chain(&e));
+            tracing::warn!("API: {}", heir_api::Chain(&e));
         }
         if let Some((_, task)) = metrics {
             let _ = task.await;
@@ -576,7 +576,11 @@ pub fn engine(config: &Config, state: Option<&[u8]>) -> heir_detect::Engine {
     match config.rules_dir() {
         Some(dir) => {
             if let Err(e) = engine.reload_rules(&dir) {
-                tracing::warn!("rules in {} not loaded: {}", dir.display(), sink::Chain(&e));
+                tracing::warn!(
+                    "rules in {} not loaded: {}",
+                    dir.display(),
+                    heir_api::Chain(&e)
+                );
             }
         }
         None => tracing::warn!("no rules directory found; the built-in detectors run alone"),
@@ -586,7 +590,7 @@ pub fn engine(config: &Config, state: Option<&[u8]>) -> heir_detect::Engine {
     {
         tracing::warn!(
             "detector state not restored, learning afresh: {}",
-            sink::Chain(&e)
+            heir_api::Chain(&e)
         );
     }
     engine

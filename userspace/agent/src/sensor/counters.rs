@@ -2,7 +2,8 @@
 //! events filtered in the kernel. Every loss is counted; nothing is dropped silently.
 
 use aya::{Ebpf, maps::PerCpuArray};
-use heir_abi::Kind;
+use heir_abi::Kind as AbiKind;
+use heir_model::Kind;
 
 use super::Error;
 
@@ -25,7 +26,7 @@ impl Counters {
             let map = ebpf.map(name).ok_or(Error::NoMap(name))?;
             let arr: PerCpuArray<_, u64> =
                 PerCpuArray::try_from(map).map_err(|source| Error::Map { name, source })?;
-            (0..Kind::COUNT)
+            (0..AbiKind::COUNT)
                 .map(|i| {
                     arr.get(&i, 0)
                         .map(|v| v.iter().sum())
@@ -35,12 +36,12 @@ impl Counters {
         };
         let (emitted, lost, filtered) = (sum("EMITTED")?, sum("LOST")?, sum("FILTERED")?);
         Ok(Counters {
-            by_kind: Kind::ALL
+            by_kind: AbiKind::ALL
                 .iter()
                 .map(|&k| {
                     let i = k as usize;
                     (
-                        k,
+                        Kind::from(k),
                         KindCounts {
                             emitted: emitted[i],
                             lost: lost[i],
@@ -62,7 +63,8 @@ impl Counters {
             })
     }
 
-    pub fn get(&self, kind: Kind) -> KindCounts {
+    pub fn get(&self, kind: impl Into<Kind>) -> KindCounts {
+        let kind = kind.into();
         self.by_kind
             .iter()
             .find(|(k, _)| *k == kind)

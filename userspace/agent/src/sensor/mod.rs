@@ -19,6 +19,7 @@ use aya::{
     programs::Program,
 };
 use heir_abi::Config as ProbeConfig;
+use heir_api::Chain;
 use serde::Deserialize;
 
 pub use counters::{Counters, KindCounts};
@@ -39,33 +40,33 @@ pub enum Error {
     )]
     NoObject,
     #[error(
-        "this kernel exposes no BTF type information at {0} ({1}); heir needs a kernel built with CONFIG_DEBUG_INFO_BTF"
+        "this kernel exposes no BTF type information at {0}; heir needs a kernel built with CONFIG_DEBUG_INFO_BTF"
     )]
-    NoBtf(&'static str, std::io::Error),
-    #[error("the kernel's BTF could not be read: {0}")]
-    BadBtf(btf::Error),
-    #[error("the kernel's BTF lacks a field the probes need: {0}")]
-    MissingField(btf::Error),
-    #[error("could not mount {what} at {path}: {source}")]
+    NoBtf(&'static str, #[source] std::io::Error),
+    #[error("the kernel's BTF could not be read")]
+    BadBtf(#[source] btf::Error),
+    #[error("the kernel's BTF lacks a field the probes need")]
+    MissingField(#[source] btf::Error),
+    #[error("could not mount {what} at {path}")]
     Mount {
         what: &'static str,
         path: &'static str,
         source: std::io::Error,
     },
     #[error(
-        "the kernel refused to load heir's eBPF programs (is unprivileged BPF disabled and this not root?): {0}"
+        "the kernel refused to load heir's eBPF programs (is unprivileged BPF disabled and this not root?)"
     )]
     Load(#[from] aya::EbpfError),
     #[error("map `{0}` is missing from the eBPF object")]
     NoMap(&'static str),
-    #[error("map `{name}`: {source}")]
+    #[error("map `{name}`")]
     Map {
         name: &'static str,
         source: aya::maps::MapError,
     },
     #[error("no probe could be attached: {0}")]
     NothingAttached(String),
-    #[error("network namespace `{path}`: {source}")]
+    #[error("network namespace `{path}`")]
     Netns {
         path: std::path::PathBuf,
         source: std::io::Error,
@@ -78,7 +79,7 @@ pub enum Error {
     PrefixNotAbsolute(String),
     #[error("ring buffer size {0} must be a power of two of at least 4096 bytes")]
     RingSize(u32),
-    #[error("reading the ring buffer: {0}")]
+    #[error("reading the ring buffer")]
     Io(#[from] std::io::Error),
 }
 
@@ -363,11 +364,11 @@ fn register_handler(
     let Program::RawTracePoint(tp) = prog else {
         return Err(format!("unexpected program type {:?}", prog.prog_type()));
     };
-    tp.load().map_err(|e| format!("load: {e}"))?;
-    let fd = tp.fd().map_err(|e| format!("fd: {e}"))?;
+    tp.load().map_err(|e| format!("load: {}", Chain(&e)))?;
+    let fd = tp.fd().map_err(|e| format!("fd: {}", Chain(&e)))?;
     table
         .set(nr as u32, fd, 0)
-        .map_err(|e| format!("registering for syscall {nr}: {e}"))
+        .map_err(|e| format!("registering for syscall {nr}: {}", Chain(&e)))
 }
 
 /// Attaches a program to the raw tracepoint its name says: the syscall dispatchers to
@@ -380,10 +381,10 @@ fn attach(name: &str, prog: &mut Program) -> Result<(), String> {
                 "raw_sys_exit" => "sys_exit",
                 other => other,
             };
-            tp.load().map_err(|e| format!("load: {e}"))?;
+            tp.load().map_err(|e| format!("load: {}", Chain(&e)))?;
             tp.attach(target)
                 .map(|_| ())
-                .map_err(|e| format!("attach to raw tracepoint {target}: {e}"))
+                .map_err(|e| format!("attach to raw tracepoint {target}: {}", Chain(&e)))
         }
         other => Err(format!("unexpected program type {:?}", other.prog_type())),
     }

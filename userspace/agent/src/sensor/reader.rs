@@ -25,7 +25,7 @@ impl Reader {
         // SAFETY: the ring buffer owns its fd and keeps it open for as long as it lives, and the
         // AsyncFd owns the ring buffer.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+            .map_err(|e| Error::Io(e.into_parts().1))?;
         Ok(Reader { ring, poll })
     }
 

@@ -19,6 +19,7 @@ use heir_abi::packet::{
     FAMILY_V6, FlowKey, FlowStats, SCAN_HOST_BITS, SCAN_PORT_BITS, ScanState, SourceKey,
     XDP_DEVICES, XDP_ENFORCE, XDP_EVENTS, XdpConfig,
 };
+use heir_api::Chain;
 
 use super::{Error, Reader, fs};
 
@@ -212,7 +213,7 @@ impl Packets {
         program(&mut ebpf)
             .ok_or(Error::NoMap(PROGRAM))?
             .load()
-            .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {e}")))?;
+            .map_err(|e| Error::NothingAttached(format!("{PROGRAM}: load: {}", Chain(&e))))?;
         let mut packets = Packets {
             ebpf,
             cpus: config.cpus as usize,
@@ -258,8 +259,8 @@ impl Packets {
                 Err(generic) => {
                     return Err(AttachError::Refused {
                         iface: iface.into(),
-                        driver: crate::sink::Chain(&driver).to_string(),
-                        generic: crate::sink::Chain(&generic).to_string(),
+                        driver: Chain(&driver).to_string(),
+                        generic: Chain(&generic).to_string(),
                     });
                 }
             },
@@ -277,7 +278,7 @@ impl Packets {
     /// a new index. Returns what it tried, with the outcome.
     pub fn reattach(&mut self) -> Vec<(String, Result<Mode, AttachError>)> {
         if let Err(e) = self.sync_clock() {
-            tracing::warn!("packet sensor clock: {e}");
+            tracing::warn!("packet sensor clock: {}", Chain(&e));
         }
         let mut out = Vec::new();
         for iface in self.wanted.clone() {

@@ -359,20 +359,7 @@ fn drive(mut sink: Box<dyn Sink>, rx: mpsc::Receiver<Item>, counts: &Counts) {
     }
 }
 
-/// An error and its causes on one line, each printed once.
-pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-        Ok(())
-    }
-}
+use heir_api::Chain;
 
 #[cfg(test)]
 mod tests;

@@ -44,7 +44,7 @@ impl std::fmt::Display for Diagnostic {
 /// Why a rules directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read rules from {path}: {source}")]
+    #[error("cannot read rules from {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// Why a file was refused. Nothing from a refused file is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{file}: {source}")]
+    #[error("reading {file}")]
     Io {
         file: PathBuf,
         #[source]
