@@ -103,8 +103,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Programs the world drives; a missing one stops it before anything is created.
 pub const TOOLS: &[&str] = &[
-    "ip", "nsenter", "ss", "sysctl", "nmap", "hydra", "curl", "storescp", "echoscu", "storescu",
-    "dump2dcm", "openssl", "tmux",
+    "ip", "nsenter", "ss", "sysctl", "nmap", "curl", "storescp", "echoscu", "storescu", "dump2dcm",
+    "openssl", "tmux",
 ];
 
 pub fn check_tools() -> Result<()> {
@@ -253,7 +253,7 @@ fn sysctl(ns: &str, kv: &str) -> Result<()> {
 /// the world drives is bounded in time.
 fn bounded(cmd: &mut Command, what: &str, limit: Duration) -> Result<std::process::Output> {
     use std::os::unix::process::CommandExt;
-    // Its own process group, so the tool's own children (hydra forks one per task) end
+    // Its own process group, so the tool's own children (a brute forcer's workers) end
     // with it and release the pipes read below.
     let mut child = cmd
         .process_group(0)
@@ -912,10 +912,16 @@ act_min_confidence = 0.9
         Ok(())
     }
 
-    /// hydra against hospital `i`'s pump console with a bounded wordlist that ends with
-    /// the factory password; whether hydra found it.
+    /// nmap's `telnet-brute` against hospital `i`'s pump console, with a bounded wordlist
+    /// that ends with the factory password; whether it found the factory login.
+    ///
+    /// hydra's telnet module is known to stall now and then (against inetutils telnetd as
+    /// against this console), which made the story fail on its 90 s bound; nmap's brute
+    /// engine reconnects after each hang-up and ends within its own time limit. About twenty
+    /// sessions: a brute force by the detector's measure.
     pub fn brute_force(&self, i: usize) -> Result<bool> {
         let h = &self.hospitals[i];
+        let users = self.dir.join("users.txt");
         let words = self.dir.join("passwords.txt");
         // Thirty-one of the commonest passwords, then the factory one.
         let mut list: Vec<&str> = [
@@ -953,36 +959,39 @@ act_min_confidence = 0.9
         ]
         .to_vec();
         list.push(DEFAULT_LOGIN.1);
+        std::fs::write(&users, format!("{}\n", DEFAULT_LOGIN.0))
+            .map_err(io("writing the user list"))?;
         std::fs::write(&words, list.join("\n") + "\n").map_err(io("writing the wordlist"))?;
-        // Telnet is unreliable to guess over (hydra says so itself): an attacker whose run
-        // failed to connect simply runs it again.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let out = bounded(
-                in_ns(&self.attacker, "hydra")
-                    .args(["-l", DEFAULT_LOGIN.0, "-P"])
-                    .arg(&words)
-                    .args(["-t", "8", "-w", "5", "-f", "-I"])
-                    .arg(format!("telnet://{}", h.device_addr(1)))
-                    .current_dir(&self.dir),
-                "hydra",
-                Duration::from_secs(90),
-            )?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            if out.status.success() {
-                return Ok(text.contains(&format!("login: {}", DEFAULT_LOGIN.0))
-                    && text.contains(&format!("password: {}", DEFAULT_LOGIN.1)));
-            }
-            last = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
-            let why = last
-                .lines()
-                .find(|l| l.contains("[ERROR]"))
-                .unwrap_or("no error line")
-                .to_owned();
-            self.log
-                .say(format!("hydra failed ({why}); the attacker runs it again"));
+        // The list in order (not the user name as a password first), four workers, and a
+        // stop at the first valid login.
+        let args = format!(
+            "userdb={},passdb={},brute.firstonly=true,brute.useraspass=false,brute.threads=4,telnet-brute.timeout=5s,unpwdb.timelimit=0",
+            users.display(),
+            words.display()
+        );
+        let out = bounded(
+            in_ns(&self.attacker, "nmap")
+                .args(["-n", "-Pn", "-sT", "-p", "23", "--script", "telnet-brute"])
+                .args(["--script-args", &args, "--script-timeout", "60s"])
+                .arg(h.device_addr(1).to_string())
+                .current_dir(&self.dir),
+            "nmap telnet-brute",
+            Duration::from_secs(90),
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(step(
+                "nmap telnet-brute",
+                format!("{text}{}", String::from_utf8_lossy(&out.stderr))
+                    .trim()
+                    .to_owned(),
+            ));
         }
-        Err(step("hydra", last.trim().to_owned()))
+        let found = format!(
+            "{}:{} - Valid credentials",
+            DEFAULT_LOGIN.0, DEFAULT_LOGIN.1
+        );
+        Ok(text.contains(&found))
     }
 
     /// The attacker's command-and-control listener, answering every beacon.
@@ -1316,8 +1325,8 @@ fn listening(ns: &str, port: u16) -> bool {
         .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
-/// The pump gateway's telnet console: one login prompt per connection, which accepts only
-/// the factory account.
+/// The pump gateway's telnet console: up to three login prompts per connection, accepting
+/// only the factory account.
 fn telnet_console(stop: Arc<AtomicBool>) {
     let Ok(l) = TcpListener::bind(("0.0.0.0", 23)) else {
         eprintln!("telnet console: cannot bind 23");
@@ -1337,10 +1346,13 @@ fn telnet_console(stop: Arc<AtomicBool>) {
             let Ok(mut w) = s.try_clone() else { return };
             let mut r = s;
             let mut answered = [false; 256];
-            // Will echo, suppress go-ahead: what embedded consoles open with. One try per
-            // connection, then the console hangs up.
+            // Will echo, suppress go-ahead: what embedded consoles open with. Three tries per
+            // connection, as login(1) allows, then the console hangs up.
             let _ = w.write_all(b"\xff\xfb\x01\xff\xfb\x03\r\nInfusia-GW 2.1 console\r\n");
-            if !stop.load(Ordering::Relaxed) {
+            for _ in 0..3 {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 let _ = w.write_all(b"login: ");
                 let Some(user) = telnet_line(&mut r, &mut answered) else {
                     return;
@@ -1354,8 +1366,9 @@ fn telnet_console(stop: Arc<AtomicBool>) {
                     let _ = telnet_line(&mut r, &mut answered);
                     return;
                 }
-                let _ = w.write_all(b"\r\nLogin incorrect\r\nConnection closed\r\n");
+                let _ = w.write_all(b"\r\nLogin incorrect\r\n");
             }
+            let _ = w.write_all(b"Connection closed\r\n");
         }));
         sessions.retain(|s: &JoinHandle<()>| !s.is_finished());
     }
@@ -1368,7 +1381,7 @@ fn telnet_console(stop: Arc<AtomicBool>) {
 /// ends the line, and empty lines are skipped. Option negotiation is answered as a minimal
 /// console does: it refuses every option the client offers or asks for, and acknowledges
 /// the client turning off the two it offered itself (echo, suppress-go-ahead), so clients
-/// that wait for an answer before typing (hydra does) go on. Each option is answered once
+/// that wait for an answer before typing (nmap's telnet-brute does) go on. Each option is answered once
 /// per session (`answered`), so two parties that both acknowledge never loop.
 fn telnet_line(s: &mut TcpStream, answered: &mut [bool; 256]) -> Option<String> {
     const WILL: u8 = 0xfb;
@@ -1475,7 +1488,7 @@ pub struct Story {
     pub block_at_b: Option<Duration>,
     /// When the attacker turned to B.
     pub attack_on_b: Option<Duration>,
-    pub hydra_found_password: bool,
+    pub found_password: bool,
     pub beacons_answered: u32,
     /// Whether the attacker still reached A's PACS after B blocked it (A only observes).
     pub attacker_reached_a: bool,
@@ -1587,8 +1600,8 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
     }
 
     w.log
-        .say("attacker brute-forces A's pump console (hydra, telnet)");
-    story.hydra_found_password = w.brute_force(a)?;
+        .say("attacker brute-forces A's pump console (nmap telnet-brute)");
+    story.found_password = w.brute_force(a)?;
     let _ = wait_until("a brute-force alert at A", Duration::from_secs(20), || {
         w.hospitals[a]
             .alerts()
@@ -1596,8 +1609,8 @@ pub fn run(w: &mut World, beats: u32) -> Result<Story> {
             .any(|x| from_attacker(x, "brute_force"))
     });
     w.log.say(format!(
-        "hydra {} the factory password",
-        if story.hydra_found_password {
+        "the attacker {} the factory password",
+        if story.found_password {
             "found"
         } else {
             "did not find"

@@ -1,6 +1,6 @@
 //! Three hospitals in a box, end to end: what `cargo xtask demo` shows, asserted.
 //!
-//! Real namespaces and links, real dcmtk, openssl, nmap, hydra and curl, three real `heir
+//! Real namespaces and links, real dcmtk, openssl, nmap (its scan and telnet-brute) and curl, three real `heir
 //! agent` processes with their XDP programs, a real libp2p mesh formed with `heir mesh
 //! invite/join`, the real terminal UI in tmux. Needs root (CI is root); without it, or
 //! without a tool, it fails saying so.
@@ -67,8 +67,8 @@ fn an_attack_on_one_hospital_is_seen_shared_and_blocked_at_the_next() {
         "{brute}"
     );
     assert!(
-        story.hydra_found_password,
-        "hydra should find the factory password"
+        story.found_password,
+        "the brute force should find the factory password"
     );
     let beacon = alerts_a
         .iter()
