@@ -20,9 +20,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let memory = Arc::new(Memory::new(parts, 256));
     let socket = Socket::bind(&path)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(socket.serve(memory.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server =
+        tokio::spawn(
+            socket.serve(memory.clone(), heir_api::Access::new("heir-admin"), async {
+                let _ = stopped.await;
+            }),
+        );
     let feed = tokio::spawn(async move {
         let mut n = 0u64;
         loop {

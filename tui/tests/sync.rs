@@ -24,9 +24,12 @@ fn start(path: &Path) -> Agent {
     let memory = Arc::new(Memory::new(Parts::All, 64));
     let socket = Socket::bind(path).unwrap();
     let (stop, rx) = oneshot::channel();
-    let served = tokio::spawn(socket.serve(memory.clone(), async {
-        let _ = rx.await;
-    }));
+    let served =
+        tokio::spawn(
+            socket.serve(memory.clone(), heir_api::Access::new("heir-admin"), async {
+                let _ = rx.await;
+            }),
+        );
     Agent {
         memory,
         stop,

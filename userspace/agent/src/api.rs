@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use heir_api::{
-    AlertQuery, Availability, Backend, BackendError, Chain, Device, Indicator, Live, Peer, Rama,
-    Status, Stored,
+    AlertQuery, Availability, Backend, BackendError, Caller, Chain, Device, Indicator, Live, Peer,
+    Rama, Status, Stored,
 };
 use heir_rama::Report;
 use heir_store::{Read as _, Store};
@@ -139,7 +139,8 @@ impl Backend for Agent {
         .map_err(internal)?
     }
 
-    async fn acknowledge(&self, seq: u64) -> Result<Stored, BackendError> {
+    async fn acknowledge(&self, seq: u64, by: &Caller) -> Result<Stored, BackendError> {
+        let by = by.to_string();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let current = store
@@ -152,7 +153,7 @@ impl Backend for Agent {
                 })?;
             if current.acknowledged.is_none() {
                 store
-                    .acknowledge(seq, "api", heir_model::Timestamp::now())
+                    .acknowledge(seq, &by, heir_model::Timestamp::now())
                     .map_err(internal)?;
             }
             let now = store
@@ -233,32 +234,42 @@ impl Backend for Agent {
         .map_err(internal)?
     }
 
-    async fn block(&self, req: heir_api::BlockRequest) -> Result<heir_api::Block, BackendError> {
-        let r = self.responder.clone();
+    async fn block(
+        &self,
+        req: heir_api::BlockRequest,
+        by: &Caller,
+    ) -> Result<heir_api::Block, BackendError> {
+        let (r, by) = (self.responder.clone(), by.to_string());
         tokio::task::spawn_blocking(move || {
             let reason = req.reason.unwrap_or_else(|| "operator".into());
-            r.block(
+            let ttl = req.ttl_secs.unwrap_or(r.ttl_secs());
+            r.block_for(
                 req.addr,
                 &reason,
                 crate::respond::Origin::Operator,
-                "operator",
+                &by,
+                std::time::Duration::from_secs(ttl),
             )
             .map_err(responder_error)?;
             Ok(api_block(
                 req.addr,
                 &reason,
                 heir_api::Origin::Operator,
-                r.ttl_secs(),
+                ttl,
             ))
         })
         .await
         .map_err(internal)?
     }
 
-    async fn unblock(&self, addr: std::net::IpAddr) -> Result<heir_api::Block, BackendError> {
-        let r = self.responder.clone();
+    async fn unblock(
+        &self,
+        addr: std::net::IpAddr,
+        by: &Caller,
+    ) -> Result<heir_api::Block, BackendError> {
+        let (r, by) = (self.responder.clone(), by.to_string());
         tokio::task::spawn_blocking(move || {
-            if !r.unblock(addr, "operator").map_err(responder_error)? {
+            if !r.unblock(addr, &by).map_err(responder_error)? {
                 return Err(BackendError::NotFound {
                     what: format!("a block of {addr}"),
                 });
@@ -269,10 +280,10 @@ impl Backend for Agent {
         .map_err(internal)?
     }
 
-    async fn approve(&self, id: &str) -> Result<heir_api::Block, BackendError> {
-        let (r, id) = (self.responder.clone(), id.to_owned());
+    async fn approve(&self, id: &str, by: &Caller) -> Result<heir_api::Block, BackendError> {
+        let (r, id, by) = (self.responder.clone(), id.to_owned(), by.to_string());
         tokio::task::spawn_blocking(move || {
-            let p = r.approve(&id).map_err(responder_error)?;
+            let p = r.approve(&id, &by).map_err(responder_error)?;
             Ok(api_block(
                 p.addr,
                 &p.reason,
@@ -284,8 +295,11 @@ impl Backend for Agent {
         .map_err(internal)?
     }
 
-    async fn deny(&self, id: &str) -> Result<heir_api::Pending, BackendError> {
-        let p = self.responder.deny(id).map_err(responder_error)?;
+    async fn deny(&self, id: &str, by: &Caller) -> Result<heir_api::Pending, BackendError> {
+        let p = self
+            .responder
+            .deny(id, &by.to_string())
+            .map_err(responder_error)?;
         Ok(heir_api::Pending {
             id: p.id,
             addr: p.addr,

@@ -26,6 +26,10 @@ pub struct Config {
     pub respond: crate::respond::policy::Config,
     /// The local API's Unix socket; default `api.sock` in the data directory.
     pub api_socket: Option<PathBuf>,
+    /// The group whose members (besides root) may change state through the API: acknowledge,
+    /// block, unblock, approve, deny. Everyone else who can open the socket (the `heir`
+    /// group) may only read.
+    pub api_operators: String,
     /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. "127.0.0.1:9464"); off when absent.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Send every alert as an RFC 5424 syslog datagram to this UDP address (a SIEM).
@@ -43,6 +47,7 @@ impl Default for Config {
             mesh: crate::mesh::Config::default(),
             respond: crate::respond::policy::Config::default(),
             api_socket: None,
+            api_operators: "heir-admin".into(),
             metrics_listen: None,
             syslog: None,
         }

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_xdp;
 pub mod config;
 pub mod decode;
+pub mod files;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;

@@ -14,6 +14,8 @@ fn main() {
         // SAFETY: restoring the default disposition before any thread exists.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // Everything heir writes (store, alerts, RAMA state, logs) is for root and group heir.
+    heir_agent::files::restrict_umask();
     logging(cli.command.ui_data_dir());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -721,3 +721,99 @@ fn acknowledgements_made_through_the_api_survive_kill_9() {
         "acknowledgement lost: {line}"
     );
 }
+
+/// The agent's state is for root and group heir only, and the API lets an operator change
+/// things while any other user who can open the socket may only read: a real unprivileged
+/// process (uid 65534 in the socket's group) tries, and is refused.
+#[test]
+fn state_is_private_and_only_operators_change_it() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir agent` needs root (CI runs the tests as root)"
+    );
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    // A file an operator left open to everyone before the agent started.
+    let left_open = dir.path().join("notes.txt");
+    std::fs::write(&left_open, b"x").unwrap();
+    std::fs::set_permissions(&left_open, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let _agent = agent(dir.path(), &[]);
+    let sock = dir.path().join("api.sock");
+    let gid = std::fs::metadata(&sock).unwrap().gid().to_string();
+    // (status, body) of a request, as root or as uid 65534 in the socket's group.
+    let api = |as_root: bool, method: &str, path: &str| -> (String, String) {
+        let mut cmd = if as_root {
+            Command::new("curl")
+        } else {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid", &gid, "--clear-groups", "curl"]);
+            c
+        };
+        let out = cmd
+            .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-X", method])
+            .args(["-H", "content-type: application/json", "--unix-socket"])
+            .arg(&sock)
+            .args(if method == "POST" && path == "/v1/block" {
+                vec!["-d", r#"{"addr":"203.0.113.7","ttl_secs":60}"#]
+            } else {
+                vec![]
+            })
+            .arg(format!("http://heir{path}"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.to_owned(), body.to_owned())
+    };
+    // Raise an alert and wait until it is stored.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let seq = loop {
+        Command::new("cat").arg("/etc/shadow").output().unwrap();
+        let (code, body) = api(true, "GET", "/v1/alerts");
+        assert_eq!(code, "200", "{body}");
+        let alerts: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if let Some(a) = alerts.as_array().and_then(|a| a.first()) {
+            break a["seq"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no alert stored");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // The reader reads...
+    let (code, body) = api(false, "GET", "/v1/status");
+    assert_eq!(code, "200", "a reader may read: {body}");
+    let (code, _) = api(false, "GET", "/v1/alerts?limit=5");
+    assert_eq!(code, "200");
+    // ...and changes nothing.
+    for path in [format!("/v1/alerts/{seq}/ack"), "/v1/block".to_owned()] {
+        let (code, body) = api(false, "POST", &path);
+        assert_eq!(code, "403", "POST {path} by a reader: {body}");
+        assert!(
+            body.contains("forbidden") && body.contains("uid 65534"),
+            "{body}"
+        );
+    }
+    let (_, body) = api(true, "GET", "/v1/alerts?limit=50");
+    assert!(
+        !body.contains("acknowledged"),
+        "a refused acknowledgement left a trace: {body}"
+    );
+    // Root is an operator, and the acknowledgement names it.
+    let (code, body) = api(true, "POST", &format!("/v1/alerts/{seq}/ack"));
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("root (uid 0)"), "{body}");
+
+    // Nothing in the data directory is open to others or writable by the group.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(dir.path()), 0o2750);
+    assert_eq!(mode(&left_open), 0o640, "the open file was narrowed");
+    let mut files = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            files += 1;
+            assert_eq!(mode(&p) & 0o027, 0, "{}: {:o}", p.display(), mode(&p));
+        }
+    }
+    assert!(files >= 2, "the store and the alerts file exist");
+}

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use heir_rama::Report;
 use tokio::sync::broadcast;
 
+use crate::access::Caller;
 use crate::{
     AlertQuery, AuditEntry, Availability, BackendError, Block, BlockRequest, Blocks, Device,
     Indicator, Live, Peer, Pending, Rama, Status, Stored,
@@ -37,9 +38,16 @@ pub trait Backend: Send + Sync + 'static {
         query: AlertQuery,
     ) -> impl Future<Output = Result<Vec<Stored>, BackendError>> + Send;
 
-    /// Marks an alert acknowledged (durably: it must survive a crash once this returns) and
-    /// returns it. Acknowledging twice keeps the first acknowledgement.
-    fn acknowledge(&self, seq: u64) -> impl Future<Output = Result<Stored, BackendError>> + Send;
+    /// Marks an alert acknowledged by `by` (durably: it must survive a crash once this
+    /// returns) and returns it. Acknowledging twice keeps the first acknowledgement.
+    ///
+    /// The methods that change state take the [`Caller`], an operator (the router refuses
+    /// everyone else), for the record.
+    fn acknowledge(
+        &self,
+        seq: u64,
+        by: &Caller,
+    ) -> impl Future<Output = Result<Stored, BackendError>> + Send;
 
     /// A receiver of live alerts and events. The agent keeps one `broadcast::Sender` and
     /// sends each [`Live::Alert`] and [`Live::Event`] to it; a full channel drops the oldest
@@ -67,29 +75,43 @@ pub trait Backend: Send + Sync + 'static {
         async { Ok(Availability::not_built(RESPONDER_NOT_BUILT)) }
     }
 
+    /// Blocks the request's address for its `ttl_secs` (the responder's default when absent).
     fn block(
         &self,
         request: BlockRequest,
+        by: &Caller,
     ) -> impl Future<Output = Result<Block, BackendError>> + Send {
-        let _ = request;
+        let _ = (request, by);
         async { Err(responder_not_built()) }
     }
 
     /// Lifts the block on `addr` and returns it.
-    fn unblock(&self, addr: IpAddr) -> impl Future<Output = Result<Block, BackendError>> + Send {
-        let _ = addr;
+    fn unblock(
+        &self,
+        addr: IpAddr,
+        by: &Caller,
+    ) -> impl Future<Output = Result<Block, BackendError>> + Send {
+        let _ = (addr, by);
         async { Err(responder_not_built()) }
     }
 
     /// Carries out a pending block and returns it.
-    fn approve(&self, id: &str) -> impl Future<Output = Result<Block, BackendError>> + Send {
-        let _ = id;
+    fn approve(
+        &self,
+        id: &str,
+        by: &Caller,
+    ) -> impl Future<Output = Result<Block, BackendError>> + Send {
+        let _ = (id, by);
         async { Err(responder_not_built()) }
     }
 
     /// Drops a pending block and returns it.
-    fn deny(&self, id: &str) -> impl Future<Output = Result<Pending, BackendError>> + Send {
-        let _ = id;
+    fn deny(
+        &self,
+        id: &str,
+        by: &Caller,
+    ) -> impl Future<Output = Result<Pending, BackendError>> + Send {
+        let _ = (id, by);
         async { Err(responder_not_built()) }
     }
 }

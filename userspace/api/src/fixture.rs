@@ -16,6 +16,7 @@ use heir_rama::{Class, Criticality, Explanation, Hospital, Inputs, Report};
 use heir_rama::{Protocol, Transport};
 use tokio::sync::broadcast;
 
+use crate::Caller;
 use crate::{
     Ack, AlertQuery, Availability, Backend, BackendError, Block, BlockRequest, Blocks, Device,
     Indicator, Live, Origin, Peer, Pending, Pipeline, Probe, Probes, Rama, SensorCounts, Status,
@@ -490,7 +491,7 @@ impl Backend for Memory {
             .collect())
     }
 
-    async fn acknowledge(&self, seq: u64) -> Result<Stored, BackendError> {
+    async fn acknowledge(&self, seq: u64, by: &Caller) -> Result<Stored, BackendError> {
         let mut v = self.alerts.lock().expect("alerts");
         let s = v
             .iter_mut()
@@ -498,7 +499,10 @@ impl Backend for Memory {
             .ok_or_else(|| BackendError::NotFound {
                 what: format!("alert {seq}"),
             })?;
-        s.acknowledged.get_or_insert(Ack::at(NOW));
+        s.acknowledged.get_or_insert(Ack {
+            by: by.to_string(),
+            ..Ack::at(NOW)
+        });
         Ok(s.clone())
     }
 
@@ -530,7 +534,7 @@ impl Backend for Memory {
         })
     }
 
-    async fn block(&self, r: BlockRequest) -> Result<Block, BackendError> {
+    async fn block(&self, r: BlockRequest, _by: &Caller) -> Result<Block, BackendError> {
         self.responder()?;
         let protected: BTreeMap<IpAddr, &str> = SPECS
             .iter()
@@ -557,7 +561,7 @@ impl Backend for Memory {
         Ok(b)
     }
 
-    async fn unblock(&self, addr: IpAddr) -> Result<Block, BackendError> {
+    async fn unblock(&self, addr: IpAddr, _by: &Caller) -> Result<Block, BackendError> {
         self.responder()?;
         let mut b = self.blocks.lock().expect("blocks");
         let i = b
@@ -570,7 +574,7 @@ impl Backend for Memory {
         Ok(b.active.remove(i))
     }
 
-    async fn approve(&self, id: &str) -> Result<Block, BackendError> {
+    async fn approve(&self, id: &str, _by: &Caller) -> Result<Block, BackendError> {
         self.responder()?;
         let mut b = self.blocks.lock().expect("blocks");
         let p = take_pending(&mut b, id)?;
@@ -586,7 +590,7 @@ impl Backend for Memory {
         Ok(block)
     }
 
-    async fn deny(&self, id: &str) -> Result<Pending, BackendError> {
+    async fn deny(&self, id: &str, _by: &Caller) -> Result<Pending, BackendError> {
         self.responder()?;
         take_pending(&mut self.blocks.lock().expect("blocks"), id)
     }

@@ -9,6 +9,9 @@
 //!   serves the router on a Unix socket;
 //! - the [`Client`].
 //!
+//! Anyone who can open the socket may read; the `POST` routes need an operator (root or the
+//! operators' group, see [`access`]), and answer 403 `forbidden` to anyone else.
+//!
 //! Routes (all JSON; errors are `{"error": "...", "code": "..."}` with a 4xx/5xx status):
 //!
 //! | method | path | body / query | answer |
@@ -28,6 +31,7 @@
 //! | POST | `/v1/pending/{id}/deny` | | [`Pending`] |
 //! | GET | `/v1/stream` | `?alerts=true&events=false` | JSON lines of [`Live`] |
 
+pub mod access;
 pub mod alert;
 pub mod availability;
 pub mod backend;
@@ -44,6 +48,7 @@ pub mod server;
 pub mod socket;
 pub mod status;
 
+pub use access::{Access, Caller, Role};
 pub use alert::{Ack, AlertQuery, Stored};
 pub use availability::Availability;
 pub use backend::Backend;

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Extension, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,6 +17,7 @@ use futures::stream;
 use heir_model::Timestamp;
 use tokio::sync::{broadcast, watch};
 
+use crate::access::{Access, Caller, PeerCred, Role};
 use crate::alert::MAX_LIMIT;
 use crate::{AlertQuery, ApiError, Backend, BlockRequest, Live, StreamQuery, UnblockRequest};
 
@@ -46,6 +49,9 @@ type Answer = Result<Response, ApiError>;
 
 /// The API's routes over `backend` (see the crate docs for the table). Live streams end when
 /// the backend's broadcast sender is dropped or the client goes away.
+///
+/// Served without a socket, the router has no peer to ask about: every request is the
+/// agent's own ([`Caller::in_process`]). [`crate::Socket::serve`] identifies each client.
 pub fn router<B: Backend>(backend: Arc<B>) -> Router {
     let (tx, rx) = watch::channel(false);
     routes(Ctx {
@@ -54,13 +60,16 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         _never: Some(Arc::new(tx)),
         heartbeat: HEARTBEAT,
     })
+    .layer(axum::middleware::from_fn_with_state(None, authorize))
 }
 
-/// Routes whose live streams also end when `closing` turns true.
+/// Routes whose live streams also end when `closing` turns true, for clients identified by
+/// their socket's peer credentials under `access`.
 pub(crate) fn router_closing<B: Backend>(
     backend: Arc<B>,
     closing: watch::Receiver<bool>,
     heartbeat: Duration,
+    access: Access,
 ) -> Router {
     routes(Ctx {
         backend,
@@ -68,6 +77,48 @@ pub(crate) fn router_closing<B: Backend>(
         _never: None,
         heartbeat,
     })
+    .layer(axum::middleware::from_fn_with_state(
+        Some(Arc::new(access)),
+        authorize,
+    ))
+}
+
+/// Names the caller of every request and refuses changes from anyone but an operator.
+/// Reading (`GET`) is open to whoever could open the socket.
+async fn authorize(
+    State(access): State<Option<Arc<Access>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let caller = match (&access, req.extensions().get::<ConnectInfo<PeerCred>>()) {
+        (None, _) => Caller::in_process(),
+        (Some(access), Some(ConnectInfo(p))) => access.caller(p.uid, p.gid, p.pid),
+        // A socket router always has the peer's credentials; without them, nobody is
+        // trusted with anything.
+        (Some(_), None) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the caller's credentials are unknown",
+            )
+            .into_response();
+        }
+    };
+    if req.method() != Method::GET && caller.role != Role::Operator {
+        let group = access.as_ref().map(|a| a.group()).unwrap_or("heir-admin");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} {} changes the agent's state and needs an operator (root or group `{group}`); {caller} may only read",
+                req.method(),
+                req.uri().path()
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 fn routes<B: Backend>(ctx: Ctx<B>) -> Router {
@@ -168,10 +219,11 @@ async fn alerts<B: Backend>(
 
 async fn acknowledge<B: Backend>(
     State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
     seq: Result<Path<u64>, PathRejection>,
 ) -> Answer {
     let seq = path(seq)?;
-    ok(c.backend.acknowledge(seq).await?)
+    ok(c.backend.acknowledge(seq, &by).await?)
 }
 
 async fn indicators<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
@@ -192,6 +244,7 @@ async fn audit<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
 
 async fn block<B: Backend>(
     State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
     r: Result<Json<BlockRequest>, JsonRejection>,
 ) -> Answer {
     let r = body(r)?;
@@ -200,31 +253,34 @@ async fn block<B: Backend>(
             "body: ttl_secs must be at least 1 (omit it to block until unblocked)",
         ));
     }
-    ok(c.backend.block(r).await?)
+    ok(c.backend.block(r, &by).await?)
 }
 
 async fn unblock<B: Backend>(
     State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
     r: Result<Json<UnblockRequest>, JsonRejection>,
 ) -> Answer {
     let r = body(r)?;
-    ok(c.backend.unblock(r.addr).await?)
+    ok(c.backend.unblock(r.addr, &by).await?)
 }
 
 async fn approve<B: Backend>(
     State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let id = path(id)?;
-    ok(c.backend.approve(&id).await?)
+    ok(c.backend.approve(&id, &by).await?)
 }
 
 async fn deny<B: Backend>(
     State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let id = path(id)?;
-    ok(c.backend.deny(&id).await?)
+    ok(c.backend.deny(&id, &by).await?)
 }
 
 /// Chunked JSON lines: one [`Live`] per line, flushed as it comes.

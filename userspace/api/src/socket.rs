@@ -129,9 +129,13 @@ impl Socket {
 
     /// Serves `backend` until `shutdown` resolves, then ends live streams, waits for the
     /// requests in flight and removes the socket file. Must run inside a tokio runtime.
+    ///
+    /// Each connection's caller is read from its peer credentials; `access` says which of
+    /// them are operators.
     pub async fn serve<B: Backend>(
         mut self,
         backend: Arc<B>,
+        access: crate::Access,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let std_listener = self.listener.take().expect("a bound socket has a listener");
@@ -142,7 +146,8 @@ impl Socket {
                 source,
             })?;
         let (close_tx, close_rx) = watch::channel(false);
-        let app = crate::server::router_closing(backend, close_rx, self.heartbeat);
+        let app = crate::server::router_closing(backend, close_rx, self.heartbeat, access)
+            .into_make_service_with_connect_info::<crate::access::PeerCred>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

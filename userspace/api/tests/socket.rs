@@ -35,9 +35,13 @@ impl Agent {
         let memory = Arc::new(Memory::new(parts, capacity));
         let socket = Socket::bind(&path).unwrap().with_heartbeat(heartbeat);
         let (tx, rx) = oneshot::channel();
-        let served = tokio::spawn(socket.serve(memory.clone(), async {
-            let _ = rx.await;
-        }));
+        let served = tokio::spawn(socket.serve(
+            memory.clone(),
+            heir_api::Access::new("heir-admin"),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Agent {
             _dir: dir,
             path,

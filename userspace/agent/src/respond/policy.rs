@@ -139,9 +139,9 @@ impl Responder {
     }
 
     /// Marks registry devices protected in the kernel tables, so no block reaches them.
-    pub fn protect(&self, addrs: impl IntoIterator<Item = IpAddr>) -> Result<(), Error> {
-        for a in addrs {
-            self.with_tables(|t| t.protect(Target::from(a)))?;
+    pub fn protect(&self, targets: impl IntoIterator<Item = Target>) -> Result<(), Error> {
+        for t in targets {
+            self.with_tables(|tables| tables.protect(t))?;
         }
         Ok(())
     }
@@ -257,6 +257,18 @@ impl Responder {
         actor: &str,
     ) -> Result<(), Error> {
         let ttl = Duration::from_secs(self.config.ttl_secs);
+        self.block_for(addr, reason, origin, actor, ttl)
+    }
+
+    /// Blocks `addr` for `ttl` (an operator's own choice), auditing the attempt either way.
+    pub fn block_for(
+        &self,
+        addr: IpAddr,
+        reason: &str,
+        origin: Origin,
+        actor: &str,
+        ttl: Duration,
+    ) -> Result<(), Error> {
         let r = self
             .with_tables(|t| t.block(Target::from(addr), Some(ttl), reason, origin, &SystemClock));
         let outcome = match &r {
@@ -279,32 +291,26 @@ impl Responder {
         r
     }
 
-    pub fn approve(&self, id: &str) -> Result<Pending, Error> {
+    pub fn approve(&self, id: &str, actor: &str) -> Result<Pending, Error> {
         let p = self
             .pending
             .lock()
             .expect("pending lock")
             .remove(id)
             .ok_or_else(|| Error::NoPending(id.to_owned()))?;
-        self.audit(
-            "approve",
-            &p.addr.to_string(),
-            &p.reason,
-            "operator",
-            "approved",
-        );
-        self.block(p.addr, &p.reason, Origin::Operator, "operator")?;
+        self.audit("approve", &p.addr.to_string(), &p.reason, actor, "approved");
+        self.block(p.addr, &p.reason, Origin::Operator, actor)?;
         Ok(p)
     }
 
-    pub fn deny(&self, id: &str) -> Result<Pending, Error> {
+    pub fn deny(&self, id: &str, actor: &str) -> Result<Pending, Error> {
         let p = self
             .pending
             .lock()
             .expect("pending lock")
             .remove(id)
             .ok_or_else(|| Error::NoPending(id.to_owned()))?;
-        self.audit("deny", &p.addr.to_string(), &p.reason, "operator", "denied");
+        self.audit("deny", &p.addr.to_string(), &p.reason, actor, "denied");
         Ok(p)
     }
 

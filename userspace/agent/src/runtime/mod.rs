@@ -38,6 +38,7 @@ use crate::packets::Gateway;
 use crate::pipeline::{self, Output, Stages, Stats};
 use crate::proctable::ProcessTable;
 use crate::rama_state::RamaState;
+use crate::respond::blocklist::Target;
 use crate::respond::policy::{Decision, Responder};
 use crate::sensor::Sensor;
 use crate::sink::{self, Fanout, Sink};
@@ -180,10 +181,17 @@ impl Agent {
         if !config.sensor.syscalls && gateway.is_none() {
             return Err(Error::NothingToWatch);
         }
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+        let narrowed =
+            crate::files::secure_dir(&config.data_dir).map_err(|source| Error::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+        for (path, was) in narrowed.paths {
+            options.notify.say(&format!(
+                "{}: was mode {was:04o}, open beyond root and group heir; narrowed",
+                path.display()
+            ));
+        }
         let store = Arc::new(heir_store::Store::open(
             &config.data_dir.join("heir.redb"),
             config.retention,
@@ -191,14 +199,20 @@ impl Agent {
         let registry =
             crate::rama_state::registry_path(&config.data_dir, config.registry.as_deref());
         let rama = RamaState::open(&config.data_dir, registry.as_deref())?;
-        // Devices the registry marks protected can never be blocked, whoever asks.
-        let protected: Vec<std::net::IpAddr> = rama
+        // Devices the registry marks protected can never be blocked, whoever asks, by their
+        // address or by their MAC.
+        let protected: Vec<Target> = rama
             .rama
             .listing()
             .devices
             .iter()
             .filter(|d| d.registered.as_ref().is_some_and(|r| r.protected))
-            .filter_map(|d| d.ip)
+            .flat_map(|d| {
+                let mac = d.mac.or(d.registered.as_ref().and_then(|r| r.mac));
+                d.ip.map(Target::from)
+                    .into_iter()
+                    .chain(mac.map(|m| Target::Mac(m.0)))
+            })
             .collect();
         let rama = Arc::new(Mutex::new(rama));
         let engine = engine(&config, store.blob(DETECT_STATE)?.as_deref());
@@ -304,7 +318,7 @@ impl Agent {
     /// Runs until `shutdown` is cancelled, then stops every part in order.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let Agent {
-            config: _,
+            config,
             mut sensor,
             mut gateway,
             store,
@@ -333,7 +347,8 @@ impl Agent {
             responder: responder.clone(),
             started: Instant::now(),
         });
-        let api = tokio::spawn(socket.serve(backend, serving.clone().cancelled_owned()));
+        let access = heir_api::Access::new(&config.api_operators);
+        let api = tokio::spawn(socket.serve(backend, access, serving.clone().cancelled_owned()));
 
         // Sources: each sends batches into the pipeline's one queue and ends with `sources`.
         let sources = CancellationToken::new();
