@@ -325,7 +325,9 @@ fn fuzz(rest: &[String]) -> Result<()> {
             .args(["--fuzz-dir", "fuzz"])
             // The doors need no eBPF object, and the probes cannot be built with the
             // sanitizer flags cargo-fuzz sets.
-            .env("AYA_BUILD_SKIP", "1");
+            .env("AYA_BUILD_SKIP", "1")
+            // Sanitizer builds live in fuzz/target, whatever target directory the caller uses.
+            .env_remove("CARGO_TARGET_DIR");
         c
     };
     run(&mut cargo_fuzz(&["build"]))?;

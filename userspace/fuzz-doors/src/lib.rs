@@ -15,8 +15,11 @@ use std::sync::{Arc, OnceLock};
 
 use heir_model::{BootClock, Clock, Event, ManualClock, Timestamp};
 
+/// A door's entry function: any bytes, never a panic.
+pub type Door = fn(&[u8]);
+
 /// Every door: its fuzz target and corpus directory name, and its entry function.
-pub const DOORS: &[(&str, fn(&[u8]))] = &[
+pub const DOORS: &[(&str, Door)] = &[
     ("syscall_record", syscall_record),
     ("packet_record", packet_record),
     ("protocol_sample", protocol_sample),
