@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | up | test | bench | demo`.
+//! Project tasks: `cargo xtask setup | up | test | bench | demo | fuzz`.
 //!
 //! Everything a fresh machine needs is installed here, so the README's two commands are all a
 //! new user (or CI) runs.
@@ -49,9 +49,13 @@ fn main() -> Result<()> {
             setup()?;
             demo(rest)
         }
+        "fuzz" => {
+            setup()?;
+            fuzz(rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)"
+                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)\n  fuzz    run every fuzz target (libFuzzer, nightly) [--secs N, default 60] [TARGET...]"
             );
             if task == "help" {
                 Ok(())
@@ -264,4 +268,188 @@ fn workspace_root() -> Result<std::path::PathBuf> {
         .parent()
         .context("xtask lives in the workspace")?
         .to_owned())
+}
+
+const CARGO_FUZZ_VERSION: &str = "0.13";
+
+/// One fuzz target's run, as libFuzzer's final statistics tell it.
+struct FuzzRun {
+    target: String,
+    secs: f64,
+    executions: u64,
+    corpus: u64,
+    new_units: u64,
+    crashes: Vec<std::path::PathBuf>,
+}
+
+/// `cargo xtask fuzz [--secs N] [TARGET...]`: builds the cargo-fuzz crate in `fuzz/` with
+/// nightly and runs each target (all of them by default) for N seconds, starting from the
+/// committed seed corpus `fuzz/corpus/<target>/`. New inputs go to
+/// `fuzz/target/corpus/<target>/` (not committed), crashes to `fuzz/artifacts/<target>/`.
+/// Prints one line per target: executions, corpus size, crashes; fails if any target crashed.
+fn fuzz(rest: &[String]) -> Result<()> {
+    let mut secs: u64 = 60;
+    let mut only = Vec::new();
+    let mut args = rest.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--secs" => {
+                let v = args.next().context("--secs needs a number of seconds")?;
+                secs = v
+                    .parse()
+                    .with_context(|| format!("--secs {v}: not a number of seconds"))?;
+            }
+            t if !t.starts_with('-') => only.push(t.to_owned()),
+            other => bail!("cargo xtask fuzz: unknown option `{other}` (options: --secs N)"),
+        }
+    }
+    step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), || {
+        let have = output(Command::new("cargo").args(["fuzz", "--version"]));
+        if have.is_some_and(|v| v.contains(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"))) {
+            return Ok(false);
+        }
+        run(Command::new("cargo").args([
+            "install",
+            &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+            "--locked",
+        ]))?;
+        Ok(true)
+    })?;
+    let root = workspace_root()?;
+    let dir = root.join("fuzz");
+    let cargo_fuzz = |args: &[&str]| {
+        let mut c = Command::new("cargo");
+        c.current_dir(&root)
+            .args(["+nightly", "fuzz"])
+            .args(args)
+            .args(["--fuzz-dir", "fuzz"])
+            // The doors need no eBPF object, and the probes cannot be built with the
+            // sanitizer flags cargo-fuzz sets.
+            .env("AYA_BUILD_SKIP", "1")
+            // Sanitizer builds live in fuzz/target, whatever target directory the caller uses.
+            .env_remove("CARGO_TARGET_DIR");
+        c
+    };
+    run(&mut cargo_fuzz(&["build"]))?;
+    let listed = output(&mut cargo_fuzz(&["list"])).context("listing the fuzz targets")?;
+    let targets: Vec<String> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && (only.is_empty() || only.iter().any(|o| o == t)))
+        .map(str::to_owned)
+        .collect();
+    if let Some(missing) = only.iter().find(|o| !targets.contains(o)) {
+        bail!(
+            "no fuzz target `{missing}` (targets: {})",
+            listed.split_whitespace().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let logs = dir.join("target/logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let mut runs = Vec::new();
+    for t in &targets {
+        let found = dir.join("target/corpus").join(t);
+        let seeds = dir.join("corpus").join(t);
+        let artifacts = dir.join("artifacts").join(t);
+        for d in [&found, &artifacts] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let before = files(&artifacts)?;
+        let log = logs.join(format!("{t}.log"));
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        eprintln!("[fuzz] {t}: {secs}s (log {})", log.display());
+        let started = Instant::now();
+        let status = cargo_fuzz(&["run", t])
+            .arg(&found)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={secs}"))
+            .args(["-print_final_stats=1", "-timeout=10", "-rss_limit_mb=4096"])
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .status()
+            .with_context(|| format!("running fuzz target {t}"))?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let stat = |name: &str| {
+            text.lines()
+                .rev()
+                .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let crashes: Vec<_> = files(&artifacts)?
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        if !status.success() && crashes.is_empty() {
+            bail!(
+                "fuzz target {t} failed without leaving a crash ({status}); see {}",
+                log.display()
+            );
+        }
+        runs.push(FuzzRun {
+            target: t.clone(),
+            secs: started.elapsed().as_secs_f64(),
+            executions: stat("number_of_executed_units"),
+            corpus: files(&found)?.len() as u64 + files(&seeds)?.len() as u64,
+            new_units: stat("new_units_added"),
+            crashes,
+        });
+    }
+    println!(
+        "{:<18} {:>7} {:>13} {:>9} {:>8} {:>5} {:>8}",
+        "target", "secs", "executions", "exec/s", "corpus", "new", "crashes"
+    );
+    let (mut total, mut crashed) = (0u64, 0usize);
+    for r in &runs {
+        println!(
+            "{:<18} {:>7.0} {:>13} {:>9.0} {:>8} {:>5} {:>8}",
+            r.target,
+            r.secs,
+            r.executions,
+            r.executions as f64 / r.secs.max(1e-9),
+            r.corpus,
+            r.new_units,
+            r.crashes.len()
+        );
+        total += r.executions;
+        crashed += r.crashes.len();
+    }
+    println!(
+        "FIGURE fuzz: {} targets, {secs}s each, {total} executions, {crashed} crashes",
+        runs.len()
+    );
+    for r in &runs {
+        for c in &r.crashes {
+            eprintln!(
+                "[fuzz] {} crashed: {} (reproduce: cargo +nightly fuzz run --fuzz-dir fuzz {} {})",
+                r.target,
+                c.display(),
+                r.target,
+                c.display()
+            );
+        }
+    }
+    if crashed > 0 {
+        bail!("{crashed} crashing inputs found; fix them and add each to fuzz/corpus/<target>/");
+    }
+    Ok(())
+}
+
+/// The files directly in `dir` (none when it does not exist).
+fn files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let p = e
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }

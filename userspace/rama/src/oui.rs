@@ -131,14 +131,17 @@ impl Table {
 
     /// Reads the IEEE CSV export (`Registry,Assignment,Organization Name,Organization Address`).
     pub fn load_ieee(path: &Path) -> Result<Self, Error> {
-        let file = path.to_path_buf();
         let data = std::fs::read(path).map_err(|source| Error::Io {
-            file: file.clone(),
+            file: path.to_path_buf(),
             source,
         })?;
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_reader(data.as_slice());
+        Self::parse_ieee(path, &data)
+    }
+
+    /// Parses the IEEE CSV export held in `data`; `path` names it in errors.
+    pub fn parse_ieee(path: &Path, data: &[u8]) -> Result<Self, Error> {
+        let file = path.to_path_buf();
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(data);
         let headers = rdr.headers().map_err(|e| Error::Format {
             file: file.clone(),
             line: 1,
