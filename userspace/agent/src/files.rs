@@ -76,6 +76,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let data = d.path().join("data");
         std::fs::create_dir_all(data.join("mesh")).unwrap();
+        std::fs::set_permissions(data.join("mesh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         let wide = data.join("rama.json");
         std::fs::write(&wide, b"{}").unwrap();
         std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -87,6 +89,9 @@ mod tests {
         assert_eq!(mode(&wide), 0o640);
         assert_eq!(mode(&key), 0o600, "a private file stays private");
         assert_eq!(mode(&data), DIR_MODE);
-        assert_eq!(n.paths, vec![(wide, 0o666)]);
+        assert_eq!(mode(&data.join("mesh")), 0o750, "directories too");
+        let mut changed = n.paths;
+        changed.sort();
+        assert_eq!(changed, vec![(data.join("mesh"), 0o755), (wide, 0o666)]);
     }
 }

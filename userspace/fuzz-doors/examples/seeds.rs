@@ -366,9 +366,13 @@ fn mesh(c: &Corpus) -> Result<()> {
     Ok(())
 }
 
-/// The smallest few ICSMA advisories (real CSAF 2.0 documents) from the shared data set.
+/// The smallest few ICSMA advisories (real CSAF 2.0 documents) from the directory named by
+/// `HEIR_ICSMA_DIR` (none when it is unset).
 fn csaf(limit: usize) -> Vec<PathBuf> {
-    let dir = Path::new("/work/shared/data/icsma");
+    let Some(dir) = std::env::var_os("HEIR_ICSMA_DIR") else {
+        return Vec::new();
+    };
+    let dir = Path::new(&dir);
     let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
