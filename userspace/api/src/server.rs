@@ -104,8 +104,11 @@ async fn authorize(
             .into_response();
         }
     };
-    if req.method() != Method::GET && caller.role != Role::Operator {
-        let group = access.as_ref().map(|a| a.group()).unwrap_or("heir-admin");
+    if req.method() != Method::GET
+        && caller.role != Role::Operator
+        && let Some(access) = &access
+    {
+        let group = access.group();
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
