@@ -161,7 +161,9 @@ async fn partitioned_node_catches_up_by_backfill() {
     })
     .await;
     assert!(spread.is_some());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // No canary can reach the partitioned node; it has no connection (checked above) and every
+    // peer is blocked, so nothing can be in flight to it.
+    assert_eq!(away.client.status().await.unwrap().connected, 0);
     assert!(
         away.client.indicator(ind.id).await.unwrap().is_none(),
         "partitioned node must not have it yet"
@@ -286,12 +288,12 @@ async fn non_member_is_rejected_and_blocked() {
         blocked_by_any(&honest, rogue.client.peer_id()).await,
         "non-member was not blocked"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    canary(&honest, 41).await;
     assert_eq!(holders(&honest, ind.id).await, 0);
     assert_eq!(
         stored(&honest).await,
-        vec![0; 4],
-        "nothing of the non-member stored"
+        vec![1; 4],
+        "nothing of the non-member stored, only the canary"
     );
 }
 
@@ -321,10 +323,11 @@ async fn forged_signatures_are_rejected() {
         "forgeries not both rejected: {:?}",
         rejected(&honest, Reason::Forged).await
     );
+    canary(&honest, 53).await;
     for n in [50, 51, 52] {
         assert_eq!(holders(&honest, indicator(n).id).await, 0);
     }
-    assert_eq!(stored(&honest).await, vec![0; 4]);
+    assert_eq!(stored(&honest).await, vec![1; 4], "only the canary stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,8 +375,13 @@ async fn replayed_messages_are_rejected() {
         rejected(&honest, Reason::Replay).await,
         rejected(&honest, Reason::Stale).await
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(stored(&honest).await, before, "replays stored nothing");
+    canary(&honest, 63).await;
+    let after: Vec<_> = before.iter().map(|n| n + 1).collect();
+    assert_eq!(
+        stored(&honest).await,
+        after,
+        "replays stored nothing, only the canary"
+    );
     assert_eq!(holders(&honest, indicator(61).id).await, 0);
     for n in &honest {
         assert_eq!(
@@ -400,7 +408,7 @@ async fn over_rate_publisher_is_cut_off() {
     })
     .await;
     assert!(seen.is_some(), "no rate-limit rejection");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    canary(&honest, 90).await;
     for node in &honest {
         let mut held = 0;
         for n in 0..10 {

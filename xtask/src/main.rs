@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | up | test | bench | demo | fuzz`.
+//! Project tasks: `cargo xtask setup | up | test | bench | demo | fuzz | soak`.
 //!
 //! Everything a fresh machine needs is installed here, so the README's two commands are all a
 //! new user (or CI) runs.
@@ -53,9 +53,13 @@ fn main() -> Result<()> {
             setup()?;
             fuzz(rest)
         }
+        "soak" => {
+            setup()?;
+            soak(rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)\n  fuzz    run every fuzz target (libFuzzer, nightly) [--secs N, default 60] [TARGET...]"
+                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite [--repeat N: the live tests N times]\n  soak    kill -9 the real agent under load, N times, and check nothing was lost [--rounds N, default 100]\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)\n  fuzz    run every fuzz target (libFuzzer, nightly) [--secs N, default 60] [TARGET...]"
             );
             if task == "help" {
                 Ok(())
@@ -216,11 +220,36 @@ fn demo(rest: &[String]) -> Result<()> {
     run(cmd.args(rest))
 }
 
+/// The test binaries that drive the kernel, network namespaces, real tools and real nodes: the
+/// ones a slow or busy machine could make flaky, and so the ones `--repeat` runs again.
+const LIVE_TESTS: &[(&str, &[&str])] = &[
+    (
+        "heir-e2e",
+        &["kernel_sensor", "xdp", "hospitals", "store_crash"],
+    ),
+    ("heir-agent", &["cli", "xdp_netns", "soak"]),
+    ("heir-mesh", &["mesh", "netns", "lifecycle", "privacy"]),
+    ("heir-detect", &["real_tools", "real_scans"]),
+    ("heir-api", &["socket"]),
+    ("heir-tui", &["sync"]),
+];
+
 fn test(rest: &[String]) -> Result<()> {
     if !is_root() {
         eprintln!(
             "[test] WARNING: not root: the kernel and network tests will FAIL (they need root); CI runs as root"
         );
+    }
+    if let Some(at) = rest.iter().position(|a| a == "--repeat") {
+        let n = rest
+            .get(at + 1)
+            .context("--repeat needs a number of rounds")?;
+        let rounds: u32 = n
+            .parse()
+            .with_context(|| format!("--repeat {n}: not a number of rounds"))?;
+        let mut others = rest.to_vec();
+        others.drain(at..at + 2);
+        return repeat(rounds, &others);
     }
     run(Command::new("cargo")
         .args([
@@ -233,6 +262,86 @@ fn test(rest: &[String]) -> Result<()> {
             "--no-fail-fast",
         ])
         .args(rest))
+}
+
+/// `cargo xtask test --repeat N`: runs the live tests ([`LIVE_TESTS`]) N times, each round to
+/// its end, and prints which binaries failed in which round. Fails if any round failed.
+fn repeat(rounds: u32, rest: &[String]) -> Result<()> {
+    let mut failures: Vec<(u32, String)> = Vec::new();
+    let t = Instant::now();
+    for round in 1..=rounds {
+        let started = Instant::now();
+        let mut failed_here = Vec::new();
+        for (package, tests) in LIVE_TESTS {
+            let mut cmd = Command::new("cargo");
+            cmd.args(["test", "--locked", "--no-fail-fast", "--package", package]);
+            for t in *tests {
+                cmd.args(["--test", t]);
+            }
+            let status = cmd
+                .args(rest)
+                .status()
+                .with_context(|| format!("running the tests of {package}"))?;
+            if !status.success() {
+                failed_here.push(package.to_string());
+            }
+        }
+        eprintln!(
+            "[test] round {round}/{rounds}: {} ({:.0}s)",
+            if failed_here.is_empty() {
+                "passed".to_owned()
+            } else {
+                format!("FAILED in {}", failed_here.join(", "))
+            },
+            started.elapsed().as_secs_f64()
+        );
+        failures.extend(failed_here.into_iter().map(|p| (round, p)));
+    }
+    let failed_rounds = {
+        let mut r: Vec<u32> = failures.iter().map(|(r, _)| *r).collect();
+        r.dedup();
+        r.len()
+    };
+    eprintln!(
+        "[test] repeat: {rounds} rounds in {:.0}s, {} passed, {failed_rounds} failed",
+        t.elapsed().as_secs_f64(),
+        rounds as usize - failed_rounds
+    );
+    if failed_rounds > 0 {
+        bail!("{failed_rounds} of {rounds} rounds failed: {failures:?}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask soak [--rounds N]`: the kill -9 soak of the real agent (the test
+/// `heir-agent/tests/soak.rs`, 10 rounds in the default run) for N rounds, 100 by default. Its
+/// last line gives the figures: rounds, time, what was committed and what was lost.
+fn soak(rest: &[String]) -> Result<()> {
+    let mut rounds: u32 = 100;
+    let mut args = rest.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rounds" => {
+                let v = args.next().context("--rounds needs a number")?;
+                rounds = v
+                    .parse()
+                    .with_context(|| format!("--rounds {v}: not a number of rounds"))?;
+            }
+            other => bail!("soak: unknown argument `{other}` (only --rounds N)"),
+        }
+    }
+    run(Command::new("cargo")
+        .args([
+            "test",
+            "--locked",
+            "--package",
+            "heir-agent",
+            "--test",
+            "soak",
+            "--",
+            "--nocapture",
+        ])
+        .env("HEIR_SOAK_ROUNDS", rounds.to_string()))
 }
 
 fn bench(rest: &[String]) -> Result<()> {

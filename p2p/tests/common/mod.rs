@@ -209,3 +209,27 @@ pub fn drain(node: &mut TestNode) -> Vec<Event> {
     }
     v
 }
+
+/// Publishes indicator `n` from the first of `nodes` and waits until every one holds it.
+///
+/// Absence checks call this first: once the canary has spread, the nodes' event loops and
+/// their gossip were live after whatever the adversary sent, so what is still missing was
+/// refused, not late.
+pub async fn canary(nodes: &[TestNode], n: u8) {
+    let ind = indicator(n);
+    nodes[0]
+        .client
+        .publish(Item::Indicator(ind.clone()), None)
+        .await
+        .unwrap();
+    let spread = wait_for(Duration::from_secs(15), || async {
+        (holders(nodes, ind.id).await == nodes.len()).then_some(())
+    })
+    .await;
+    assert!(
+        spread.is_some(),
+        "the canary indicator {n} reached {} of {} nodes",
+        holders(nodes, ind.id).await,
+        nodes.len()
+    );
+}

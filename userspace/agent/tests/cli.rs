@@ -1,10 +1,28 @@
 //! The `heir` binary as users and their scripts run it.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use heir_testkit::{Lines, exit_within, poll};
+
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
+
+/// How long the agent or the monitor may take to load its probes and say so.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// Accepts one connection on `listener`, which must come within `within`.
+fn accept_within(listener: &std::net::TcpListener, within: Duration) -> std::net::TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    poll(
+        "a connection to the test's listener",
+        within,
+        || match listener.accept() {
+            Ok((conn, _)) => Some(conn),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => panic!("accept: {e}"),
+        },
+    )
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -34,8 +52,9 @@ fn agent(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Reap {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let out = Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
+    assert_eq!(out.expect_within(STARTUP), "ready");
+    out.drain();
     agent
 }
 
@@ -53,14 +72,15 @@ fn monitor(config: Option<&std::path::Path>) -> (Reap, std::sync::mpsc::Receiver
             .spawn()
             .unwrap(),
     );
-    let mut err_lines = BufReader::new(monitor.0.stderr.take().unwrap()).lines();
-    let first = err_lines.next().unwrap().unwrap();
+    let err = Lines::new(monitor.0.stderr.take().unwrap(), "heir monitor's stderr");
+    let first = err.expect_within(STARTUP);
     assert!(first.contains("probes attached"), "{first}");
-    std::thread::spawn(move || for _ in err_lines {});
-    let out = monitor.0.stdout.take().unwrap();
+    err.drain();
+    let out = Lines::new(monitor.0.stdout.take().unwrap(), "heir monitor's stdout");
+    let lines = out.into_receiver();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
+        for line in lines {
             if tx.send(line.unwrap()).is_err() {
                 break;
             }
@@ -350,10 +370,11 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
         ))
         .spawn()
         .unwrap();
-    let (conn, _) = listener.accept().unwrap();
-    drop(conn);
     let mut shell = Reap(shell);
-    let _ = shell.0.wait();
+    drop(accept_within(&listener, Duration::from_secs(10)));
+    poll("the reverse shell to end", Duration::from_secs(10), || {
+        shell.0.try_wait().unwrap()
+    });
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let wanted = ["credential_access", "reverse_shell"];
@@ -434,7 +455,11 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
     // SIGTERM: the agent stops cleanly and the store has every alert it wrote.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
-    let status = agent.0.wait().unwrap();
+    let status = exit_within(
+        &mut agent.0,
+        Duration::from_secs(30),
+        "the agent, after SIGTERM,",
+    );
     assert!(status.success(), "agent exit: {status:?}");
     let out = Command::new(HEIR)
         .args(["alerts", "--json", "--data-dir"])
@@ -589,16 +614,18 @@ fn alerts_reach_syslog_and_prometheus_metrics() {
             .spawn()
             .unwrap(),
     );
-    let mut err = BufReader::new(agent.0.stderr.take().unwrap()).lines();
-    let metrics_addr = loop {
-        let line = err.next().expect("agent stderr").unwrap();
-        if let Some(rest) = line.strip_prefix("heir: metrics on http://") {
-            break rest.trim_end_matches("/metrics").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in err {});
-    let mut out = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert_eq!(out.next().unwrap().unwrap(), "ready");
+    let err = Lines::new(agent.0.stderr.take().unwrap(), "heir agent's stderr");
+    let metrics_addr = err
+        .until("the metrics address", STARTUP, |l| {
+            l.starts_with("heir: metrics on http://")
+        })
+        .trim_start_matches("heir: metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    err.drain();
+    let out = Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
+    assert_eq!(out.expect_within(STARTUP), "ready");
+    out.drain();
 
     Command::new("cat").arg("/etc/shadow").output().unwrap();
     let mut buf = [0u8; 65536];
@@ -622,6 +649,7 @@ fn alerts_reach_syslog_and_prometheus_metrics() {
     let scrape = || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&metrics_addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             s,
             "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

@@ -1,0 +1,180 @@
+//! What heir's tests share, so that none of them can hang or pass on a slow machine.
+//!
+//! - [`poll`] waits for a condition with a deadline and names what it waited for when the
+//!   deadline passes. A test never sleeps for a fixed time and then looks.
+//! - [`Lines`] reads a child's output on its own thread, so that every read has a timeout: a
+//!   child that stops writing fails the test instead of stalling the run.
+//!
+//! Absence checks ("this did not happen") go with a canary: something that must happen after
+//! it, through the same path, and that the test waits for first. That the canary arrived proves
+//! the path was live; only then does the absence mean anything.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How often [`poll`] looks again.
+const POLL_EVERY: Duration = Duration::from_millis(25);
+
+/// Calls `check` until it returns `Some`, for at most `within`; panics naming `what` if it never
+/// does.
+#[track_caller]
+pub fn poll<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    match try_poll(within, &mut check) {
+        Some(v) => v,
+        None => panic!("waited {within:?} for {what}; it did not happen"),
+    }
+}
+
+/// Like [`poll`], but says `None` when the deadline passes, for a caller that has more to say.
+pub fn try_poll<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL_EVERY.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// Waits for `child` to exit, for at most `within`; kills it and panics naming `what` if it
+/// does not.
+#[track_caller]
+pub fn exit_within(child: &mut Child, within: Duration, what: &str) -> ExitStatus {
+    match try_poll(within, || child.try_wait().expect("waiting for a child")) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}; killed")
+        }
+    }
+}
+
+/// Lines of a child's stdout or stderr, read on a thread of their own so that each read can
+/// time out.
+pub struct Lines {
+    rx: Receiver<std::io::Result<String>>,
+    name: String,
+}
+
+impl Lines {
+    /// Starts reading `from`; `name` says whose output this is in failure messages.
+    pub fn new(from: impl Read + Send + 'static, name: impl Into<String>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let end = line.is_err();
+                if tx.send(line).is_err() || end {
+                    break;
+                }
+            }
+        });
+        Self {
+            rx,
+            name: name.into(),
+        }
+    }
+
+    /// The next line, or `None` at the end of the output; panics if none comes within `within`.
+    #[track_caller]
+    pub fn next_within(&self, within: Duration) -> Option<String> {
+        match self.rx.recv_timeout(within) {
+            Ok(Ok(line)) => Some(line),
+            Ok(Err(e)) => panic!("reading {}: {e}", self.name),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{} wrote no line within {within:?}", self.name)
+            }
+        }
+    }
+
+    /// The next line, which must come within `within`.
+    #[track_caller]
+    pub fn expect_within(&self, within: Duration) -> String {
+        self.next_within(within)
+            .unwrap_or_else(|| panic!("{} ended its output", self.name))
+    }
+
+    /// Reads lines until one satisfies `pred`, for at most `within` in all; returns it.
+    #[track_caller]
+    pub fn until(
+        &self,
+        what: &str,
+        within: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Ok(line)) if pred(&line) => return line,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("reading {}: {e}", self.name),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("{} ended its output before {what}", self.name)
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "waited {within:?} for {what} from {}; it did not come",
+                        self.name
+                    )
+                }
+            }
+        }
+    }
+
+    /// Keeps reading in the background and throws the lines away, so the child never blocks on
+    /// a full pipe.
+    pub fn drain(self) {
+        std::thread::spawn(move || for _ in self.rx {});
+    }
+
+    /// The channel the lines arrive on, for a caller that selects on it itself.
+    pub fn into_receiver(self) -> Receiver<std::io::Result<String>> {
+        self.rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_returns_once_the_condition_holds() {
+        let start = Instant::now();
+        let v = poll("the clock to move", Duration::from_secs(5), || {
+            (start.elapsed() > Duration::from_millis(60)).then_some(7)
+        });
+        assert_eq!(v, 7);
+    }
+
+    #[test]
+    #[should_panic(expected = "waited 50ms for nothing; it did not happen")]
+    fn poll_names_what_never_happened() {
+        poll::<()>("nothing", Duration::from_millis(50), || None);
+    }
+
+    #[test]
+    fn lines_time_out_instead_of_hanging() {
+        let (reader, _keep) = std::io::pipe().unwrap();
+        let lines = Lines::new(reader, "a silent child");
+        let r = std::panic::catch_unwind(|| lines.next_within(Duration::from_millis(50)));
+        let msg = *r.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(msg, "a silent child wrote no line within 50ms");
+    }
+
+    #[test]
+    fn lines_find_the_line_asked_for() {
+        let lines = Lines::new(&b"one\ntwo\nready\n"[..], "a child");
+        assert_eq!(
+            lines.until("ready", Duration::from_secs(1), |l| l == "ready"),
+            "ready"
+        );
+        assert_eq!(lines.next_within(Duration::from_secs(1)), None);
+    }
+}
