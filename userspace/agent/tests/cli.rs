@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use heir_testkit::{Lines, exit_within, poll};
+use heir_testkit::{Lines, Reap, exit_within, poll};
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 
@@ -29,16 +29,6 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Kills the child when the test ends, however it ends.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `heir agent` with `dir` as its data directory and `extra` arguments, and waits for
 /// its `ready` line.
 fn agent(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Reap {
@@ -52,9 +42,7 @@ fn agent(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Reap {
             .spawn()
             .unwrap(),
     );
-    let out = Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
-    assert_eq!(out.expect_within(STARTUP), "ready");
-    out.drain();
+    heir_testkit::ready(&mut agent.0, STARTUP);
     agent
 }
 
@@ -623,9 +611,7 @@ fn alerts_reach_syslog_and_prometheus_metrics() {
         .trim_end_matches("/metrics")
         .to_owned();
     err.drain();
-    let out = Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
-    assert_eq!(out.expect_within(STARTUP), "ready");
-    out.drain();
+    heir_testkit::ready(&mut agent.0, STARTUP);
 
     Command::new("cat").arg("/etc/shadow").output().unwrap();
     let mut buf = [0u8; 65536];

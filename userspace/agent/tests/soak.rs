@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use heir_testkit::{Lines, poll};
+use heir_testkit::{Reap, ip, poll};
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 
@@ -67,26 +67,6 @@ impl Drop for Place {
     }
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Kills the agent when the test ends, however it ends.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(place: &Place, data: &Path) -> Reap {
     let mut agent = Reap(
         Command::new("nsenter")
@@ -101,9 +81,7 @@ fn start(place: &Place, data: &Path) -> Reap {
             .spawn()
             .expect("starting heir agent"),
     );
-    let out = Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
-    assert_eq!(out.expect_within(Duration::from_secs(60)), "ready");
-    out.drain();
+    heir_testkit::ready(&mut agent.0, Duration::from_secs(60));
     agent
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use heir_abi::packet::Counter;
 use heir_agent::sensor::xdp::{Mode, Options, Packets};
+use heir_testkit::{Reap, ip};
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 
@@ -33,16 +34,6 @@ impl Drop for Net {
         }
         let _ = std::fs::remove_dir_all(&self.pin_dir);
     }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl Net {
@@ -134,9 +125,7 @@ fn agent_in(net: &Net, data: &Path, extra: &[&std::ffi::OsStr]) -> Reap {
             .spawn()
             .expect("starting heir agent"),
     );
-    let out = heir_testkit::Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
-    assert_eq!(out.expect_within(Duration::from_secs(60)), "ready");
-    out.drain();
+    heir_testkit::ready(&mut agent.0, Duration::from_secs(60));
     agent
 }
 
@@ -341,16 +330,6 @@ fn block_stops_real_traffic_within_a_second_and_unblock_restores_it() {
     client.join().unwrap();
     echo.join().unwrap();
     drop(packets);
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Echo round trips from the attacker to the device that succeed out of `n`.
@@ -1164,9 +1143,7 @@ impl Routed {
                 .spawn()
                 .expect("starting heir agent"),
         );
-        let out = heir_testkit::Lines::new(agent.0.stdout.take().unwrap(), "heir agent's stdout");
-        assert_eq!(out.expect_within(Duration::from_secs(60)), "ready");
-        out.drain();
+        heir_testkit::ready(&mut agent.0, Duration::from_secs(60));
         agent
     }
 

@@ -55,6 +55,44 @@ pub fn exit_within(child: &mut Child, within: Duration, what: &str) -> ExitStatu
     }
 }
 
+/// A child process that is killed when the test ends, however it ends.
+pub struct Reap(pub Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for the `ready` line that `heir agent` prints once its probes are attached, for at
+/// most `within`, then keeps draining its stdout so it never blocks on a full pipe.
+#[track_caller]
+pub fn ready(agent: &mut Child, within: Duration) {
+    let out = Lines::new(
+        agent.stdout.take().expect("the agent's stdout is piped"),
+        "heir agent's stdout",
+    );
+    assert_eq!(out.expect_within(within), "ready");
+    out.drain();
+}
+
+/// Runs `ip` with `args` (namespaces and links the test makes); panics with its stderr if it
+/// fails.
+#[track_caller]
+pub fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Lines of a child's stdout or stderr, read on a thread of their own so that each read can
 /// time out.
 pub struct Lines {
