@@ -12,21 +12,9 @@ use std::time::Duration;
 use common::*;
 use heir_mesh::indicator::Item;
 use heir_mesh::node::{self, Client, Config, Event, Setup};
+use heir_testkit::ip;
 use libp2p::Multiaddr;
 use tokio::sync::mpsc;
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("iproute2 `ip` runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A network namespace, deleted (with its links) when dropped.
 struct Netns(String);
