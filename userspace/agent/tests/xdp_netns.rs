@@ -472,6 +472,29 @@ fn the_agent_attaches_to_its_interfaces_and_follows_them() {
             .any(|v| v["kind"] == "flow" && v["dst_port"] == 7008)
     );
 
+    // A block made through the API holds in the kernel for its TTL, then lifts by itself.
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(data.path().join("api.sock"))
+        .args(["-H", "content-type: application/json", "-d"])
+        .arg(format!(
+            r#"{{"addr":"{attacker}","ttl_secs":5,"reason":"api ttl test"}}"#
+        ))
+        .arg("http://heir/v1/block")
+        .output()
+        .expect("curl");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(reply.ends_with("\n200"), "POST /v1/block: {reply}");
+    assert_eq!(echoes(&net, 3), 0, "the API's block holds in the kernel");
+    let lifted = heir_testkit::try_poll(Duration::from_secs(20), || {
+        (!net.heir(&["blocks"]).contains(&attacker) && echoes(&net, 3) == 3).then_some(())
+    });
+    assert!(
+        lifted.is_some(),
+        "the API block with a 5 s TTL still held after 20 s: {}",
+        net.heir(&["blocks"])
+    );
+
     // The running agent removes expired blocks from the tables.
     let passer_by = net.addr(3);
     net.heir(&["block", &passer_by, "--ttl", "1s"]);
