@@ -119,6 +119,7 @@ fn overview_shows_rama_rate_devices_and_sensor_health() {
     // Sensor health with lost-event counters, per kind and in total.
     assert!(row_with(&lines, "ev/s").contains("842 ev/s  lost 329"));
     assert!(row_with(&lines, "probes 2/3").contains("dropped 0"));
+    assert!(!lines.iter().any(|l| l.contains("view behind")));
     let open = row_with(&lines, "│open");
     assert!(open.contains("1.2M") && open.contains("312"), "{open}");
 
@@ -135,6 +136,21 @@ fn overview_shows_rama_rate_devices_and_sensor_health() {
     let x = lines[y as usize].find("312").unwrap();
     let x = lines[y as usize][..x].chars().count() as u16;
     assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Red);
+}
+
+#[test]
+fn a_view_that_fell_behind_says_so_apart_from_the_agents_drops() {
+    // Live items this UI skipped are still in the agent's store: they are not the agent's
+    // loss, and a sysadmin must be able to tell the two apart.
+    let s = State {
+        missed: 200_000,
+        ..full()
+    };
+    let lines = render(&at(View::Overview), &s);
+    let row = row_with(&lines, "probes 2/3");
+    assert!(row.contains("dropped 0"), "{row}");
+    let behind = row_with(&lines, "view behind");
+    assert!(behind.contains("0.2M live items skipped"), "{behind}");
 }
 
 #[test]

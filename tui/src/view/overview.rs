@@ -105,7 +105,7 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     // A sink that loses items gets its own line: which component, why, how many.
-    let sink_lines = u16::from(!st.sinks.is_empty());
+    let sink_lines = u16::from(!st.sinks.is_empty()) + u16::from(s.missed > 0);
     let [summary, table] =
         Layout::vertical([Constraint::Length(2 + sink_lines), Constraint::Min(0)]).areas(inner);
     let t = st.total();
@@ -116,7 +116,18 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
     } else {
         Style::new().fg(Color::Yellow)
     };
-    let dropped = st.pipeline.dropped + s.missed;
+    // The agent's own drops and the items this UI skipped because it fell behind are
+    // different losses: the second are still in the agent's store and its sinks.
+    let dropped = st.pipeline.dropped;
+    let behind = (s.missed > 0).then(|| {
+        Line::from(Span::styled(
+            format!(
+                "view behind: {} live items skipped here, kept by the agent",
+                count(s.missed)
+            ),
+            Style::new().fg(Color::Yellow),
+        ))
+    });
     let sinks = (!st.sinks.is_empty()).then(|| {
         let text = st
             .sinks
@@ -152,6 +163,7 @@ fn sensors(f: &mut Frame, area: Rect, s: &State) {
             ]
             .into_iter()
             .chain(sinks)
+            .chain(behind)
             .collect::<Vec<_>>(),
         ),
         summary,
