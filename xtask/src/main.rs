@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | up | test | bench | demo | fuzz | soak`.
+//! Project tasks: `cargo xtask setup | up | test | bench | demo | fuzz | soak | flood`.
 //!
 //! Everything a fresh machine needs is installed here, so the README's two commands are all a
 //! new user (or CI) runs.
@@ -57,9 +57,13 @@ fn main() -> Result<()> {
             setup()?;
             soak(rest)
         }
+        "flood" => {
+            setup()?;
+            flood(rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite [--repeat N: the live tests N times]\n  soak    kill -9 the real agent under load, N times, and check nothing was lost [--rounds N, default 100]\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)\n  fuzz    run every fuzz target (libFuzzer, nightly) [--secs N, default 60] [TARGET...]"
+                "usage: cargo xtask <task>\n\n  setup   install what this machine lacks (idempotent)\n  up      set up, build and run `heir up` (agent + live view) as root\n  test    set up and run the whole test suite [--repeat N: the live tests N times]\n  soak    kill -9 the real agent under load, N times, and check nothing was lost [--rounds N, default 100]\n  flood   flood the real agent with open() events and check it holds [--seconds N, default 60] [--generators N]\n  bench   set up and run the benchmarks (figures on stdout)\n  demo    three hospitals, their meshed gateways and an attacker in namespaces (root)\n  fuzz    run every fuzz target (libFuzzer, nightly) [--secs N, default 60] [TARGET...]"
             );
             if task == "help" {
                 Ok(())
@@ -344,6 +348,16 @@ fn soak(rest: &[String]) -> Result<()> {
         .env("HEIR_SOAK_ROUNDS", rounds.to_string()))
 }
 
+/// `cargo xtask flood [--seconds N] [--generators N] [--rss-bound-mib N]`: the release agent
+/// under a sustained open() flood (`heir bench flood`, as root), with its figures.
+fn flood(rest: &[String]) -> Result<()> {
+    run(Command::new("cargo").args(["build", "--release", "--locked", "--package", "heir-agent"]))?;
+    let heir = workspace_root()?.join("target/release/heir");
+    run(as_root(heir.to_str().context("non-UTF-8 path")?)
+        .args(["bench", "flood"])
+        .args(rest))
+}
+
 fn bench(rest: &[String]) -> Result<()> {
     run(Command::new("cargo")
         .args([
@@ -426,15 +440,21 @@ fn fuzz(rest: &[String]) -> Result<()> {
     })?;
     let root = workspace_root()?;
     let dir = root.join("fuzz");
+    if (only.is_empty() || only.iter().any(|t| t == "xdp_frame")) && !is_root() {
+        bail!(
+            "the xdp_frame target runs the XDP program in the kernel and needs root: run as root, or name the other targets"
+        );
+    }
+    let objects = bpf_objects(&root)?;
     let cargo_fuzz = |args: &[&str]| {
         let mut c = Command::new("cargo");
         c.current_dir(&root)
             .args(["+nightly", "fuzz"])
             .args(args)
             .args(["--fuzz-dir", "fuzz"])
-            // The doors need no eBPF object, and the probes cannot be built with the
-            // sanitizer flags cargo-fuzz sets.
-            .env("AYA_BUILD_SKIP", "1")
+            // The probes cannot be built with the sanitizer flags cargo-fuzz sets; the
+            // xdp_frame door gets the objects the normal build made.
+            .env("HEIR_BPF_OBJECTS", &objects)
             // Sanitizer builds live in fuzz/target, whatever target directory the caller uses.
             .env_remove("CARGO_TARGET_DIR");
         c
@@ -544,6 +564,43 @@ fn fuzz(rest: &[String]) -> Result<()> {
         bail!("{crashed} crashing inputs found; fix them and add each to fuzz/corpus/<target>/");
     }
     Ok(())
+}
+
+/// Builds the agent as usual and returns the directory its build script put the eBPF
+/// objects in (cargo's `out_dir` for heir-agent).
+fn bpf_objects(root: &std::path::Path) -> Result<std::path::PathBuf> {
+    let out = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--locked", "-p", "heir-agent", "--lib"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("building heir-agent for its eBPF objects")?;
+    if !out.status.success() {
+        bail!("building heir-agent for its eBPF objects: {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dir = text
+        .lines()
+        .filter(|l| {
+            l.contains("\"reason\":\"build-script-executed\"") && l.contains("#heir-agent@")
+        })
+        .find_map(|l| {
+            let (_, rest) = l.split_once("\"out_dir\":\"")?;
+            rest.split_once('"')
+                .map(|(d, _)| std::path::PathBuf::from(d))
+        })
+        .context("cargo did not report heir-agent's build-script output directory")?;
+    for name in ["heir-probes", "heir-xdp"] {
+        let len = std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        if len == 0 {
+            bail!(
+                "{} is empty: the agent was built without its eBPF programs (AYA_BUILD_SKIP?); run `cargo xtask setup`",
+                dir.join(name).display()
+            );
+        }
+    }
+    Ok(dir)
 }
 
 /// The files directly in `dir` (none when it does not exist).

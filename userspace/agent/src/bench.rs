@@ -134,7 +134,10 @@ fn child(exe: &Path, w: Workload, scratch: &Path) -> anyhow::Result<f64> {
         w.name(),
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ns = text.split_whitespace().next().unwrap_or_default();
+    ns.parse()
+        .map_err(|e| anyhow::anyhow!("bench loop {} printed `{}`: {e}", w.name(), text.trim()))
 }
 
 /// A sensor with a reader draining it on its own thread, as the agent would.
@@ -360,19 +363,23 @@ pub fn loop_child(
     until_ms: Option<u64>,
     count: Option<u64>,
 ) -> anyhow::Result<()> {
-    let ns = match until_ms {
-        None => run_loop(w, count.unwrap_or_else(|| w.iterations()), &path)?,
+    let (ns, n) = match until_ms {
+        None => {
+            let n = count.unwrap_or_else(|| w.iterations());
+            (run_loop(w, n, &path)?, n)
+        }
         Some(ms) => {
             let end = Instant::now() + Duration::from_millis(ms);
             let mut total = 0.0;
-            let mut rounds = 0;
+            let mut rounds = 0u32;
             while Instant::now() < end {
                 total += run_loop(w, 10_000, &path)?;
                 rounds += 1;
             }
-            total / f64::from(rounds.max(1))
+            (total / f64::from(rounds.max(1)), u64::from(rounds) * 10_000)
         }
     };
-    println!("{ns:.1}");
+    // ns per iteration, then iterations run.
+    println!("{ns:.1} {n}");
     Ok(())
 }

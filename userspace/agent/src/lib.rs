@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_flood;
 pub mod bench_xdp;
 pub mod config;
 pub mod decode;

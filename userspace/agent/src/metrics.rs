@@ -115,6 +115,18 @@ impl Collector for Scrape {
             }
             single(
                 e,
+                "heir_pipeline_records",
+                "Kernel records the agent read from the ring buffer.",
+                ConstCounter::new(s.pipeline.records),
+            )?;
+            single(
+                e,
+                "heir_pipeline_undecodable",
+                "Kernel records read but not decodable, and so dropped.",
+                ConstCounter::new(s.pipeline.decode_errors),
+            )?;
+            single(
+                e,
                 "heir_pipeline_dropped",
                 "Events a full userspace queue turned away.",
                 ConstCounter::new(s.pipeline.dropped),

@@ -831,3 +831,48 @@ fn state_is_private_and_only_operators_change_it() {
     }
     assert!(files >= 2, "the store and the alerts file exist");
 }
+
+/// A flood the ring cannot carry: the real agent stays up, every open the generator made is
+/// counted as kept or lost, the metrics say how many were lost, and paced opens afterwards
+/// arrive whole. (`cargo xtask flood` runs the same for 60 s with the default ring.)
+#[test]
+fn a_flood_is_counted_and_the_agent_recovers() {
+    assert!(
+        is_root(),
+        "NOT RUN: `heir bench flood` loads the probes and needs root (CI runs the tests as root)"
+    );
+    let mut flood = Reap(
+        Command::new(HEIR)
+            .args(["bench", "flood", "--seconds", "4", "--generators", "1"])
+            .args(["--ring-bytes", "262144"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = Lines::new(flood.0.stdout.take().unwrap(), "heir bench flood's stdout");
+    let err = Lines::new(flood.0.stderr.take().unwrap(), "heir bench flood's stderr");
+    let status = exit_within(&mut flood.0, Duration::from_secs(180), "heir bench flood");
+    let text = out.rest(Duration::from_secs(5)).join("\n");
+    let errors = err.rest(Duration::from_secs(5)).join("\n");
+    assert!(status.success(), "{text}\n{errors}");
+    eprintln!("{text}");
+    // "kernel: N open events kept (...), M lost to a full ring (...)"
+    let kernel = text
+        .lines()
+        .find(|l| l.starts_with("kernel: "))
+        .unwrap_or_else(|| panic!("no kernel line: {text}"));
+    let lost: u64 = kernel
+        .split_once("), ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lost count: {kernel}"));
+    assert!(
+        lost > 0,
+        "a 256 KiB ring under a flood lost nothing: {text}"
+    );
+    assert!(
+        text.contains("0 loss after"),
+        "the agent did not return to 0 loss: {text}"
+    );
+}

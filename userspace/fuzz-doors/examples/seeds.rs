@@ -220,6 +220,58 @@ fn packets(c: &Corpus) -> Result<()> {
         &heir_packet::samples::dicom_associate(),
     ));
     c.put("packet_record", "dicom-connection", conn)?;
+    frames(c)
+}
+
+/// Whole Ethernet frames, as a NIC hands them to the XDP program: each payload above in a
+/// TCP segment over IPv4 and IPv6, a handshake, UDP (DNS), ICMP and a VLAN-tagged frame.
+fn frames(c: &Corpus) -> Result<()> {
+    use heir_agent::sensor::frames::{Frame, L4};
+    use std::net::IpAddr;
+    let (dev, peer): (IpAddr, IpAddr) = ([10, 9, 0, 10].into(), [10, 9, 0, 66].into());
+    let (dev6, peer6): (IpAddr, IpAddr) = (
+        "fd00:9::10".parse().expect("an address"),
+        "fd00:9::66".parse().expect("an address"),
+    );
+    for (name, sport, dport, p) in payloads() {
+        let flags = heir_abi::packet::TCP_PSH | TCP_ACK;
+        c.put(
+            "xdp_frame",
+            &format!("v4-{name}"),
+            Frame::tcp(peer, dev, sport, dport, flags, &p).bytes(),
+        )?;
+        c.put(
+            "xdp_frame",
+            &format!("v6-{name}"),
+            Frame::tcp(peer6, dev6, sport, dport, flags, &p).bytes(),
+        )?;
+    }
+    c.put(
+        "xdp_frame",
+        "v4-syn",
+        Frame::tcp(peer, dev, 40100, 104, TCP_SYN, b"").bytes(),
+    )?;
+    c.put(
+        "xdp_frame",
+        "v4-syn-ack",
+        Frame::tcp(dev, peer, 104, 40100, TCP_SYN | TCP_ACK, b"").bytes(),
+    )?;
+    let query =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04pacs\x04hosp\x00\x00\x01\x00\x01";
+    c.put(
+        "xdp_frame",
+        "v4-dns-query",
+        Frame::udp(dev, peer, 53000, 53, query).bytes(),
+    )?;
+    c.put(
+        "xdp_frame",
+        "v4-icmp-echo",
+        Frame::new(peer, dev, L4::Icmp { ty: 8, code: 0 }).bytes(),
+    )?;
+    let mut tagged = Frame::tcp(peer, dev, 40101, 2575, TCP_SYN, b"").bytes();
+    // An 802.1Q tag (VLAN 20) between the MAC addresses and the EtherType.
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x14]);
+    c.put("xdp_frame", "vlan-syn", tagged)?;
     Ok(())
 }
 

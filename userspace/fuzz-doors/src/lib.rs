@@ -13,6 +13,9 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+mod xdp;
+pub use xdp::xdp_frame;
+
 use heir_model::{BootClock, Clock, Event, ManualClock, Timestamp};
 
 /// A door's entry function: any bytes, never a panic.
@@ -42,6 +45,7 @@ pub const DOORS: &[(&str, Door)] = &[
     ("rama_state", rama_state),
     ("oui_csv", oui_csv),
     ("api_request", api_request),
+    ("xdp_frame", xdp_frame),
 ];
 
 /// The fixed instant the doors' clocks stand at (2026-01-01T00:00:00Z).

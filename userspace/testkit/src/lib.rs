@@ -166,6 +166,18 @@ impl Lines {
         }
     }
 
+    /// Every line up to the end of the output, which must come within `within` in all.
+    #[track_caller]
+    pub fn rest(&self, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut lines = Vec::new();
+        while let Some(line) = self.next_within(deadline.saturating_duration_since(Instant::now()))
+        {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// Keeps reading in the background and throws the lines away, so the child never blocks on
     /// a full pipe.
     pub fn drain(self) {

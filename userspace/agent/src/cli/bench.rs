@@ -17,6 +17,21 @@ pub enum Cmd {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
+    /// The real agent under a sustained open() flood: alive, memory bounded, every lost event
+    /// counted, back to 0 loss afterwards.
+    Flood {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Generator processes (each a tight open/close loop on a watched file).
+        #[arg(long, default_value_t = 2)]
+        generators: usize,
+        /// The agent's resident memory may not exceed this many MiB.
+        #[arg(long, default_value_t = 256)]
+        rss_bound_mib: u64,
+        /// The ring buffer's size in bytes (a power of two), instead of the agent's default.
+        #[arg(long)]
+        ring_bytes: Option<u32>,
+    },
     /// The packet sensor's cost per packet on each path (BPF_PROG_TEST_RUN).
     Xdp {
         /// Runs per repeated path.
@@ -44,6 +59,20 @@ pub fn run(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Overhead { rounds } => heir_agent::bench::overhead(&exe, rounds.max(1)),
         Cmd::Throughput { seconds } => heir_agent::bench::throughput(&exe, seconds.max(1)),
+        Cmd::Flood {
+            seconds,
+            generators,
+            rss_bound_mib,
+            ring_bytes,
+        } => heir_agent::bench_flood::run(
+            &exe,
+            &heir_agent::bench_flood::Plan {
+                seconds: seconds.max(1),
+                generators: generators.max(1),
+                rss_bound_mib,
+                ring_bytes,
+            },
+        ),
         Cmd::Xdp { repeat, flows } => {
             heir_agent::bench_xdp::print(&heir_agent::bench_xdp::run(repeat.max(1), flows)?);
             Ok(())
