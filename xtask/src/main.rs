@@ -24,6 +24,8 @@ const APT_PACKAGES: &[&str] = &[
     "hydra",
     "tmux",
     "dcmtk",
+    "openssh-server",
+    "openssh-client",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

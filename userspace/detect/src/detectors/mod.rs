@@ -16,6 +16,7 @@ pub mod persistence;
 pub mod port_scan;
 pub mod privilege_escalation;
 pub mod ransomware;
+mod redirects;
 pub mod reverse_shell;
 pub mod syn_flood;
 pub mod weak_tls;

@@ -1,12 +1,20 @@
 //! Privilege escalation: a process that was not root becomes root (setuid family to 0, an
 //! exec gaining euid 0 through a setuid binary, capabilities raised) outside the setuid
 //! programs a system ships for exactly that.
+//!
+//! A root process shedding privileges is the opposite. `setpriv --reuid=nobody`, `runuser` and
+//! package maintainer scripts switch to a lower uid first and then set the capabilities they
+//! keep; capset can only narrow what the process already holds, so a capset by a process that
+//! was root a moment ago gains nothing. The detector remembers which processes it saw as root
+//! (and what they forked) for that reason.
+
+use std::collections::HashMap;
 
 use heir_model::{Alert, Category, Event, EventKind, Severity};
 use serde::{Deserialize, Serialize};
 
 use super::strings;
-use crate::util::{exe, process_is};
+use crate::util::{bound, exe, process_is};
 use crate::{Detector, Kind, Spec};
 
 const SPEC: Spec = Spec {
@@ -66,13 +74,36 @@ impl Default for Config {
     }
 }
 
+/// How long a process seen as root is remembered as one that may shed privileges.
+const SHED_WINDOW_NS: u64 = 600 * 1_000_000_000;
+const MAX_TRACKED: usize = 65_536;
+
 pub struct PrivilegeEscalation {
     cfg: Config,
+    /// pid → when it was last seen with uid or euid 0 (itself or the parent that forked it).
+    was_root: HashMap<u32, u64>,
 }
 
 impl PrivilegeEscalation {
     pub fn new(cfg: Config) -> Self {
-        Self { cfg }
+        Self {
+            cfg,
+            was_root: HashMap::new(),
+        }
+    }
+
+    fn remember_root(&mut self, pid: u32, now: u64) {
+        bound(&mut self.was_root, MAX_TRACKED, |_, t| {
+            now.saturating_sub(*t) < SHED_WINDOW_NS
+        });
+        self.was_root.insert(pid, now);
+    }
+
+    /// Whether `pid` ran as root recently enough that its capabilities are what is left.
+    fn sheds(&self, pid: u32, now: u64) -> bool {
+        self.was_root
+            .get(&pid)
+            .is_some_and(|t| now.saturating_sub(*t) < SHED_WINDOW_NS)
     }
 }
 
@@ -82,12 +113,37 @@ impl Detector for PrivilegeEscalation {
     }
 
     fn kinds(&self) -> &'static [Kind] {
-        &[Kind::CredChange, Kind::Exec, Kind::Capset]
+        &[
+            Kind::CredChange,
+            Kind::Exec,
+            Kind::Capset,
+            Kind::Fork,
+            Kind::Exit,
+        ]
     }
 
     fn inspect(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         let p = &ev.process;
+        let now = ev.ts.as_nanos();
         let was_root = p.uid == 0;
+        let privileged = p.uid == 0 || p.euid == 0;
+        match &ev.kind {
+            EventKind::Fork { child_pid } => {
+                if privileged {
+                    self.remember_root(*child_pid, now);
+                }
+                return;
+            }
+            EventKind::Exit { .. } => {
+                self.was_root.remove(&p.pid);
+                return;
+            }
+            _ => {}
+        }
+        let shedding = self.sheds(p.pid, now);
+        if privileged {
+            self.remember_root(p.pid, now);
+        }
         let evidence = match &ev.kind {
             EventKind::CredChange {
                 call,
@@ -111,7 +167,7 @@ impl Detector for PrivilegeEscalation {
                 )
             }
             EventKind::Capset { effective, ret, .. }
-                if *ret == 0 && !was_root && effective & DANGEROUS_CAPS != 0 =>
+                if *ret == 0 && !was_root && !shedding && effective & DANGEROUS_CAPS != 0 =>
             {
                 format!(
                     "capset raised effective capabilities to 0x{effective:x} for uid {}",
@@ -229,5 +285,57 @@ mod tests {
             ],
         );
         assert!(alerts.is_empty(), "{alerts:#?}");
+    }
+
+    fn capset(ms: u64, p: heir_model::Process) -> heir_model::Event {
+        ev(
+            ms,
+            p,
+            EventKind::Capset {
+                effective: 0x1ff_feff_ffff,
+                permitted: 0x1ff_feff_ffff,
+                inheritable: 0,
+                ret: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn a_root_process_dropping_to_nobody_sheds_and_never_gains() {
+        let mut d = PrivilegeEscalation::new(Config::default());
+        // setpriv --reuid=65534: exec as root, setresuid, then capset as uid 65534.
+        let root = proc_(40, 39, 0, "setpriv", "/usr/bin/setpriv", "/usr/bin/bash");
+        let dropped = proc_(
+            40,
+            39,
+            65534,
+            "setpriv",
+            "/usr/bin/setpriv",
+            "/usr/bin/bash",
+        );
+        // A maintainer script's child: forked by root, switched before its first own event.
+        let postinst = proc_(50, 1, 0, "sh", "/usr/bin/dash", "/usr/bin/dpkg");
+        let child = proc_(51, 50, 6, "sh", "/usr/bin/dash", "/usr/bin/dash");
+        let events = [
+            exec(
+                0,
+                root,
+                "/usr/bin/setpriv",
+                &["setpriv", "--reuid=65534", "id"],
+            ),
+            capset(1, dropped),
+            ev(2, postinst, EventKind::Fork { child_pid: 51 }),
+            capset(3, child),
+        ];
+        let alerts = run(&mut d, &events);
+        assert!(alerts.is_empty(), "{alerts:#?}");
+    }
+
+    #[test]
+    fn a_capset_by_a_process_never_seen_as_root_still_fires() {
+        let mut d = PrivilegeEscalation::new(Config::default());
+        let user = proc_(60, 59, 1000, "pwn", "/tmp/pwn", "/usr/bin/bash");
+        let alerts = run(&mut d, &[capset(0, user)]);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
     }
 }

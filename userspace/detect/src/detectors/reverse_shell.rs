@@ -1,10 +1,15 @@
 //! Reverse shells: an interactive shell wired to a network socket.
 //!
 //! The kernel events show it three ways, all checked: a shell (or netcat/socat) whose command
-//! line redirects to `/dev/tcp/…` or executes a program on a socket; a process that connected
-//! out and then became, or spawned, a shell a moment later (the `dup2` + `exec` of every
-//! one-liner in Python, Perl or bash); and a shell started by a network-facing service (web
-//! shells, exploited PACS or device daemons).
+//! line puts a command's standard input and output on `/dev/tcp/…` or executes a program on a
+//! socket; a process that connected out and then became, or spawned, a shell a moment later
+//! (the `dup2` + `exec` of every one-liner in Python, Perl or bash); and a shell started by a
+//! network-facing service (web shells, exploited PACS or device daemons).
+//!
+//! Two routines look alike and are not: a health check opening `/dev/tcp` on descriptor 3 (no
+//! shell reads from it), and the shells that login services start. sshd, getty, cron and the
+//! like accepted their session or started it themselves; their own connects (sshd's resolver
+//! probing `0.0.0.0:22` through a UDP socket, for one) say nothing about an outbound shell.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,7 +17,7 @@ use std::net::IpAddr;
 use heir_model::{Alert, Category, Event, EventKind, NetAddr, Severity};
 use serde::{Deserialize, Serialize};
 
-use super::strings;
+use super::{redirects, strings};
 use crate::util::{basename, bound, exe, glob, parent_exe, secs_to_ns};
 use crate::{Detector, Kind, Spec};
 
@@ -33,6 +38,11 @@ pub struct Config {
     pub shells: Vec<String>,
     /// Daemons that accept network input and should never start a shell.
     pub network_services: Vec<String>,
+    /// Services that start login shells for sessions they accepted or scheduled; their
+    /// connects never tie a shell to a peer. Matched by basename of an executable installed in
+    /// the system's directories (`/usr`, `/bin`, `/sbin`, `/lib`), so a copy elsewhere named
+    /// `sshd` is not one.
+    pub session_services: Vec<String>,
     /// Seconds between an outbound connect and a shell exec that tie them together.
     pub connect_to_exec_secs: u64,
     pub max_tracked: usize,
@@ -66,6 +76,24 @@ impl Default for Config {
                 "postgres",
                 "redis-server",
             ]),
+            session_services: strings(&[
+                "sshd",
+                "sshd-session",
+                "dropbear",
+                "login",
+                "agetty",
+                "getty",
+                "mingetty",
+                "in.telnetd",
+                "telnetd",
+                "inetd",
+                "xinetd",
+                "cron",
+                "crond",
+                "anacron",
+                "atd",
+                "systemd",
+            ]),
             connect_to_exec_secs: 10,
             max_tracked: 65_536,
         }
@@ -90,15 +118,23 @@ impl ReverseShell {
         let b = basename(path);
         self.cfg.shells.iter().any(|s| s == b)
     }
+
+    fn is_session_service(&self, p: &heir_model::Process) -> bool {
+        let path = exe(p);
+        let system = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/"]
+            .iter()
+            .any(|d| path.starts_with(d));
+        system
+            && self
+                .cfg
+                .session_services
+                .iter()
+                .any(|s| s == basename(path))
+    }
 }
 
-const SOCKET_ARGS: [&str; 5] = [
-    "*/dev/tcp/*",
-    "*/dev/udp/*",
-    "*exec:*",
-    "*EXEC:*",
-    "*system:*",
-];
+/// socat and netcat address forms that run a program on the connection.
+const EXEC_ARGS: [&str; 3] = ["*exec:*", "*EXEC:*", "*system:*"];
 
 impl Detector for ReverseShell {
     fn name(&self) -> &'static str {
@@ -116,7 +152,10 @@ impl Detector for ReverseShell {
             EventKind::Connect {
                 addr: NetAddr::Inet { ip, port },
                 ret,
-            } if *ret == 0 || *ret == -115 => {
+            } if (*ret == 0 || *ret == -115)
+                && !ip.is_unspecified()
+                && !self.is_session_service(&ev.process) =>
+            {
                 bound(&mut self.connects, self.cfg.max_tracked, |_, c| {
                     now.saturating_sub(c.0) < window
                 });
@@ -142,7 +181,7 @@ impl Detector for ReverseShell {
                         b,
                         "perl" | "python" | "python3" | "ruby" | "php" | "awk" | "gawk"
                     ))
-                    && SOCKET_ARGS[..2].iter().any(|p| glob(p, &joined))
+                    && redirects::std_streams_on_socket(&joined)
                 {
                     evidence.push(format!(
                         "{b} redirects its standard streams to a network socket: `{joined}`"
@@ -153,7 +192,7 @@ impl Detector for ReverseShell {
                     && (argv
                         .iter()
                         .any(|a| a == "-e" || a == "-c" || a == "--exec" || a == "--sh-exec")
-                        || SOCKET_ARGS[2..].iter().any(|p| glob(p, &joined)))
+                        || EXEC_ARGS.iter().any(|p| glob(p, &joined)))
                 {
                     evidence.push(format!(
                         "{b} executes a program on a network connection: `{joined}`"
@@ -313,5 +352,49 @@ mod tests {
         ];
         assert!(run(&mut d, &events).is_empty());
         let _ = sshd;
+    }
+
+    #[test]
+    fn a_dev_tcp_health_check_on_fd_3_stays_quiet() {
+        let mut d = ReverseShell::new(Config::default());
+        let check = proc_(900, 1, 0, "bash", "/usr/bin/bash", "/usr/bin/monit");
+        let events = [
+            exec(
+                0,
+                check.clone(),
+                "/usr/bin/bash",
+                &["bash", "-c", "exec 3<>/dev/tcp/10.1.0.5/5432"],
+            ),
+            connect(1, check, "10.1.0.5", 5432),
+        ];
+        assert!(run(&mut d, &events).is_empty());
+    }
+
+    #[test]
+    fn shells_that_sshd_starts_are_not_outbound_but_a_fake_sshd_is() {
+        let mut d = ReverseShell::new(Config::default());
+        let sshd = proc_(950, 1, 0, "sshd", "/usr/sbin/sshd", "/usr/sbin/sshd");
+        let motd = proc_(951, 950, 0, "sh", "/usr/bin/dash", "/usr/sbin/sshd");
+        let events = [
+            connect(0, sshd.clone(), "0.0.0.0", 22),
+            connect(1, sshd, "192.0.2.10", 53),
+            exec(
+                300,
+                motd,
+                "/bin/sh",
+                &["sh", "-c", "/usr/bin/env -i run-parts /etc/update-motd.d"],
+            ),
+        ];
+        assert!(run(&mut d, &events).is_empty());
+
+        let fake = proc_(960, 1, 1000, "sshd", "/tmp/.x/sshd", "/usr/bin/bash");
+        let sh = proc_(961, 960, 1000, "sh", "/usr/bin/dash", "/tmp/.x/sshd");
+        let events = [
+            connect(0, fake, "203.0.113.9", 443),
+            exec(40, sh, "/bin/sh", &["/bin/sh", "-i"]),
+        ];
+        let alerts = run(&mut d, &events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].dst_port, Some(443));
     }
 }
