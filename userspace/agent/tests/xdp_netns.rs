@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use heir_abi::packet::Counter;
 use heir_agent::sensor::xdp::{Mode, Options, Packets};
-use heir_testkit::{Reap, ip};
+use heir_testkit::{Reap, ip, poll};
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 
@@ -850,6 +850,58 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
         .filter(|a| a["category"] == "port_scan")
         .count();
     assert!(scans <= 3, "one incident, not one alert per port: {scans}");
+}
+
+/// A scanner that comes back is news: after a pause, the same nmap scan of the same ports
+/// gives a new alert line (an update of the open incident, with its grown count), however
+/// well the agent already knows the attacker.
+#[test]
+fn a_known_scanner_scanning_again_gets_a_new_alert_line() {
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    let alerts = data.path().join("alerts.jsonl");
+    let cfg = data.path().join("heir.toml");
+    std::fs::write(&cfg, "[detect.aggregate]\nupdate_secs = 5\n").unwrap();
+    let _agent = agent_in(
+        &net,
+        data.path(),
+        &[
+            "--alerts".as_ref(),
+            alerts.as_os_str(),
+            "--config".as_ref(),
+            cfg.as_os_str(),
+        ],
+    );
+    let attacker = net.addr(2);
+    let scans = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&alerts)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("alert lines are JSON"))
+            .filter(|a| a["category"] == "port_scan" && a["src_ip"] == attacker.as_str())
+            .collect()
+    };
+    nmap_scan(&net);
+    let first = poll("the first scan's alert", Duration::from_secs(15), || {
+        scans().into_iter().next()
+    });
+    // The attacker pauses past the port-scan detector's rescan gap (10 s), then scans again.
+    std::thread::sleep(Duration::from_secs(11));
+    let lines_before = scans().len();
+    nmap_scan(&net);
+    let update = poll(
+        "a new port_scan line for the second scan",
+        Duration::from_secs(20),
+        || scans().into_iter().nth(lines_before),
+    );
+    assert_eq!(
+        update["id"], first["id"],
+        "the open incident goes on: {update}"
+    );
+    assert!(
+        update["count"].as_u64() > first["count"].as_u64(),
+        "the update carries the grown count: {first} then {update}"
+    );
 }
 
 /// With `port_scan = "auto"`, the responder blocks a real scanner in the kernel on its own:

@@ -1,9 +1,11 @@
 //! One alert per incident: repeats of the same finding within a quiet period fold into the first
 //! alert's count instead of flooding the sysadmin.
 //!
-//! The first alert of an incident goes out at once (latency matters more than tidiness); when
-//! the incident has been quiet for the window, one closing copy with the same `id` and the
-//! total `count` follows, so a store keyed on `id` upserts it.
+//! The first alert of an incident goes out at once (latency matters more than tidiness). While
+//! the incident goes on, an update copy with the same `id`, the new `count` and the latest
+//! evidence follows at most once per `update_secs`, so a sysadmin or SIEM reading the stream
+//! sees a known attacker's next move without being flooded; when the incident has been quiet
+//! for the window, one closing copy with the total follows. A store keyed on `id` upserts them.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -18,7 +20,9 @@ use serde::Deserialize;
 pub struct Config {
     /// Seconds of quiet after which an incident closes and a repeat opens a new one.
     pub window_secs: u64,
-    /// Evidence lines kept per incident (first ones win).
+    /// Seconds between update lines of an incident that goes on.
+    pub update_secs: u64,
+    /// Evidence lines kept per incident: the first half, and the latest in the rest.
     pub max_evidence: usize,
     /// Open incidents tracked at most; beyond that the oldest quiet ones close early.
     pub max_incidents: usize,
@@ -28,6 +32,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             window_secs: 300,
+            update_secs: 30,
             max_evidence: 16,
             max_incidents: 50_000,
         }
@@ -46,6 +51,8 @@ struct Key {
 struct Incident {
     alert: Alert,
     last: Timestamp,
+    /// When a copy last went out, and the count it carried.
+    emitted_at: Timestamp,
     emitted_count: u64,
 }
 
@@ -92,13 +99,30 @@ impl Aggregator {
                     inc.alert.count = inc.alert.count.saturating_add(alert.count);
                     inc.alert.confidence = inc.alert.confidence.max(alert.confidence);
                     inc.alert.severity = inc.alert.severity.max(alert.severity);
+                    let max = self.cfg.max_evidence;
                     for e in alert.evidence {
-                        if inc.alert.evidence.len() >= self.cfg.max_evidence {
-                            break;
+                        if max == 0 || inc.alert.evidence.contains(&e) {
+                            continue;
                         }
-                        if !inc.alert.evidence.contains(&e) {
-                            inc.alert.evidence.push(e);
+                        if inc.alert.evidence.len() >= max {
+                            // Keep how it began and what it does now.
+                            inc.alert.evidence.remove(max / 2);
                         }
+                        inc.alert.evidence.push(e);
+                    }
+                    let update = self.cfg.update_secs.saturating_mul(1_000_000_000);
+                    if inc.alert.count > inc.emitted_count
+                        && alert
+                            .ts
+                            .as_nanos()
+                            .saturating_sub(inc.emitted_at.as_nanos())
+                            >= update
+                    {
+                        inc.emitted_at = alert.ts;
+                        inc.emitted_count = inc.alert.count;
+                        let mut copy = inc.alert.clone();
+                        copy.ts = alert.ts;
+                        out.push(copy);
                     }
                     return;
                 }
@@ -106,6 +130,7 @@ impl Aggregator {
                     inc,
                     Incident {
                         last: alert.ts,
+                        emitted_at: alert.ts,
                         emitted_count: alert.count,
                         alert: alert.clone(),
                     },
@@ -116,6 +141,7 @@ impl Aggregator {
             Entry::Vacant(v) => {
                 v.insert(Incident {
                     last: alert.ts,
+                    emitted_at: alert.ts,
                     emitted_count: alert.count,
                     alert: alert.clone(),
                 });
@@ -180,15 +206,28 @@ mod tests {
         for s in 0..1000 {
             agg.push(alert(1000 + s / 20, "10.0.0.9"), &mut out);
         }
-        assert_eq!(out.len(), 1, "only the first goes out live");
+        assert_eq!(
+            out.len(),
+            2,
+            "the first goes out live, then one update 30 s in, not 999"
+        );
+        assert_eq!(out[1].id, out[0].id, "the update is the same incident");
+        assert_eq!(out[1].count, 601, "the update carries the count so far");
+        assert_eq!(out[1].ts, Timestamp::from_secs(1030));
         agg.push(alert(1010, "10.0.0.10"), &mut out);
-        assert_eq!(out.len(), 2, "another source is another incident");
+        assert_eq!(out.len(), 3, "another source is another incident");
         agg.flush(Timestamp::from_secs(1200), &mut out);
-        assert_eq!(out.len(), 3, "one closing update for the big incident only");
-        let last = &out[2];
+        assert_eq!(out.len(), 4, "one closing update for the big incident only");
+        let last = &out[3];
         assert_eq!(last.count, 1000);
         assert_eq!(last.id, out[0].id);
         assert_eq!(last.evidence.len(), 16);
+        assert_eq!(last.evidence[0], "at 1000", "how it began");
+        assert_eq!(
+            last.evidence.last().map(String::as_str),
+            Some("at 1049"),
+            "what it does now"
+        );
         assert_eq!(agg.open_incidents(), 0);
     }
 

@@ -45,6 +45,8 @@ pub struct Config {
 pub struct AggregateConfig {
     /// Seconds of quiet after which an incident closes.
     pub window_secs: u64,
+    /// Seconds between update lines of an incident that goes on.
+    pub update_secs: u64,
     /// Evidence lines kept per incident.
     pub max_evidence: usize,
     /// Open incidents tracked at most.
@@ -56,6 +58,7 @@ impl Default for AggregateConfig {
         let d = aggregate::Config::default();
         Self {
             window_secs: d.window_secs,
+            update_secs: d.update_secs,
             max_evidence: d.max_evidence,
             max_incidents: d.max_incidents,
         }
@@ -66,6 +69,7 @@ impl From<&AggregateConfig> for aggregate::Config {
     fn from(c: &AggregateConfig) -> Self {
         aggregate::Config {
             window_secs: c.window_secs,
+            update_secs: c.update_secs,
             max_evidence: c.max_evidence,
             max_incidents: c.max_incidents,
         }

@@ -221,6 +221,11 @@ fn decode_alert(path: &Path, key: u64, bytes: &[u8]) -> Result<StoredAlert, Erro
     })
 }
 
+/// The page cache the store may hold in memory. redb's default (1 GiB) is more than a
+/// gateway has to spare: under an event flood the agent's memory would grow to it. Recent
+/// pages are what writers and the live views touch; 64 MiB holds them.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the store at `path`. A file that is not a heir store, or one written
     /// by a newer schema, is refused and left as it was.
@@ -233,6 +238,7 @@ impl Store {
         }
         let db = Database::builder()
             .set_check_integrity_on_open(true)
+            .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|source| Error::Open {
                 path: path.to_owned(),

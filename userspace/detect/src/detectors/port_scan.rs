@@ -32,6 +32,9 @@ pub struct Config {
     pub horizontal_hosts: usize,
     /// Scanners that are expected (vulnerability management, monitoring).
     pub ignore_sources: Vec<Cidr>,
+    /// Seconds without a probe after which a source's next probes are a new scan, reported
+    /// afresh even when they hit the same ports: a second scan by a known scanner is news.
+    pub rescan_gap_secs: u64,
     /// Most sources tracked at once.
     pub max_sources: usize,
 }
@@ -44,6 +47,7 @@ impl Default for Config {
             vertical_ports: 20,
             horizontal_hosts: 15,
             ignore_sources: Vec::new(),
+            rescan_gap_secs: 10,
             max_sources: 20_000,
         }
     }
@@ -132,6 +136,8 @@ struct Source {
     probes: HashMap<(IpAddr, u16), u64>,
     kinds: BTreeMap<Probe, u64>,
     first: u64,
+    /// The latest probe, to tell a new scan from the same one going on.
+    last: u64,
     /// Per scanned host / port: when it was last reported and how many probes so far, so a
     /// growing scan is reported again each time it doubles (the aggregator folds the
     /// increments into one incident whose count is the total).
@@ -182,6 +188,10 @@ impl Detector for PortScan {
             s.probes.values().any(|t| *t >= horizon)
         });
         let s = self.sources.entry(*src).or_default();
+        if s.last != 0 && now.saturating_sub(s.last) > secs_to_ns(self.cfg.rescan_gap_secs) {
+            *s = Source::default();
+        }
+        s.last = now;
         if s.probes.is_empty() {
             s.first = now;
             s.kinds.clear();
@@ -394,6 +404,25 @@ mod tests {
         agg.flush(at(10_000_000), &mut out);
         assert_eq!(out.len(), 2, "live alert and the closing total");
         assert_eq!(out[1].count, 640);
+    }
+
+    #[test]
+    fn a_second_scan_of_the_same_ports_after_a_pause_is_reported_again() {
+        let mut d = PortScan::new(Config::default());
+        let scan = |start: u64| -> Vec<heir_model::Event> {
+            (1..=30u16)
+                .map(|p| syn_probe(start + u64::from(p), "10.9.0.5", p, false))
+                .collect()
+        };
+        let first = run(&mut d, &scan(0));
+        assert_eq!(first.len(), 1, "{first:#?}");
+        // The same ports again a minute later: the scanner is back, and that is news.
+        let second = run(&mut d, &scan(60_000));
+        assert_eq!(second.len(), 1, "{second:#?}");
+        assert_eq!(second[0].count, 20, "counted as a scan of its own");
+        // Probes within the gap are the same scan.
+        let more = run(&mut d, &scan(62_000));
+        assert!(more.is_empty(), "{more:#?}");
     }
 
     #[test]

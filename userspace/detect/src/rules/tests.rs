@@ -191,9 +191,11 @@ fn hot_reload_keeps_windows_and_a_broken_file_keeps_the_previous_rules() {
     assert_eq!(engine.stats().rule_reload_failures, 1);
     assert_eq!(
         out.len(),
-        1,
-        "same incident: folded by aggregation, count grows"
+        2,
+        "same incident, going on: one update line, the rest folded within its cadence"
     );
+    assert_eq!(out[1].id, out[0].id);
+    assert!(out[1].count > out[0].count, "{:?}", out[1]);
     let mut flushed = Vec::new();
     let clock = crate::ManualClock::new(Timestamp::from_secs(10_000));
     let mut e2 = crate::Engine::with_detectors(
