@@ -852,6 +852,101 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
     assert!(scans <= 3, "one incident, not one alert per port: {scans}");
 }
 
+/// Each cleartext protocol is its own finding: a real dcmtk C-ECHO and then an HL7 v2 message
+/// over MLLP between the same two hosts give one cleartext alert each, the second not folded
+/// into the first.
+#[test]
+fn cleartext_dicom_then_hl7_between_the_same_hosts_are_two_findings() {
+    use std::io::{Read, Write};
+    let net = Net::new();
+    let data = tempfile::tempdir().unwrap();
+    let alerts = data.path().join("alerts.jsonl");
+    let _agent = agent_in(
+        &net,
+        data.path(),
+        &["--alerts".as_ref(), alerts.as_os_str()],
+    );
+    let store = tempfile::tempdir().unwrap();
+    let _pacs = Reap(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.device,
+                "storescp",
+                "--output-directory",
+            ])
+            .arg(store.path())
+            .arg("104")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("NOT RUN: dcmtk is missing (cargo xtask setup installs it)"),
+    );
+    let pacs = net.addr(1);
+    poll("a C-ECHO the PACS answers", Duration::from_secs(15), || {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.attacker,
+                "echoscu",
+                "-to",
+                "5",
+                &pacs,
+                "104",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+            .then_some(())
+    });
+    let cleartext = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&alerts)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("alert lines are JSON"))
+            .filter(|a| a["category"] == "cleartext_protocol")
+            .collect()
+    };
+    let dicom = poll("the DICOM cleartext alert", Duration::from_secs(15), || {
+        cleartext().into_iter().find(|a| a["dst_port"] == 104)
+    });
+    assert!(dicom.to_string().contains("DICOM association"), "{dicom}");
+
+    // An interface engine on the same host, and the same client sending it an ADT message.
+    let engine: SocketAddr = format!("{pacs}:2575").parse().unwrap();
+    let listener = in_netns(&net.device, move || TcpListener::bind(engine).unwrap())
+        .join()
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = c.read(&mut buf);
+        let _ = c.write_all(
+            b"\x0bMSH|^~\\&|ENGINE|HOSP|RIS|HOSP|20261204||ACK^A01|A1|P|2.5\rMSA|AA|1\r\x1c\r",
+        );
+    });
+    in_netns(&net.attacker, move || {
+        let mut c = TcpStream::connect_timeout(&engine, Duration::from_secs(5)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"\x0bMSH|^~\\&|RIS|HOSP|ENGINE|HOSP|20261204||ADT^A01|1|P|2.5\rEVN|A01|20261204\r\x1c\r")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let _ = c.read(&mut buf);
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+    let hl7 = poll("the HL7 cleartext alert", Duration::from_secs(15), || {
+        cleartext().into_iter().find(|a| a["dst_port"] == 2575)
+    });
+    assert!(hl7.to_string().contains("HL7 v2 over MLLP"), "{hl7}");
+    assert_ne!(hl7["id"], dicom["id"], "HL7 is its own incident");
+}
+
 /// A scanner that comes back is news: after a pause, the same nmap scan of the same ports
 /// gives a new alert line (an update of the open incident, with its grown count), however
 /// well the agent already knows the attacker.

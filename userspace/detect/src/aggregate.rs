@@ -45,6 +45,8 @@ struct Key {
     device: Option<String>,
     src_ip: Option<IpAddr>,
     dst_ip: Option<IpAddr>,
+    /// The service: DICOM and HL7 between the same two hosts are two findings, not one.
+    dst_port: Option<u16>,
     comm: Option<String>,
 }
 
@@ -78,6 +80,7 @@ impl Aggregator {
             device: alert.device.clone(),
             src_ip: alert.src_ip,
             dst_ip: alert.dst_ip,
+            dst_port: alert.dst_port,
             comm: alert.comm.clone(),
         };
         if self.open.len() >= self.cfg.max_incidents && !self.open.contains_key(&key) {
@@ -229,6 +232,20 @@ mod tests {
             "what it does now"
         );
         assert_eq!(agg.open_incidents(), 0);
+    }
+
+    #[test]
+    fn another_service_between_the_same_hosts_is_another_incident() {
+        let mut agg = Aggregator::new(Config::default());
+        let mut out = Vec::new();
+        let mut dicom = alert(0, "10.0.0.9");
+        dicom.dst_port = Some(104);
+        let mut hl7 = alert(1, "10.0.0.9");
+        hl7.dst_port = Some(2575);
+        agg.push(dicom, &mut out);
+        agg.push(hl7, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_ne!(out[0].id, out[1].id);
     }
 
     #[test]

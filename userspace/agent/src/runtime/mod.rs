@@ -47,8 +47,10 @@ use crate::sink::{self, Fanout, Sink};
 pub const DETECT_STATE: &str = "detect";
 
 /// Items each sink's queue holds: event batches of up to [`pipeline::BATCH`] events, or
-/// alerts. At the store, a thousand batches is seconds of a saturated kernel sensor.
-const SINK_QUEUE: usize = 1024;
+/// alerts. 128 batches is over half a second of a saturated kernel sensor at the store, and
+/// bounds what a stalled sink holds: a thousand batches of enriched events were over 300 MiB
+/// under a flood. What a full queue refuses is counted per sink.
+const SINK_QUEUE: usize = 128;
 
 /// How long the sinks get to drain and flush at shutdown.
 const SINK_DEADLINE: Duration = Duration::from_secs(20);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use heir_model::{Alert, Event, EventKind, Taxonomy};
 
-use super::field::Val;
+use super::field::{Field, Val};
 use super::file::{Rule, Threshold};
 use crate::Kind;
 use crate::util::bound;
@@ -254,6 +254,14 @@ fn alert(rule: &Rule, ev: &Event, note: Option<String>) -> Alert {
                 ev.process.uid
             ));
         }
+    }
+    // A threshold over distinct ports (or peers) is about many of them: the one of the event
+    // that crossed it does not describe the incident, and would split one scan into one
+    // incident per port.
+    match rule.threshold.as_ref().and_then(|t| t.distinct) {
+        Some(Field::Port | Field::DstPort) => a.dst_port = None,
+        Some(Field::Ip | Field::DstIp) => a.dst_ip = None,
+        _ => {}
     }
     for f in &rule.evidence {
         if let Some(v) = f.get(ev) {
