@@ -451,6 +451,8 @@ impl<C: Clock> Rama<C> {
                         .map_or(UNSCORED_CVSS, |v| v.clinical_score(criticality)),
                     exploited: m.exploited,
                     fixed_in: m.fixed_in.clone(),
+                    advisory: m.advisories.first().cloned(),
+                    remediation: m.preferred_remediation().cloned(),
                 })
                 .collect();
             st.capabilities = Self::capabilities(&self.knowledge, dev);

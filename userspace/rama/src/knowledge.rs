@@ -2,22 +2,41 @@
 //! devices.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clinical;
-use crate::import::{self, Format, kev, mds2, sbom};
+use crate::import::{self, Format, csaf, kev, mds2, sbom};
 use crate::inventory::Device;
-use crate::vuln::{self, Target, Vulnerability, normalise, purl_base};
+use crate::vuln::{self, Remediation, Target, Vulnerability, normalise, purl_base};
 
 /// What one import added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Imported {
-    Sbom { model: String, components: usize },
-    Mds2 { model: String, answers: usize },
-    Vulnerabilities { feed: Format, count: usize },
-    Kev { count: usize },
+    Sbom {
+        model: String,
+        components: usize,
+    },
+    Mds2 {
+        model: String,
+        answers: usize,
+    },
+    Vulnerabilities {
+        feed: Format,
+        count: usize,
+    },
+    Kev {
+        count: usize,
+    },
+    /// A CSAF advisory, replacing what an earlier import of the same advisory id said.
+    Advisory {
+        id: String,
+        title: String,
+        vulnerabilities: usize,
+    },
+    /// A directory: every file, in the order imported.
+    Batch(Vec<(PathBuf, Imported)>),
 }
 
 impl std::fmt::Display for Imported {
@@ -32,8 +51,49 @@ impl std::fmt::Display for Imported {
                 write!(f, "{count} vulnerabilities ({feed})")
             }
             Imported::Kev { count } => write!(f, "{count} known exploited vulnerabilities"),
+            Imported::Advisory {
+                id,
+                title,
+                vulnerabilities,
+            } => write!(
+                f,
+                "advisory {id} ({title}): {vulnerabilities} vulnerabilities"
+            ),
+            Imported::Batch(items) => {
+                // One line per kind: a directory of 124 advisories is one summary, not 124.
+                let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+                for (_, i) in items {
+                    let (kind, n) = match i {
+                        Imported::Sbom { components, .. } => ("SBOMs", *components),
+                        Imported::Mds2 { answers, .. } => ("MDS2 forms", *answers),
+                        Imported::Vulnerabilities { count, .. } => ("vulnerability feeds", *count),
+                        Imported::Kev { count } => ("KEV lists", *count),
+                        Imported::Advisory {
+                            vulnerabilities, ..
+                        } => ("advisories", *vulnerabilities),
+                        Imported::Batch(_) => ("directories", 0),
+                    };
+                    let e = kinds.entry(kind).or_default();
+                    e.0 += 1;
+                    e.1 += n;
+                }
+                let parts: Vec<String> = kinds
+                    .iter()
+                    .map(|(kind, (files, n))| format!("{files} {kind} ({n} entries)"))
+                    .collect();
+                write!(f, "{} files: {}", items.len(), parts.join(", "))
+            }
         }
     }
+}
+
+/// A file read and checked but not yet stored, so a directory can be refused whole.
+enum Parsed {
+    Sbom(sbom::Sbom),
+    Mds2(mds2::Form),
+    Vulnerabilities(Format, Vec<Vulnerability>),
+    Kev(BTreeMap<String, kev::Entry>),
+    Advisory(csaf::Advisory),
 }
 
 /// A vulnerability found on a device.
@@ -53,6 +113,19 @@ pub struct Match {
     /// The lowest version that fixes it, when the feed says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_in: Option<String>,
+    /// The advisories that list it for this device's product (CSAF tracking ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
+    /// What those advisories tell operators of this product to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remediations: Vec<Remediation>,
+}
+
+impl Match {
+    /// The remediation to propose first (see [`vuln::Affected::preferred_remediation`]).
+    pub fn preferred_remediation(&self) -> Option<&Remediation> {
+        self.remediations.iter().min_by_key(|r| r.category)
+    }
 }
 
 /// The knowledge base. Serialisable so the agent can keep it in its store.
@@ -68,10 +141,34 @@ pub struct Knowledge {
 }
 
 impl Knowledge {
-    /// Imports one file, recognised by content. All or nothing: on error nothing changes.
-    pub fn import(&mut self, file: &Path) -> Result<Imported, import::Error> {
-        let bytes = import::read(file)?;
-        self.import_bytes(file, &bytes)
+    /// Imports one file, recognised by content, or every knowledge file of a directory (see
+    /// [`import::files_in`]). All or nothing: on error nothing changes, and for a directory
+    /// every file is parsed before any is stored, so one bad file refuses the directory.
+    pub fn import(&mut self, path: &Path) -> Result<Imported, import::Error> {
+        if path.is_dir() {
+            return self.import_dir(path);
+        }
+        let bytes = import::read(path)?;
+        self.import_bytes(path, &bytes)
+    }
+
+    pub fn import_dir(&mut self, dir: &Path) -> Result<Imported, import::Error> {
+        let mut parsed = Vec::new();
+        for file in import::files_in(dir)? {
+            let bytes = import::read(&file)?;
+            let format = Format::detect(&file, &bytes)?;
+            let p = parse(format, &file, &bytes)?;
+            parsed.push((file, p));
+        }
+        let done = parsed
+            .into_iter()
+            .map(|(file, p)| {
+                let i = self.store(p);
+                (file, i)
+            })
+            .collect();
+        self.reindex();
+        Ok(Imported::Batch(done))
     }
 
     pub fn import_bytes(&mut self, file: &Path, bytes: &[u8]) -> Result<Imported, import::Error> {
@@ -85,9 +182,19 @@ impl Knowledge {
         file: &Path,
         bytes: &[u8],
     ) -> Result<Imported, import::Error> {
-        let imported = match format {
-            Format::CycloneDx => {
-                let s = sbom::parse(file, bytes)?;
+        let p = parse(format, file, bytes)?;
+        let vulns = matches!(p, Parsed::Vulnerabilities(..) | Parsed::Advisory(_));
+        let imported = self.store(p);
+        if vulns {
+            self.reindex();
+        }
+        Ok(imported)
+    }
+
+    /// Stores a parsed file; the caller reindexes. Cannot fail: everything was checked.
+    fn store(&mut self, p: Parsed) -> Imported {
+        match p {
+            Parsed::Sbom(s) => {
                 let r = Imported::Sbom {
                     model: s.model.clone(),
                     components: s.components.len(),
@@ -95,8 +202,7 @@ impl Knowledge {
                 self.sboms.insert(normalise(&s.model), s);
                 r
             }
-            Format::Mds2 => {
-                let m = mds2::parse(file, bytes)?;
+            Parsed::Mds2(m) => {
                 let r = Imported::Mds2 {
                     model: m.model.clone(),
                     answers: m.answers.len(),
@@ -104,30 +210,34 @@ impl Knowledge {
                 self.forms.insert(normalise(&m.model), m);
                 r
             }
-            Format::Osv | Format::Nvd => {
-                let list = if format == Format::Osv {
-                    import::osv::parse(file, bytes)?
-                } else {
-                    import::nvd::parse(file, bytes)?
-                };
+            Parsed::Vulnerabilities(feed, list) => {
                 let count = list.len();
                 for v in list {
                     self.vulns.insert(v.id.clone(), v);
                 }
-                self.reindex();
-                Imported::Vulnerabilities {
-                    feed: format,
-                    count,
-                }
+                Imported::Vulnerabilities { feed, count }
             }
-            Format::Kev => {
-                let k = kev::parse(file, bytes)?;
+            Parsed::Kev(k) => {
                 let count = k.len();
                 self.kev.extend(k);
                 Imported::Kev { count }
             }
-        };
-        Ok(imported)
+            Parsed::Advisory(a) => {
+                // A revised advisory replaces the earlier one whole: CVEs it no longer lists
+                // go too.
+                self.vulns
+                    .retain(|_, v| v.advisory.as_deref() != Some(a.id.as_str()));
+                let r = Imported::Advisory {
+                    id: a.id.clone(),
+                    title: a.title.clone(),
+                    vulnerabilities: a.vulnerabilities.len(),
+                };
+                for v in a.vulnerabilities {
+                    self.vulns.insert(v.id.clone(), v);
+                }
+                r
+            }
+        }
     }
 
     /// Rebuilds the lookup index (after deserialising a stored knowledge base).
@@ -214,6 +324,8 @@ impl Knowledge {
                     exploited: v.exploited || kev.is_some(),
                     ransomware: kev.is_some_and(|k| k.ransomware),
                     fixed_in: a.fixed_after(version).map(str::to_owned),
+                    advisories: v.advisory.iter().cloned().collect(),
+                    remediations: a.remediations.clone(),
                 };
                 found
                     .entry(m.id.clone())
@@ -223,12 +335,37 @@ impl Knowledge {
                         if prev.vector.is_none() {
                             prev.vector.clone_from(&m.vector);
                         }
+                        if prev.fixed_in.is_none() {
+                            prev.fixed_in.clone_from(&m.fixed_in);
+                        }
+                        for a in &m.advisories {
+                            if !prev.advisories.contains(a) {
+                                prev.advisories.push(a.clone());
+                            }
+                        }
+                        for r in &m.remediations {
+                            if !prev.remediations.contains(r) {
+                                prev.remediations.push(r.clone());
+                            }
+                        }
                     })
                     .or_insert(m);
             }
         }
         found.into_values().collect()
     }
+}
+
+/// Parses and checks one file of a known format, storing nothing.
+fn parse(format: Format, file: &Path, bytes: &[u8]) -> Result<Parsed, import::Error> {
+    Ok(match format {
+        Format::CycloneDx => Parsed::Sbom(sbom::parse(file, bytes)?),
+        Format::Mds2 => Parsed::Mds2(mds2::parse(file, bytes)?),
+        Format::Osv => Parsed::Vulnerabilities(format, import::osv::parse(file, bytes)?),
+        Format::Nvd => Parsed::Vulnerabilities(format, import::nvd::parse(file, bytes)?),
+        Format::Kev => Parsed::Kev(kev::parse(file, bytes)?),
+        Format::Csaf => Parsed::Advisory(csaf::parse(file, bytes)?),
+    })
 }
 
 fn target_keys(t: &Target) -> Vec<String> {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::fact::{Protocol, Service, TlsVersion, Transport};
 use crate::import::mds2::Capability;
 use crate::registry::Criticality;
+use crate::vuln::Remediation;
 
 /// How much each factor can move the likelihood of harm.
 pub const EXPOSURE_WEIGHT: f64 = 0.45;
@@ -196,6 +197,12 @@ pub struct VulnInput {
     pub exploited: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_in: Option<String>,
+    /// The advisory that published it for this device (e.g. `ICSMA-20-049-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
+    /// The publisher's remediation, proposed as the action for this vulnerability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
 }
 
 impl VulnInput {
@@ -438,10 +445,14 @@ impl Explanation {
         for (k, v) in i.vulnerabilities.iter().enumerate() {
             let mut after = i.clone();
             after.vulnerabilities.remove(k);
-            let what = match &v.fixed_in {
+            let mut what = match &v.fixed_in {
                 Some(fix) => format!("patch {} (update to {fix} or later)", v.id),
                 None => format!("patch or mitigate {}", v.id),
             };
+            if let Some(r) = &v.remediation {
+                let from = v.advisory.as_deref().unwrap_or("advisory");
+                what = format!("{what}; {from} {}: {}", r.category, r.details);
+            }
             consider(what, after);
         }
         let missing: Vec<Capability> = Capability::ALL

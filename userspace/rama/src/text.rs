@@ -114,9 +114,13 @@ pub fn report(r: &Report) -> String {
             .map(|m| format!(" in {} {}", m.component, m.version))
             .unwrap_or_default();
         let kev = if v.exploited { ", exploited (KEV)" } else { "" };
+        let advisories = m
+            .filter(|m| !m.advisories.is_empty())
+            .map(|m| format!(" [{}]", m.advisories.join(", ")))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  vulnerability  {w:.2}  {}{on}: CVSS {:.1} adjusted{kev}",
+            "  vulnerability  {w:.2}  {}{on}: CVSS {:.1} adjusted{kev}{advisories}",
             v.id, v.cvss
         );
     }

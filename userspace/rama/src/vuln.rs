@@ -13,6 +13,8 @@ use crate::version;
 pub enum Feed {
     Osv,
     Nvd,
+    /// A CSAF 2.0 advisory (vendor or CERT, e.g. CISA's ICSMA medical advisories).
+    Csaf,
 }
 
 /// One vulnerability and what it affects.
@@ -31,6 +33,14 @@ pub struct Vulnerability {
     /// The feed itself says it is exploited in the wild (NVD copies CISA KEV's date).
     #[serde(default)]
     pub exploited: bool,
+    /// The advisory that published it (CSAF `document.tracking.id`, e.g. `ICSMA-20-049-01`):
+    /// operators look advisories up by this id, and re-importing an advisory replaces what it
+    /// said before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
+    /// The weakness, e.g. `CWE-798 Use of Hard-coded Credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwe: Option<String>,
 }
 
 impl Vulnerability {
@@ -64,19 +74,42 @@ pub struct Affected {
     /// Explicitly listed vulnerable versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// Versions the feed says are fixed or not affected, even where a range above covers them
+    /// (CSAF lists `fixed` and `known_not_affected` products beside broad affected ranges).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unaffected: Vec<Range>,
+    /// What the publisher tells operators of this product to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remediations: Vec<Remediation>,
 }
 
 impl Affected {
+    /// Affected only by the feed's own ranges and versions: no exclusions, no remediations.
+    pub fn new(target: Target, ranges: Vec<Range>, versions: Vec<String>) -> Self {
+        Self {
+            target,
+            ranges,
+            versions,
+            unaffected: Vec::new(),
+            remediations: Vec::new(),
+        }
+    }
+
     pub fn covers(&self, v: &str) -> bool {
+        if self.unaffected.iter().any(|r| r.contains(v)) {
+            return false;
+        }
         self.versions
             .iter()
             .any(|x| version::compare(x, v) == Ordering::Equal)
             || self.ranges.iter().any(|r| r.contains(v))
     }
 
-    /// The lowest fixing version above `v`, for the "update to" advice.
+    /// The lowest fixing version above `v`, for the "update to" advice: the exclusive end of a
+    /// range holding `v`, or the start of an unaffected range above it.
     pub fn fixed_after(&self, v: &str) -> Option<&str> {
-        self.ranges
+        let range_ends = self
+            .ranges
             .iter()
             .filter(|r| r.contains(v))
             .filter_map(|r| {
@@ -84,8 +117,59 @@ impl Affected {
                     .as_ref()
                     .filter(|e| !e.inclusive)
                     .map(|e| e.version.as_str())
-            })
+            });
+        let unaffected_above = self
+            .unaffected
+            .iter()
+            .filter_map(|r| r.start.as_ref())
+            .map(|s| s.version.as_str())
+            .filter(|s| version::compare(s, v) == Ordering::Greater);
+        range_ends
+            .chain(unaffected_above)
             .min_by(|a, b| version::compare(a, b))
+    }
+
+    /// The remediation to propose first: a vendor fix over a mitigation over a workaround.
+    pub fn preferred_remediation(&self) -> Option<&Remediation> {
+        self.remediations.iter().min_by_key(|r| r.category)
+    }
+}
+
+/// What a publisher tells operators to do about a vulnerability (CSAF `remediations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remediation {
+    pub category: RemediationCategory,
+    pub details: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// CSAF 2.0 remediation categories, in the order RAMA proposes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationCategory {
+    VendorFix,
+    Mitigation,
+    Workaround,
+    NoFixPlanned,
+    NoneAvailable,
+}
+
+impl RemediationCategory {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RemediationCategory::VendorFix => "vendor fix",
+            RemediationCategory::Mitigation => "mitigation",
+            RemediationCategory::Workaround => "workaround",
+            RemediationCategory::NoFixPlanned => "no fix planned",
+            RemediationCategory::NoneAvailable => "no remediation available",
+        }
+    }
+}
+
+impl std::fmt::Display for RemediationCategory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -101,7 +185,9 @@ pub enum Target {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         purl: Option<String>,
     },
-    /// A CPE 2.3 product (NVD): matched by vendor and product.
+    /// A vendor's product: a CPE 2.3 product (NVD), or a CSAF product tree's vendor and
+    /// product name (advisories). Matched by vendor and product where the device's component
+    /// names both (a CPE), else by product name against the component or model name.
     Cpe { vendor: String, product: String },
 }
 

@@ -60,6 +60,8 @@ fn vuln() -> impl Strategy<Value = VulnInput> {
         cvss: f64::from(c) / 10.0,
         exploited,
         fixed_in: None,
+        advisory: None,
+        remediation: None,
     })
 }
 

@@ -4,6 +4,7 @@
 //! imported completely or not at all, and a refusal names the file and the field (and line or
 //! row where the format has them).
 
+pub mod csaf;
 pub mod kev;
 pub mod mds2;
 pub mod nvd;
@@ -31,6 +32,8 @@ pub enum Error {
     },
     #[error("{file}: not a recognised knowledge file ({reason})")]
     UnknownFormat { file: PathBuf, reason: String },
+    #[error("{dir}: no .json or .csv knowledge files in the directory")]
+    EmptyDirectory { dir: PathBuf },
 }
 
 impl Error {
@@ -62,6 +65,8 @@ pub enum Format {
     Nvd,
     /// CISA Known Exploited Vulnerabilities CSV.
     Kev,
+    /// CSAF 2.0 advisory (e.g. CISA ICS medical advisories, ICSMA).
+    Csaf,
 }
 
 impl Format {
@@ -82,6 +87,11 @@ impl Format {
             })?;
             if v.get("bomFormat").is_some() {
                 Ok(Format::CycloneDx)
+            } else if v
+                .get("document")
+                .is_some_and(|d| d.get("csaf_version").is_some())
+            {
+                Ok(Format::Csaf)
             } else if v.get("vulnerabilities").is_some()
                 && v.get("format").is_some_and(|f| f == "NVD_CVE")
             {
@@ -90,7 +100,7 @@ impl Format {
                 Ok(Format::Osv)
             } else {
                 Err(unknown(
-                    "JSON that is neither CycloneDX (`bomFormat`), NVD 2.0 (`format: NVD_CVE`) nor OSV (`id`)",
+                    "JSON that is neither CycloneDX (`bomFormat`), CSAF (`document.csaf_version`), NVD 2.0 (`format: NVD_CVE`) nor OSV (`id`)",
                 ))
             }
         } else {
@@ -106,6 +116,47 @@ impl Format {
             }
         }
     }
+}
+
+/// The knowledge files of a directory, recursively, in name order: `.json` and `.csv` only,
+/// so the README, signatures (`.asc`) and checksums (`.sha512`) that CSAF providers publish
+/// beside their advisories are not mistaken for documents. Hidden entries are skipped.
+pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    collect(dir, &mut out)?;
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::EmptyDirectory {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        file: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // `DirEntry::file_type` does not follow symlinks, so a link loop cannot recurse.
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            collect(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("csv"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn read(file: &Path) -> Result<Vec<u8>, Error> {

@@ -193,14 +193,14 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
                     } else {
                         (Vec::new(), vec![version.replace('\\', "")])
                     };
-                    affected.push(Affected {
-                        target: Target::Cpe {
+                    affected.push(Affected::new(
+                        Target::Cpe {
                             vendor: vendor.to_owned(),
                             product: product.to_owned(),
                         },
                         ranges,
                         versions,
-                    });
+                    ));
                 }
             }
         }
@@ -217,6 +217,8 @@ pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<Vulnerability>, Error> {
             affected,
             feed: Feed::Nvd,
             exploited: c.cisa_exploit_add.is_some(),
+            advisory: None,
+            cwe: None,
         });
     }
     Ok(out)

@@ -169,15 +169,15 @@ fn convert(file: &Path, at: &str, r: Record) -> Result<Vulnerability, Error> {
         if ranges.is_empty() && a.versions.is_empty() {
             continue;
         }
-        affected.push(Affected {
-            target: Target::Package {
+        affected.push(Affected::new(
+            Target::Package {
                 name: pkg.name.clone(),
                 ecosystem: pkg.ecosystem.clone(),
                 purl: pkg.purl.clone(),
             },
             ranges,
-            versions: a.versions.clone(),
-        });
+            a.versions.clone(),
+        ));
     }
     Ok(Vulnerability {
         id: r.id,
@@ -187,6 +187,8 @@ fn convert(file: &Path, at: &str, r: Record) -> Result<Vulnerability, Error> {
         affected,
         feed: Feed::Osv,
         exploited: false,
+        advisory: None,
+        cwe: None,
     })
 }
 
