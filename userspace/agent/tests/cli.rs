@@ -368,11 +368,7 @@ fn the_agent_alerts_on_real_attacks_and_keeps_the_alerts() {
     let wanted = ["credential_access", "reverse_shell"];
     let mut seen: Vec<serde_json::Value> = Vec::new();
     while Instant::now() < deadline {
-        seen = std::fs::read_to_string(&alerts_file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
-            .collect();
+        seen = heir_testkit::alert_lines(&alerts_file);
         if wanted
             .iter()
             .all(|w| seen.iter().any(|a| a["category"] == *w))

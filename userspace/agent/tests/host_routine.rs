@@ -79,11 +79,7 @@ impl Agent {
     }
 
     fn alerts(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.alerts)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
-            .collect()
+        heir_testkit::alert_lines(&self.alerts)
     }
 
     /// Waits for an alert matching `pred`.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use heir_abi::packet::Counter;
 use heir_agent::sensor::xdp::{Mode, Options, Packets};
-use heir_testkit::{Reap, ip, poll};
+use heir_testkit::{Reap, alert_lines, ip, poll};
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 
@@ -814,13 +814,7 @@ fn a_real_nmap_scan_through_the_packet_sensor_raises_a_port_scan_alert() {
     );
     assert_eq!(echoes(&net, 5), 5, "benign traffic flows");
     let attacker = net.addr(2);
-    let read_alerts = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&alerts)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
-            .collect()
-    };
+    let read_alerts = || alert_lines(&alerts);
     let scan_started = heir_model::Timestamp::now();
     nmap_scan(&net);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -903,10 +897,8 @@ fn cleartext_dicom_then_hl7_between_the_same_hosts_are_two_findings() {
             .then_some(())
     });
     let cleartext = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&alerts)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("alert lines are JSON"))
+        alert_lines(&alerts)
+            .into_iter()
             .filter(|a| a["category"] == "cleartext_protocol")
             .collect()
     };
@@ -969,10 +961,8 @@ fn a_known_scanner_scanning_again_gets_a_new_alert_line() {
     );
     let attacker = net.addr(2);
     let scans = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&alerts)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("alert lines are JSON"))
+        alert_lines(&alerts)
+            .into_iter()
             .filter(|a| a["category"] == "port_scan" && a["src_ip"] == attacker.as_str())
             .collect()
     };
@@ -1165,13 +1155,7 @@ fn a_real_hping3_syn_burst_through_the_packet_sensor_is_a_syn_flood() {
         "hping3: {}",
         String::from_utf8_lossy(&burst.stderr)
     );
-    let read = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&alerts)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
-            .collect()
-    };
+    let read = || alert_lines(&alerts);
     let deadline = Instant::now() + Duration::from_secs(15);
     let flood = loop {
         if let Some(a) = read().into_iter().find(|a| a["category"] == "dos_flood") {
@@ -1383,14 +1367,6 @@ fn http_sink(ns: &str, addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-fn alerts_in(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
-        .collect()
-}
-
 /// The alerts among `alerts` that are in `categories` and whose event came before `t`.
 ///
 /// Absence checks call this once a later alert (the canary) has arrived through the same
@@ -1420,7 +1396,7 @@ fn wait_alert(
 ) -> Option<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(a) = alerts_in(path).into_iter().find(&pick) {
+        if let Some(a) = alert_lines(path).into_iter().find(&pick) {
             return Some(a);
         }
         if Instant::now() > deadline {
@@ -1489,7 +1465,7 @@ fn a_real_upload_through_the_gateway_is_reported_as_exfiltration_with_its_volume
     );
     let device = net.addr("dev", 2);
     let alert = wait_alert(&alerts, 15, |a| a["category"] == "exfiltration")
-        .unwrap_or_else(|| panic!("no exfiltration alert: {:#?}", alerts_in(&alerts)));
+        .unwrap_or_else(|| panic!("no exfiltration alert: {:#?}", alert_lines(&alerts)));
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
     assert_eq!(alert["src_ip"], device.as_str(), "{alert}");
@@ -1507,7 +1483,7 @@ fn a_real_upload_through_the_gateway_is_reported_as_exfiltration_with_its_volume
     assert!((24.0..40.0).contains(&mib(&alert)), "{alert}");
     // The upload's alert is the canary: every earlier flow has been through the detectors, so
     // an alert for the small posts would be in the file by now.
-    let small: Vec<_> = alerts_in(&alerts)
+    let small: Vec<_> = alert_lines(&alerts)
         .into_iter()
         .filter(|a| a["category"] == "exfiltration" && mib(a) < 24.0)
         .collect();
@@ -1568,7 +1544,7 @@ fn a_jittered_periodic_curl_through_the_gateway_is_a_beacon_and_irregular_reques
     let alert = wait_alert(&alerts, 10, |a| {
         a["category"] == "c2_beacon" && a["src_ip"] == device.as_str()
     })
-    .unwrap_or_else(|| panic!("no c2_beacon alert: {:#?}", alerts_in(&alerts)));
+    .unwrap_or_else(|| panic!("no c2_beacon alert: {:#?}", alert_lines(&alerts)));
     browsing.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     for s in servers {
@@ -1586,7 +1562,7 @@ fn a_jittered_periodic_curl_through_the_gateway_is_a_beacon_and_irregular_reques
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no period in {alert}"));
     assert!((0.85..1.15).contains(&period), "{alert}");
-    let all = alerts_in(&alerts);
+    let all = alert_lines(&alerts);
     assert!(
         !all.iter()
             .any(|a| a["category"] == "c2_beacon" && a["dst_port"] == 8081),
@@ -1724,9 +1700,9 @@ fn a_real_hydra_ftp_attack_through_the_gateway_is_brute_force_with_default_crede
     );
     let attacker = net.addr("out", 2);
     let brute = wait_alert(&alerts, 10, |a| a["category"] == "brute_force")
-        .unwrap_or_else(|| panic!("no brute_force alert: {:#?}", alerts_in(&alerts)));
+        .unwrap_or_else(|| panic!("no brute_force alert: {:#?}", alert_lines(&alerts)));
     let default = wait_alert(&alerts, 5, |a| a["category"] == "default_credentials")
-        .unwrap_or_else(|| panic!("no default_credentials alert: {:#?}", alerts_in(&alerts)));
+        .unwrap_or_else(|| panic!("no default_credentials alert: {:#?}", alert_lines(&alerts)));
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
     for a in [&brute, &default] {
@@ -1737,7 +1713,7 @@ fn a_real_hydra_ftp_attack_through_the_gateway_is_brute_force_with_default_crede
     assert!(brute["title"].as_str().unwrap().contains("ftp"), "{brute}");
     assert!(brute.to_string().contains("admin"), "{brute}");
     assert!(default.to_string().contains("admin"), "{default}");
-    let all = alerts_in(&alerts);
+    let all = alert_lines(&alerts);
     assert!(
         !all.iter().any(|a| a.to_string().contains("guess")),
         "a password reached an alert: {all:#?}"

@@ -93,6 +93,16 @@ pub fn ip(args: &[&str]) {
     );
 }
 
+/// The alert JSON lines `heir agent --alerts FILE` has written so far (none if the file is not
+/// there yet); panics on a line that is not JSON, which would break every user's script.
+pub fn alert_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
+        .collect()
+}
+
 /// Lines of a child's stdout or stderr, read on a thread of their own so that each read can
 /// time out.
 pub struct Lines {

@@ -57,30 +57,26 @@ fn runs_what_it_reads(cmd: &str) -> bool {
 
 /// The simple commands of a line: split at `;`, `|`, `||`, `&&`, `&` (not `>&`, `&>`, `<&`) and
 /// newlines. Quotes are not parsed: the shells' own one-liners do not need it.
-fn segments(cmd: &str) -> impl Iterator<Item = &str> {
+fn segments(cmd: &str) -> Vec<&str> {
     let b = cmd.as_bytes();
-    let mut cuts = Vec::new();
-    for i in 0..b.len() {
-        let c = b[i];
-        let prev = i.checked_sub(1).map(|j| b[j]);
-        let next = b.get(i + 1).copied();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
         let split = match c {
             b';' | b'\n' | b'|' => true,
-            b'&' => !matches!(prev, Some(b'>' | b'<')) && next != Some(b'>'),
+            b'&' => {
+                !matches!(i.checked_sub(1).map(|j| b[j]), Some(b'>' | b'<'))
+                    && b.get(i + 1) != Some(&b'>')
+            }
             _ => false,
         };
         if split {
-            cuts.push(i);
+            parts.push(&cmd[start..i]);
+            start = i + 1;
         }
     }
-    let mut start = 0;
-    let mut parts = Vec::with_capacity(cuts.len() + 1);
-    for c in cuts {
-        parts.push(&cmd[start..c]);
-        start = c + 1;
-    }
     parts.push(&cmd[start..]);
-    parts.into_iter()
+    parts
 }
 
 #[derive(Debug, PartialEq)]
