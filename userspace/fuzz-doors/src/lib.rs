@@ -36,6 +36,7 @@ pub const DOORS: &[(&str, Door)] = &[
     ("osv_import", osv_import),
     ("nvd_import", nvd_import),
     ("kev_import", kev_import),
+    ("csaf_import", csaf_import),
     ("rules_yaml", rules_yaml),
     ("rule_condition", rule_condition),
     ("config_toml", config_toml),
@@ -268,6 +269,27 @@ pub fn nvd_import(data: &[u8]) {
 /// CISA KEV CSV: `heir_rama::import::kev::parse`.
 pub fn kev_import(data: &[u8]) {
     let _ = heir_rama::import::kev::parse(Path::new(FILE), data);
+}
+
+/// The registry the CSAF door scores: real products from real ICSMA advisories, at affected
+/// and at fixed versions, so an advisory that parses also runs the version-range matching.
+const CSAF_FLEET: &str = include_str!("../../rama/tests/fixtures/icsma-devices.toml");
+
+/// CSAF 2.0 advisories (`heir vuln import` of an ICSMA or vendor advisory):
+/// `heir_rama::Knowledge::import_as` with the CSAF format, then RAMA scoring of a fleet that
+/// names real advisories' products.
+pub fn csaf_import(data: &[u8]) {
+    let mut k = heir_rama::Knowledge::default();
+    let imported = k.import_as(heir_rama::import::Format::Csaf, Path::new(FILE), data);
+    if imported.is_ok() {
+        let mut r = rama();
+        let fleet = heir_rama::Registry::parse(CSAF_FLEET, Path::new("icsma-devices.toml"))
+            .expect("the CSAF door's fleet parses");
+        r.load_registry(&fleet);
+        r.set_knowledge(k);
+        r.recompute_all();
+        let _ = r.listing();
+    }
 }
 
 /// A rule file: `heir_detect::rules::parse_str`, then its inline test cases
