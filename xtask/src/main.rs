@@ -433,9 +433,12 @@ fn fuzz(rest: &[String]) -> Result<()> {
         if have.is_some_and(|v| v.contains(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"))) {
             return Ok(false);
         }
+        // `--version` takes a requirement (`^0.13`: the newest 0.13.x); `crate@0.13` does not.
         run(Command::new("cargo").args([
             "install",
-            &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+            "cargo-fuzz",
+            "--version",
+            &format!("^{CARGO_FUZZ_VERSION}"),
             "--locked",
         ]))?;
         Ok(true)
