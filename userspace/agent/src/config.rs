@@ -69,20 +69,19 @@ pub enum Error {
 }
 
 impl Config {
-    /// The rules directory: the configured one, else `rules/` in the data directory, else
-    /// `/etc/heir/rules`, else the `rules/` directory of the source tree this binary was
-    /// built from (so `heir up` from a checkout runs the shipped rules).
-    pub fn rules_dir(&self) -> Option<PathBuf> {
-        if let Some(d) = &self.detect.rules_dir {
-            return Some(d.clone());
-        }
-        [
-            self.data_dir.join("rules"),
-            PathBuf::from("/etc/heir/rules"),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"),
-        ]
-        .into_iter()
-        .find(|d| d.is_dir())
+    /// Where the detection rules come from: the rules built into heir, then the host's own,
+    /// which add rules or replace a built-in one by id. The host's own are `[detect]
+    /// rules_dir` when set, else `/etc/heir/rules` and `rules/` in the data directory (either
+    /// may be absent).
+    pub fn rules_sources(&self) -> heir_detect::rules::Sources {
+        let dirs = match &self.detect.rules_dir {
+            Some(d) => vec![d.clone()],
+            None => vec![
+                PathBuf::from("/etc/heir/rules"),
+                self.data_dir.join("rules"),
+            ],
+        };
+        heir_detect::rules::Sources::built_in_and(dirs)
     }
 
     pub fn api_socket(&self) -> PathBuf {

@@ -23,7 +23,7 @@ use heir_model::{Alert, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregator;
-use crate::rules::{self, RuleSet, Runtime, Watcher};
+use crate::rules::{self, RuleSet, Runtime, Sources, Watcher};
 use crate::{Clock, Config, Detector, Kind, StateError, registry};
 
 /// Counters an operator can watch.
@@ -154,13 +154,19 @@ impl Engine {
         &self.rule_set
     }
 
-    /// Loads `dir` and swaps it in, and watches it from now on. On error nothing changes: the
-    /// previous rules stay active and the error says which file, line and column.
+    /// Loads `dir` alone (no built-in rules) and swaps it in, and watches it from now on.
     pub fn reload_rules(&mut self, dir: &Path) -> Result<Reload, rules::Error> {
-        if self.watcher.as_ref().is_none_or(|w| w.dir() != dir) {
-            self.watcher = Some(Watcher::new(dir));
+        self.load_rules(&Sources::dir(dir))
+    }
+
+    /// Loads `sources` and swaps them in, and watches their directories from now on. On error
+    /// nothing changes: the previous rules stay active and the error says which file, line and
+    /// column.
+    pub fn load_rules(&mut self, sources: &Sources) -> Result<Reload, rules::Error> {
+        if self.watcher.as_ref().is_none_or(|w| w.sources() != sources) {
+            self.watcher = Some(Watcher::new(sources.clone()));
         }
-        match rules::load_dir(dir) {
+        match rules::load(sources) {
             Ok(set) => {
                 self.stats.rule_reloads += 1;
                 let n = set.len();
@@ -174,15 +180,15 @@ impl Engine {
         }
     }
 
-    /// Reloads the watched directory if a file changed since the last look. `None` when
-    /// nothing changed (or nothing is watched).
+    /// Reloads the watched sources if a file changed since the last look. `None` when nothing
+    /// changed (or nothing is watched).
     pub fn reload_if_changed(&mut self) -> Option<Result<Reload, rules::Error>> {
         let w = self.watcher.as_mut()?;
         if !w.changed() {
             return None;
         }
-        let dir = w.dir().to_owned();
-        Some(self.reload_rules(&dir))
+        let sources = w.sources().clone();
+        Some(self.load_rules(&sources))
     }
 
     pub fn stats(&self) -> Stats {

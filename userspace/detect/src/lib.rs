@@ -2,7 +2,7 @@
 //! sysadmin can act on.
 //!
 //! Three families of detection share one [`Engine`]:
-//! - declarative [`rules`] loaded from `rules/` (YAML, a small typed condition language,
+//! - declarative [`rules`] shipped in `rules/` and built in, plus the host's own (YAML, a small typed condition language,
 //!   thresholds, inline test cases, hot reload);
 //! - stateful [`detectors`] for attacks that need memory across events (scans, brute force,
 //!   ransomware bursts, reverse shells, …), plus streaming [`anomaly`] detection per device and
@@ -22,7 +22,9 @@
 //! let cfg = Config::from_toml("[port_scan]\nvertical_ports = 25\n")?;
 //! let mut engine = Engine::new(&cfg, Arc::new(SystemClock));
 //! engine.set_local_device("pacs-gw-1");
-//! engine.reload_rules(std::path::Path::new("/etc/heir/rules"))?; // error: file:line:col
+//! // The built-in rules, then the host's own (added, or replacing a built-in one by id).
+//! let sources = heir_detect::rules::Sources::built_in_and(vec!["/etc/heir/rules".into()]);
+//! engine.load_rules(&sources)?; // error: file:line:col
 //! # let saved: Vec<u8> = Vec::new();
 //! engine.restore_state(&saved)?; // baselines and anomaly models from the store
 //! let mut alerts = Vec::new();

@@ -301,35 +301,10 @@ pub fn rules_yaml(data: &[u8]) {
     }
 }
 
-/// The rules shipped in `rules/`, parsed once.
+/// The rules shipped in `rules/` (built into heir), parsed once.
 pub fn shipped_rules() -> &'static heir_detect::rules::RuleSet {
     static SET: OnceLock<heir_detect::rules::RuleSet> = OnceLock::new();
-    SET.get_or_init(|| {
-        let mut set = heir_detect::rules::RuleSet::default();
-        for (name, text) in [
-            (
-                "host/execution.yaml",
-                include_str!("../../../rules/host/execution.yaml"),
-            ),
-            (
-                "host/system.yaml",
-                include_str!("../../../rules/host/system.yaml"),
-            ),
-            (
-                "network/access.yaml",
-                include_str!("../../../rules/network/access.yaml"),
-            ),
-            (
-                "network/recon.yaml",
-                include_str!("../../../rules/network/recon.yaml"),
-            ),
-        ] {
-            let one = heir_detect::rules::parse_str(Path::new(name), text)
-                .unwrap_or_else(|e| panic!("shipped rules {name}: {e}"));
-            set.rules.extend(one.rules);
-        }
-        set
-    })
+    SET.get_or_init(|| heir_detect::rules::built_in().expect("the built-in rules parse"))
 }
 
 /// A rule's `when:` condition: `heir_detect::rules::expr::Expr::compile` for the kinds the
@@ -363,7 +338,7 @@ pub fn rule_condition(data: &[u8]) {
 pub fn config_toml(data: &[u8]) {
     let Some(s) = text(data) else { return };
     if let Ok(c) = heir_agent::Config::parse(s) {
-        let _ = c.rules_dir();
+        let _ = c.rules_sources();
         let _ = c.api_socket();
     }
 }

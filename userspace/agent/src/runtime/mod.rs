@@ -583,6 +583,11 @@ async fn act_on_mesh(mut rx: mpsc::Receiver<Actionable>, responder: Arc<Responde
     }
 }
 
+fn dirs(sources: &heir_detect::rules::Sources) -> String {
+    let d: Vec<String> = sources.dirs.iter().map(|d| d.display().to_string()).collect();
+    d.join(", ")
+}
+
 /// The detection engine from the configuration, with the rules directory loaded and watched
 /// and, when given, the state a previous run saved.
 pub fn engine(config: &Config, state: Option<&[u8]>) -> heir_detect::Engine {
@@ -590,17 +595,19 @@ pub fn engine(config: &Config, state: Option<&[u8]>) -> heir_detect::Engine {
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         engine.set_local_device(host.trim());
     }
-    match config.rules_dir() {
-        Some(dir) => {
-            if let Err(e) = engine.reload_rules(&dir) {
-                tracing::warn!(
-                    "rules in {} not loaded: {}",
-                    dir.display(),
-                    heir_api::Chain(&e)
-                );
-            }
+    let sources = config.rules_sources();
+    if let Err(e) = engine.load_rules(&sources) {
+        // The host's rules are broken: run the built-in ones until they are fixed (the watcher
+        // reloads them then), rather than no rules at all.
+        tracing::warn!(
+            "rules in {} not loaded, running the built-in rules alone: {}",
+            dirs(&sources),
+            heir_api::Chain(&e)
+        );
+        match heir_detect::rules::built_in() {
+            Ok(set) => engine.set_rules(set),
+            Err(e) => tracing::error!("built-in rules not loaded: {}", heir_api::Chain(&e)),
         }
-        None => tracing::warn!("no rules directory found; the built-in detectors run alone"),
     }
     if let Some(bytes) = state
         && let Err(e) = engine.restore_state(bytes)

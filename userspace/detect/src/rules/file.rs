@@ -96,6 +96,16 @@ pub struct Rule {
     pub cases: Vec<Case>,
     pub file: PathBuf,
     pub line: u64,
+    pub origin: Origin,
+}
+
+/// Where a rule came from: the set built into heir, or a rules directory on this host that
+/// adds to it or overrides it by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    BuiltIn,
+    #[default]
+    Local,
 }
 
 impl Rule {
@@ -354,6 +364,7 @@ fn compile(path: &Path, text: &str, r: RawRule, diags: &mut Vec<Diagnostic>) -> 
         cases,
         file: path.to_owned(),
         line: r.id.referenced.line(),
+        origin: Origin::Local,
     })
 }
 

@@ -2,9 +2,11 @@
 //! fields, an optional count/window/group-by threshold, its place in the taxonomies, and inline
 //! test cases.
 //!
-//! `heir rules check DIR` calls [`check`]; `heir rules test DIR` calls [`test`]; the agent loads
-//! with [`load_dir`] and watches with [`Watcher`], swapping sets through
-//! [`crate::Engine::set_rules`] or [`crate::Engine::reload_rules`].
+//! The shipped files are built into the library ([`built_in`]), so a `heir` binary copied
+//! anywhere runs them; rules directories on the host ([`Sources`]) add rules or replace a
+//! built-in one by id. `heir rules check|test|list` call [`check`], [`test`] and [`load`]; the
+//! agent loads with [`load`] and watches with [`Watcher`], swapping sets through
+//! [`crate::Engine::set_rules`] or [`crate::Engine::load_rules`].
 
 mod case;
 pub mod expr;
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use case::{BASE_SECS, Case};
-pub use file::{Rule, Threshold};
+pub use file::{Origin, Rule, Threshold};
 pub use set::{RuleSet, Runtime};
 
 /// One problem in a rule file, at a position a sysadmin can jump to.
@@ -91,6 +93,80 @@ pub fn parse_str(path: &Path, text: &str) -> Result<RuleSet, Error> {
     finish(rules, diags)
 }
 
+/// The rule files built into heir: the source tree's `rules/` when it was built, as
+/// (path under `rules/`, text).
+const BUILT_IN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/built_in.rs"));
+
+/// Where built-in rules say they come from in diagnostics and listings.
+pub const BUILT_IN_ROOT: &str = "built-in";
+
+/// The rules built into heir, checked. They are tested with the source tree, so an error here
+/// is a build defect, reported like any other rule file's.
+pub fn built_in() -> Result<RuleSet, Error> {
+    let mut diags = Vec::new();
+    let mut rules = Vec::new();
+    for (name, text) in BUILT_IN {
+        let path = Path::new(BUILT_IN_ROOT).join(name);
+        rules.extend(file::parse(&path, text, &mut diags));
+    }
+    for r in &mut rules {
+        r.origin = Origin::BuiltIn;
+    }
+    finish(rules, diags)
+}
+
+/// Where a rule set is read from: optionally the built-in rules, then directories in order.
+/// A rule in a later layer replaces an earlier rule with the same id; within one layer a
+/// repeated id is an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub built_in: bool,
+    /// Directories that do not exist are skipped: `/etc/heir/rules` is optional.
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// One directory and nothing else (`heir rules check DIR`, tests).
+    pub fn dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            built_in: false,
+            dirs: vec![dir.into()],
+        }
+    }
+
+    /// The built-in rules, then these directories.
+    pub fn built_in_and(dirs: Vec<PathBuf>) -> Self {
+        Self {
+            built_in: true,
+            dirs,
+        }
+    }
+}
+
+/// Loads every layer of `sources`; any problem in any file rejects the whole set, so a
+/// half-edited directory never replaces a working one.
+pub fn load(sources: &Sources) -> Result<RuleSet, Error> {
+    let mut set = if sources.built_in {
+        built_in()?
+    } else {
+        RuleSet::default()
+    };
+    for dir in &sources.dirs {
+        // Only a layer given alone must exist: an absent optional directory adds nothing.
+        if sources.built_in && !dir.exists() {
+            continue;
+        }
+        let layer = load_dir(dir)?;
+        for rule in layer.rules {
+            match set.rules.iter_mut().find(|r| r.id == rule.id) {
+                Some(slot) => set.overridden.push(std::mem::replace(slot, rule)),
+                None => set.rules.push(rule),
+            }
+        }
+    }
+    Ok(set)
+}
+
 /// Loads every rule file under `dir`; any problem in any file rejects the whole set, so a
 /// half-edited directory never replaces a working one.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, Error> {
@@ -128,12 +204,13 @@ fn finish(rules: Vec<Rule>, mut diags: Vec<Diagnostic>) -> Result<RuleSet, Error
     }
     Ok(RuleSet {
         rules: rules.into_iter().map(std::sync::Arc::new).collect(),
+        overridden: Vec::new(),
     })
 }
 
 /// `heir rules check`: the loaded set, or every problem found.
-pub fn check(dir: &Path) -> Result<RuleSet, Error> {
-    load_dir(dir)
+pub fn check(sources: &Sources) -> Result<RuleSet, Error> {
+    load(sources)
 }
 
 /// The outcome of one inline test case.
@@ -178,6 +255,7 @@ pub fn test_set(set: &RuleSet) -> Vec<CaseResult> {
         for case in &rule.cases {
             let mut rt = Runtime::new(&RuleSet {
                 rules: vec![rule.clone()],
+                overridden: Vec::new(),
             });
             let mut out = Vec::new();
             for ev in &case.events {
@@ -195,34 +273,34 @@ pub fn test_set(set: &RuleSet) -> Vec<CaseResult> {
     results
 }
 
-/// Loads `dir` and runs every inline case.
-pub fn test(dir: &Path) -> Result<Vec<CaseResult>, Error> {
-    Ok(test_set(&load_dir(dir)?))
+/// Loads `sources` and runs every inline case.
+pub fn test(sources: &Sources) -> Result<Vec<CaseResult>, Error> {
+    Ok(test_set(&load(sources)?))
 }
 
-/// Notices changes to a rules directory by polling names, sizes and modification times: cheap
-/// enough for a once-a-second tick and free of platform watcher quirks.
+/// Notices changes to the rules directories of a [`Sources`] by polling names, sizes and
+/// modification times: cheap enough for a once-a-second tick and free of platform watcher
+/// quirks. A directory that appears later (a new `/etc/heir/rules`) counts as a change.
 #[derive(Debug)]
 pub struct Watcher {
-    dir: PathBuf,
+    sources: Sources,
     stamp: Vec<(PathBuf, u64, Option<SystemTime>)>,
 }
 
 impl Watcher {
     /// Starts watching; the current contents count as seen.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        let dir = dir.into();
-        let stamp = Self::stamp(&dir);
-        Self { dir, stamp }
+    pub fn new(sources: Sources) -> Self {
+        let stamp = Self::stamp(&sources);
+        Self { sources, stamp }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// True once per change.
     pub fn changed(&mut self) -> bool {
-        let now = Self::stamp(&self.dir);
+        let now = Self::stamp(&self.sources);
         if now != self.stamp {
             self.stamp = now;
             true
@@ -231,10 +309,11 @@ impl Watcher {
         }
     }
 
-    fn stamp(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-        files(dir)
-            .unwrap_or_default()
-            .into_iter()
+    fn stamp(sources: &Sources) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        sources
+            .dirs
+            .iter()
+            .flat_map(|d| files(d).unwrap_or_default())
             .map(|p| {
                 let md = std::fs::metadata(&p).ok();
                 let len = md.as_ref().map_or(0, |m| m.len());

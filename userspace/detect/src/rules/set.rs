@@ -18,6 +18,8 @@ const MAX_GROUPS: usize = 65_536;
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub rules: Vec<Arc<Rule>>,
+    /// Built-in rules that a local rule of the same id replaced (`heir rules list` shows them).
+    pub overridden: Vec<Arc<Rule>>,
 }
 
 impl RuleSet {

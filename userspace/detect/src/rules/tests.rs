@@ -40,7 +40,7 @@ fn diags(text: &str) -> Vec<Diagnostic> {
 
 #[test]
 fn every_shipped_rule_passes_its_own_cases() {
-    let set = check(&repo_rules()).unwrap_or_else(|e| panic!("{e}"));
+    let set = check(&Sources::dir(repo_rules())).unwrap_or_else(|e| panic!("{e}"));
     assert!(set.len() >= 12, "{} rules", set.len());
     let results = test_set(&set);
     let failed: Vec<String> = results
@@ -215,7 +215,7 @@ fn hot_reload_keeps_windows_and_a_broken_file_keeps_the_previous_rules() {
 
 #[test]
 fn process_events_fill_pid_comm_and_evidence() {
-    let set = check(&repo_rules()).unwrap();
+    let set = check(&Sources::dir(repo_rules())).unwrap();
     let mut rt = Runtime::new(&set);
     let ev = Event {
         ts: Timestamp::from_secs(5),
@@ -245,4 +245,54 @@ fn process_events_fill_pid_comm_and_evidence() {
         a.evidence
     );
     assert_eq!(a.taxonomy.attack.as_deref(), Some("T1059.004"));
+}
+
+#[test]
+fn the_built_in_rules_are_the_shipped_files() {
+    let built_in = built_in().unwrap_or_else(|e| panic!("{e}"));
+    let shipped = check(&Sources::dir(repo_rules())).unwrap();
+    let ids = |s: &RuleSet| s.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&built_in), ids(&shipped));
+    assert!(built_in.rules.iter().all(|r| r.origin == Origin::BuiltIn));
+    assert!(
+        built_in.rules[0].file.starts_with(BUILT_IN_ROOT),
+        "{}",
+        built_in.rules[0].file.display()
+    );
+}
+
+#[test]
+fn a_local_directory_adds_rules_and_overrides_built_in_ones_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = built_in().unwrap();
+    let victim = base.rules[0].id.clone();
+    // The same id, made quiet on everything; plus a rule of the hospital's own.
+    let replacement = GOOD.replace("test.telnet_fail", &victim);
+    std::fs::write(dir.path().join("local.yaml"), &replacement).unwrap();
+    std::fs::write(
+        dir.path().join("own.yaml"),
+        GOOD.replace("test.telnet_fail", "local.telnet_fail"),
+    )
+    .unwrap();
+    let missing = dir.path().join("absent");
+    let set = load(&Sources::built_in_and(vec![missing, dir.path().to_owned()])).unwrap();
+    assert_eq!(set.len(), base.len() + 1, "one added, one replaced");
+    let replaced = set.get(&victim).unwrap();
+    assert_eq!(replaced.origin, Origin::Local);
+    assert_eq!(replaced.title, "Telnet failures");
+    assert_eq!(set.overridden.len(), 1);
+    assert_eq!(set.overridden[0].origin, Origin::BuiltIn);
+    assert_eq!(set.get("local.telnet_fail").unwrap().origin, Origin::Local);
+}
+
+#[test]
+fn a_broken_local_file_rejects_the_whole_set_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), GOOD.replace("severity: high", "severity: dire")).unwrap();
+    let err = load(&Sources::built_in_and(vec![dir.path().to_owned()])).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("bad.yaml:"), "{msg}");
+    // A directory given alone must exist.
+    let gone = dir.path().join("gone");
+    assert!(matches!(load(&Sources::dir(&gone)), Err(Error::Io { .. })));
 }
