@@ -26,6 +26,8 @@ const APT_PACKAGES: &[&str] = &[
     "dcmtk",
     "openssh-server",
     "openssh-client",
+    // A bench tool: `heir bench overhead` runs it beside heir as the baseline monitor.
+    "bpftrace",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -361,6 +363,16 @@ fn flood(rest: &[String]) -> Result<()> {
 }
 
 fn bench(rest: &[String]) -> Result<()> {
+    // The kernel figures first, from the release binary: syscall overhead beside bpftrace and
+    // no monitor, the packet sensor's ns per packet, the ring's sustained rate. Then the
+    // userspace hot paths (criterion: decode, recognise, detect, RAMA, mesh, API, TUI).
+    run(Command::new("cargo").args(["build", "--release", "--locked", "--package", "heir-agent"]))?;
+    let root = workspace_root()?;
+    let heir = root.join("target/release/heir");
+    let heir = heir.to_str().context("non-UTF-8 path")?;
+    run(as_root(heir).args(["bench", "overhead"]))?;
+    run(as_root(heir).args(["bench", "xdp"]))?;
+    run(as_root(heir).args(["bench", "throughput"]))?;
     run(Command::new("cargo")
         .args([
             "bench",
@@ -369,22 +381,7 @@ fn bench(rest: &[String]) -> Result<()> {
             "heir-probes",
             "--locked",
         ])
-        .args(rest))?;
-    run(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--package",
-        "heir-agent",
-        "--package",
-        "heir-e2e",
-    ]))?;
-    let root = workspace_root()?;
-    let heir = root.join("target/release/heir");
-    let actor = root.join("target/release/heir-actor");
-    run(as_root(heir.to_str().context("non-UTF-8 path")?)
-        .args(["bench", "overhead", "--actor"])
-        .arg(&actor))?;
-    run(as_root(heir.to_str().context("non-UTF-8 path")?).args(["bench", "throughput"]))
+        .args(rest))
 }
 
 fn workspace_root() -> Result<std::path::PathBuf> {

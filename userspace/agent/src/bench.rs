@@ -25,14 +25,18 @@ pub enum Workload {
     Connect,
     /// rename of a file back and forth.
     Rename,
+    /// getpid: a syscall no monitor traces, so its cost under a monitor is the monitor's
+    /// toll on every syscall of the machine.
+    Getpid,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::OpenClose,
         Workload::Exec,
         Workload::Connect,
         Workload::Rename,
+        Workload::Getpid,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +45,7 @@ impl Workload {
             Workload::Exec => "exec",
             Workload::Connect => "connect",
             Workload::Rename => "rename",
+            Workload::Getpid => "getpid",
         }
     }
 
@@ -54,6 +59,7 @@ impl Workload {
             Workload::Exec => 400,
             Workload::Connect => 5_000,
             Workload::Rename => 100_000,
+            Workload::Getpid => 1_000_000,
         }
     }
 }
@@ -114,6 +120,10 @@ pub fn run_loop(w: Workload, n: u64, path: &Path) -> std::io::Result<f64> {
                 // SAFETY: valid C strings.
                 unsafe { libc::rename(from.as_ptr(), to.as_ptr()) };
             }
+            // SAFETY: getpid has no preconditions; the raw syscall keeps libc from caching it.
+            Workload::Getpid => unsafe {
+                libc::syscall(libc::SYS_getpid);
+            },
         }
     }
     let ns = (cpu_ns() - t) / n as f64;
@@ -142,6 +152,8 @@ fn child(exe: &Path, w: Workload, scratch: &Path) -> anyhow::Result<f64> {
 
 /// A sensor with a reader draining it on its own thread, as the agent would.
 struct Running {
+    /// The programs the sensor attached: the syscall set a like-for-like monitor must watch.
+    attached: Vec<String>,
     stop: Arc<AtomicBool>,
     /// While set, the reader leaves the ring alone (to measure how fast it drains a full one).
     hold: Arc<AtomicBool>,
@@ -169,7 +181,7 @@ impl Running {
                     }
                 };
                 let mut reader = sensor.reader()?;
-                let _ = tx.send(Ok(()));
+                let _ = tx.send(Ok(sensor.attached().to_vec()));
                 let clock = BootClock::now();
                 while !s.load(Ordering::Relaxed) {
                     if h.load(Ordering::Relaxed) {
@@ -190,7 +202,8 @@ impl Running {
             })
         });
         match rx.recv()? {
-            Ok(()) => Ok(Running {
+            Ok(attached) => Ok(Running {
+                attached,
                 stop,
                 hold,
                 received,
@@ -230,9 +243,12 @@ pub fn overhead(exe: &Path, rounds: usize) -> anyhow::Result<()> {
     };
     let mut base: Vec<Vec<f64>> = vec![Vec::new(); Workload::ALL.len()];
     let mut with: Vec<Vec<f64>> = vec![Vec::new(); Workload::ALL.len()];
+    let mut counted: Vec<Vec<f64>> = vec![Vec::new(); Workload::ALL.len()];
     let mut all_base = Vec::new();
     let mut all_with = Vec::new();
     let mut lost = 0;
+    let bpftrace = which("bpftrace");
+    let mut script = None;
     for round in 0..rounds {
         eprintln!("[bench] overhead round {}/{rounds}", round + 1);
         for (i, w) in Workload::ALL.into_iter().enumerate() {
@@ -242,7 +258,19 @@ pub fn overhead(exe: &Path, rounds: usize) -> anyhow::Result<()> {
         for (i, w) in Workload::ALL.into_iter().enumerate() {
             with[i].push(child(exe, w, &scratch)?);
         }
+        let attached = s.attached.clone();
         lost += s.stop()?.0.total().lost;
+        if let Some(bin) = &bpftrace {
+            if script.is_none() {
+                script = Some(count_script(&attached)?);
+            }
+            let script = script.as_deref().expect("set above");
+            let monitor = Bpftrace::start(bin, script)?;
+            for (i, w) in Workload::ALL.into_iter().enumerate() {
+                counted[i].push(child(exe, w, &scratch)?);
+            }
+            monitor.stop();
+        }
         all_base.push(child(exe, Workload::OpenClose, &scratch)?);
         let s = Running::start(report_all.clone())?;
         all_with.push(child(exe, Workload::OpenClose, &scratch)?);
@@ -254,28 +282,158 @@ pub fn overhead(exe: &Path, rounds: usize) -> anyhow::Result<()> {
         );
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("syscall overhead with the sensor attached (median of {rounds} interleaved rounds)");
     println!(
-        "{:<34}{:>14}{:>14}{:>8}",
-        "workload", "cpu ns/op off", "cpu ns/op on", "ratio"
+        "syscall overhead: ns/op under each monitor / ns/op with none (median of {rounds} interleaved rounds)"
     );
-    for (i, w) in Workload::ALL.into_iter().enumerate() {
-        let (b, o) = (median(&mut base[i]), median(&mut with[i]));
-        let label = if w == Workload::OpenClose {
-            "open-close (filtered in kernel)"
+    println!(
+        "{:<34}{:>12}{:>16}{:>12}",
+        "workload", "none ns/op", "bpftrace count", "heir"
+    );
+    let ratio = |v: &mut Vec<f64>, b: f64| {
+        if v.is_empty() {
+            "n/a".to_owned()
         } else {
-            w.name()
+            format!("{:.3}", median(v) / b)
+        }
+    };
+    for (i, w) in Workload::ALL.into_iter().enumerate() {
+        let b = median(&mut base[i]);
+        let label = match w {
+            Workload::OpenClose => "open-close (unwatched path)",
+            Workload::Getpid => "getpid (traced by nobody)",
+            _ => w.name(),
         };
-        println!("{label:<34}{b:>14.0}{o:>14.0}{:>8.3}", o / b);
+        println!(
+            "{label:<34}{b:>12.0}{:>16}{:>12}",
+            ratio(&mut counted[i], b),
+            ratio(&mut with[i], b)
+        );
     }
     let (b, o) = (median(&mut all_base), median(&mut all_with));
     println!(
-        "{:<34}{b:>14.0}{o:>14.0}{:>8.3}",
+        "{:<34}{b:>12.0}{:>16}{:>12.3}",
         "open-close (every open reported)",
+        "n/a",
         o / b
     );
+    match &script {
+        Some(s) => println!(
+            "bpftrace count: {} syscalls:* tracepoints (the sensor's syscall set), counted in a kernel map",
+            s.matches("tracepoint:").count()
+        ),
+        None => {
+            println!("bpftrace: not installed (cargo xtask setup installs it); its column is n/a")
+        }
+    }
     println!("events lost during the runs: {lost}");
     Ok(())
+}
+
+/// `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A bpftrace program that counts, in a kernel map, every syscall the sensor handles, on the
+/// per-syscall tracepoints: the cheapest way a monitor can see the same set, delivering
+/// nothing to userspace.
+fn count_script(attached: &[String]) -> anyhow::Result<String> {
+    let events = Path::new("/sys/kernel/tracing/events");
+    if !events.exists() {
+        // bpftrace finds tracepoints through tracefs, which this kernel does not mount itself.
+        let ok = Command::new("mount")
+            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+            .status()?
+            .success();
+        anyhow::ensure!(
+            ok,
+            "cannot mount tracefs on /sys/kernel/tracing for bpftrace"
+        );
+    }
+    let mut probes: Vec<String> = attached
+        .iter()
+        .filter_map(|n| {
+            let (dir, sys) = n
+                .strip_prefix("enter_")
+                .map(|s| ("sys_enter", s))
+                .or_else(|| n.strip_prefix("exit_").map(|s| ("sys_exit", s)))?;
+            let tp = format!("{dir}_{sys}");
+            Path::new("/sys/kernel/tracing/events/syscalls")
+                .join(&tp)
+                .exists()
+                .then(|| format!("tracepoint:syscalls:{tp}"))
+        })
+        .collect();
+    probes.sort();
+    probes.dedup();
+    anyhow::ensure!(
+        !probes.is_empty(),
+        "no syscalls:* tracepoint matches the sensor's handlers ({})",
+        attached.join(", ")
+    );
+    Ok(format!("{} {{ @[probe] = count(); }}", probes.join(",")))
+}
+
+/// A running bpftrace, attached (it printed `Attaching N probes...`).
+struct Bpftrace(std::process::Child);
+
+impl Bpftrace {
+    fn start(bin: &Path, script: &str) -> anyhow::Result<Bpftrace> {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .args(["-e", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let out = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("Attaching") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let monitor = Bpftrace(child);
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            monitor.stop();
+            anyhow::bail!("bpftrace did not attach within 60 s: {script}");
+        }
+        // bpftrace prints the line just before it attaches the probes.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(monitor)
+    }
+
+    fn stop(mut self) {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        if wait_within(&mut self.0, Duration::from_secs(10)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits up to `within` for `child` to exit.
+fn wait_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The sustained kernel→userspace rate: generators open a watched file as fast as they can

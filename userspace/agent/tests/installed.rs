@@ -101,7 +101,11 @@ fn list(bin: &Path, cwd: &Path, config: Option<&Path>) -> Vec<Value> {
 
 fn config_with_data_dir(dir: &Path, data: &Path) -> PathBuf {
     let config = dir.join("heir.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n", data.display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
     config
 }
 
@@ -160,7 +164,11 @@ fn a_copied_binary_lists_its_built_in_rules_and_the_hosts_own() {
     assert!(text.contains(" 0 failed"), "{text}");
 
     // A broken local file is refused with its place, and nothing is listed from it.
-    std::fs::write(data.join("rules/broken.yaml"), "- id: x\n  severity: dire\n").unwrap();
+    std::fs::write(
+        data.join("rules/broken.yaml"),
+        "- id: x\n  severity: dire\n",
+    )
+    .unwrap();
     let out = Command::new(&bin)
         .current_dir(dir.path())
         .args(["rules", "check", "--config"])
@@ -236,5 +244,7 @@ fn a_copied_agent_fires_its_built_in_and_local_rules() {
     std::fs::copy("/usr/bin/true", &probe).unwrap();
     let mut p = Reap(Command::new(&probe).spawn().unwrap());
     exit_within(&mut p.0, Duration::from_secs(20), "heirlocalprobe");
-    expect("the local rule's alert", &|a| a["rule"] == "local.probe_tool");
+    expect("the local rule's alert", &|a| {
+        a["rule"] == "local.probe_tool"
+    });
 }

@@ -584,7 +584,11 @@ async fn act_on_mesh(mut rx: mpsc::Receiver<Actionable>, responder: Arc<Responde
 }
 
 fn dirs(sources: &heir_detect::rules::Sources) -> String {
-    let d: Vec<String> = sources.dirs.iter().map(|d| d.display().to_string()).collect();
+    let d: Vec<String> = sources
+        .dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     d.join(", ")
 }
 

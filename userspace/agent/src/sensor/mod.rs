@@ -308,6 +308,11 @@ impl Sensor {
         })
     }
 
+    /// The programs attached or registered, by name (`enter_openat`, `raw_sys_enter`, …).
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
     /// The ring-buffer reader. Can be taken once.
     pub fn reader(&mut self) -> Result<Reader, Error> {
         let map = self.ebpf.take_map("EVENTS").ok_or(Error::NoMap("EVENTS"))?;

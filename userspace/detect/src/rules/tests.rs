@@ -288,7 +288,11 @@ fn a_local_directory_adds_rules_and_overrides_built_in_ones_by_id() {
 #[test]
 fn a_broken_local_file_rejects_the_whole_set_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.yaml"), GOOD.replace("severity: high", "severity: dire")).unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        GOOD.replace("severity: high", "severity: dire"),
+    )
+    .unwrap();
     let err = load(&Sources::built_in_and(vec![dir.path().to_owned()])).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("bad.yaml:"), "{msg}");
