@@ -211,10 +211,10 @@ fn a_copied_agent_fires_its_built_in_and_local_rules() {
         })
     };
 
-    // A built-in rule: shell history disabled.
+    // A built-in rule: shell history erased.
     let mut sh = Reap(
         Command::new("bash")
-            .args(["-c", "unset HISTFILE; true"])
+            .args(["-c", "history -c; true"])
             .spawn()
             .unwrap(),
     );

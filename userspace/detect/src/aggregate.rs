@@ -48,6 +48,8 @@ struct Key {
     /// The service: DICOM and HL7 between the same two hosts are two findings, not one.
     dst_port: Option<u16>,
     comm: Option<String>,
+    /// The technique: a cron job and a systemd timer dropped by one shell are two findings.
+    attack: Option<String>,
 }
 
 struct Incident {
@@ -82,6 +84,7 @@ impl Aggregator {
             dst_ip: alert.dst_ip,
             dst_port: alert.dst_port,
             comm: alert.comm.clone(),
+            attack: alert.taxonomy.attack.clone(),
         };
         if self.open.len() >= self.cfg.max_incidents && !self.open.contains_key(&key) {
             self.flush(alert.ts, out);
@@ -245,6 +248,22 @@ mod tests {
         agg.push(dicom, &mut out);
         agg.push(hl7, &mut out);
         assert_eq!(out.len(), 2);
+        assert_ne!(out[0].id, out[1].id);
+    }
+
+    #[test]
+    fn another_technique_by_the_same_process_is_another_incident() {
+        let mut agg = Aggregator::new(Config::default());
+        let mut out = Vec::new();
+        let mut cron = alert(0, "10.0.0.9");
+        cron.taxonomy.attack = Some("T1053.003".into());
+        let mut timer = alert(1, "10.0.0.9");
+        timer.taxonomy.attack = Some("T1053.006".into());
+        let again = cron.clone();
+        agg.push(cron, &mut out);
+        agg.push(timer, &mut out);
+        agg.push(again, &mut out);
+        assert_eq!(out.len(), 2, "two techniques, one repeat folded");
         assert_ne!(out[0].id, out[1].id);
     }
 

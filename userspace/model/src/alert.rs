@@ -27,6 +27,9 @@ pub enum Category {
     KernelModule,
     ProcessInjection,
     Persistence,
+    /// Hiding or blinding: logs and history erased, timestamps forged, auditing, syslog, the
+    /// firewall or heir itself stopped, libraries preloaded (ATT&CK TA0005).
+    DefenseEvasion,
     Cryptomining,
     Anomaly,
     /// A mesh-shared indicator matched locally.
@@ -34,7 +37,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 18] = [
+    pub const ALL: [Category; 19] = [
         Category::PortScan,
         Category::BruteForce,
         Category::DefaultCredentials,
@@ -50,6 +53,7 @@ impl Category {
         Category::KernelModule,
         Category::ProcessInjection,
         Category::Persistence,
+        Category::DefenseEvasion,
         Category::Cryptomining,
         Category::Anomaly,
         Category::KnownIndicator,
@@ -72,6 +76,7 @@ impl Category {
             Category::KernelModule => "kernel_module",
             Category::ProcessInjection => "process_injection",
             Category::Persistence => "persistence",
+            Category::DefenseEvasion => "defense_evasion",
             Category::Cryptomining => "cryptomining",
             Category::Anomaly => "anomaly",
             Category::KnownIndicator => "known_indicator",

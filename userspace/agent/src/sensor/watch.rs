@@ -39,7 +39,7 @@ impl Rule {
     }
 }
 
-/// Credentials, privilege configuration, persistence locations and medical data stores:
+/// Credentials, privilege configuration, persistence locations, logs and medical data stores:
 /// the paths whose access tells a story on an EMD server.
 pub fn default_rules() -> Vec<Rule> {
     use Access::*;
@@ -53,7 +53,9 @@ pub fn default_rules() -> Vec<Rule> {
         ("/etc/ssh/", Write),
         ("/root/.ssh/", Any),
         ("/etc/cron", Write),
+        ("/etc/anacrontab", Write),
         ("/var/spool/cron/", Write),
+        ("/var/spool/anacron/", Write),
         ("/etc/systemd/", Write),
         ("/lib/systemd/system/", Write),
         ("/usr/lib/systemd/system/", Write),
@@ -61,7 +63,15 @@ pub fn default_rules() -> Vec<Rule> {
         ("/etc/init.d/", Write),
         ("/etc/ld.so.preload", Any),
         ("/etc/profile", Write),
+        ("/etc/bash.bashrc", Write),
         ("/root/.bashrc", Write),
+        ("/root/.bash_history", Write),
+        ("/etc/udev/rules.d/", Write),
+        ("/etc/update-motd.d/", Write),
+        // Logs: truncation and deletion hide an intrusion (log daemons open them rarely).
+        ("/var/log/", Write),
+        // heir's own pinned maps: another program removing them blinds the sensor.
+        ("/sys/fs/bpf/heir", Write),
         ("/var/lib/orthanc/", Write),
         ("/var/lib/dicom/", Write),
         ("/srv/dicom/", Write),

@@ -34,6 +34,8 @@ impl Default for Config {
             enabled: true,
             paths: strings(&[
                 "/etc/crontab",
+                "/etc/anacrontab",
+                "/var/spool/anacron/*",
                 "/etc/cron.d/*",
                 "/etc/cron.hourly/*",
                 "/etc/cron.daily/*",
@@ -47,6 +49,7 @@ impl Default for Config {
                 "/home/*/.config/systemd/user/*",
                 "/etc/init.d/*",
                 "/etc/rc.local",
+                "/etc/rc.common",
                 "/etc/rc?.d/*",
                 "/etc/profile",
                 "/etc/profile.d/*",
@@ -93,6 +96,32 @@ impl Persistence {
     }
 }
 
+/// The ATT&CK sub-technique of an autostart location, and how bad a change to it is.
+fn technique(path: &str) -> (&'static str, Severity) {
+    if path.starts_with("/var/spool/cron/atjobs") || path.starts_with("/var/spool/cron/atspool")
+    {
+        ("T1053.002", Severity::High)
+    } else if path.contains("cron") {
+        ("T1053.003", Severity::High)
+    } else if path.contains("systemd") && path.ends_with(".timer") {
+        ("T1053.006", Severity::High)
+    } else if path.contains("systemd") {
+        ("T1543.002", Severity::High)
+    } else if path.contains("init.d") || path.starts_with("/etc/rc") {
+        ("T1037.004", Severity::High)
+    } else if path.contains("authorized_keys") {
+        ("T1098.004", Severity::High)
+    } else if path.ends_with("ld.so.preload") {
+        ("T1574.006", Severity::Critical)
+    } else if path.starts_with("/etc/udev/") {
+        ("T1546.017", Severity::High)
+    } else if path.starts_with("/etc/update-motd.d/") {
+        ("T1037", Severity::Medium)
+    } else {
+        ("T1546.004", Severity::Medium)
+    }
+}
+
 impl Detector for Persistence {
     fn name(&self) -> &'static str {
         "persistence"
@@ -114,20 +143,7 @@ impl Detector for Persistence {
             return;
         }
         let p = &ev.process;
-        let (attack, sev) = if path.contains("cron") {
-            ("T1053.003", Severity::High)
-        } else if path.contains("systemd")
-            || path.contains("init.d")
-            || path.contains("rc") && path.starts_with("/etc/rc")
-        {
-            ("T1543.002", Severity::High)
-        } else if path.contains("authorized_keys") {
-            ("T1098.004", Severity::High)
-        } else if path.ends_with("ld.so.preload") {
-            ("T1574.006", Severity::Critical)
-        } else {
-            ("T1546.004", Severity::Medium)
-        };
+        let (attack, sev) = technique(path);
         let spec = Spec { attack, ..SPEC };
         let mut a = spec.process_alert(
             ev,
@@ -199,5 +215,30 @@ mod tests {
             open(3, vi, "/etc/crontab", 0),
         ];
         assert!(run(&mut d, &benign).is_empty());
+    }
+
+    #[test]
+    fn each_autostart_location_carries_its_own_sub_technique() {
+        for (path, attack) in [
+            ("/etc/cron.d/updater", "T1053.003"),
+            ("/etc/anacrontab", "T1053.003"),
+            ("/var/spool/cron/crontabs/root", "T1053.003"),
+            ("/var/spool/cron/atjobs/a0001", "T1053.002"),
+            ("/etc/systemd/system/sync.timer", "T1053.006"),
+            ("/etc/systemd/system/sync.service", "T1543.002"),
+            ("/etc/rc.local", "T1037.004"),
+            ("/etc/rc.common", "T1037.004"),
+            ("/etc/init.d/pacs-sync", "T1037.004"),
+            ("/root/.ssh/authorized_keys", "T1098.004"),
+            ("/etc/ld.so.preload", "T1574.006"),
+            ("/etc/udev/rules.d/99-usb.rules", "T1546.017"),
+            ("/root/.bashrc", "T1546.004"),
+        ] {
+            assert_eq!(technique(path).0, attack, "{path}");
+            assert!(
+                Config::default().paths.iter().any(|p| glob(p, path)),
+                "{path} is an autostart location"
+            );
+        }
     }
 }
