@@ -98,8 +98,7 @@ impl Persistence {
 
 /// The ATT&CK sub-technique of an autostart location, and how bad a change to it is.
 fn technique(path: &str) -> (&'static str, Severity) {
-    if path.starts_with("/var/spool/cron/atjobs") || path.starts_with("/var/spool/cron/atspool")
-    {
+    if path.starts_with("/var/spool/cron/atjobs") || path.starts_with("/var/spool/cron/atspool") {
         ("T1053.002", Severity::High)
     } else if path.contains("cron") {
         ("T1053.003", Severity::High)

@@ -1,0 +1,272 @@
+//! The Linux host techniques an EDR on an EMD server is expected to see, through the real
+//! probes and the real agent at its defaults: each one done with the real tool where doing it
+//! is harmless here (bash, shred, touch, chmod, env, writes to /etc/sudoers.d, /etc/cron.d,
+//! /etc/systemd/system and /var/log), and otherwise by a copy of `/bin/true` carrying the
+//! tool's name and arguments (`systemctl stop auditd` must not stop this machine's auditd): the
+//! sensor sees the same exec either way. Each alert carries the exact ATT&CK sub-technique.
+//!
+//! Then the benign twins (`history | tail`, `touch -r` in a build tree, `systemctl status`,
+//! `chmod 755`, a service stopped by dpkg, …) run, each carrying a marker in its arguments or
+//! file names, and a canary after them: once the canary's alert is in, no alert may mention a
+//! marker. Needs root; without it the test fails with NOT RUN.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use heir_testkit::{Reap, exit_within, poll};
+use serde_json::Value;
+
+const HEIR: &str = env!("CARGO_BIN_EXE_heir");
+const STARTUP: Duration = Duration::from_secs(60);
+const ALERT_WITHIN: Duration = Duration::from_secs(20);
+
+fn unique() -> String {
+    format!("{}", std::process::id())
+}
+
+/// Files and directories the test made outside its scratch directory, removed at the end
+/// whatever happens.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+struct Host {
+    _agent: Reap,
+    alerts: PathBuf,
+    /// Copies of /bin/true named after tools (outside /tmp, so no "run from /tmp" alert).
+    fakes: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Host {
+    fn start(u: &str, cleanup: &mut Cleanup) -> (Host, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let alerts = dir.path().join("alerts.jsonl");
+        let mut agent = Reap(
+            Command::new(HEIR)
+                .args(["agent", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .arg("--alerts")
+                .arg(&alerts)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        heir_testkit::ready(&mut agent.0, STARTUP);
+        let root = PathBuf::from(format!("/run/heir-techniques-{u}"));
+        cleanup.0.push(root.clone());
+        let fakes = root.join("bin");
+        let scratch = root.join("work");
+        std::fs::create_dir_all(&fakes).unwrap();
+        std::fs::create_dir_all(&scratch).unwrap();
+        (
+            Host {
+                _agent: agent,
+                alerts,
+                fakes,
+                scratch,
+            },
+            dir,
+        )
+    }
+
+    /// A copy of `from` named `name` in the fakes directory.
+    fn tool(&self, name: &str, from: &str) -> PathBuf {
+        let p = self.fakes.join(name);
+        if !p.exists() {
+            std::fs::copy(from, &p).unwrap();
+        }
+        p
+    }
+
+    fn fake(&self, name: &str) -> PathBuf {
+        self.tool(name, "/bin/true")
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        heir_testkit::alert_lines(&self.alerts)
+    }
+
+    /// Waits for an alert of `rule` whose evidence mentions `marker`, and checks its technique.
+    #[track_caller]
+    fn expect(&self, rule: &str, attack: &str, marker: &str) {
+        let a = poll(
+            &format!("a {rule} alert mentioning {marker}"),
+            ALERT_WITHIN,
+            || {
+                self.alerts()
+                    .into_iter()
+                    .find(|a| a["rule"] == rule && a.to_string().contains(marker))
+            },
+        );
+        assert_eq!(a["attack"], attack, "{rule}: {a}");
+    }
+}
+
+/// Runs a command to completion within a bound; its output is discarded.
+#[track_caller]
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) {
+    let program = program.as_ref().to_owned();
+    let what = format!("{} {}", program.to_string_lossy(), args.join(" "));
+    let mut child = Reap(
+        Command::new(&program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}")),
+    );
+    exit_within(&mut child.0, Duration::from_secs(30), &what);
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn each_host_technique_fires_with_its_sub_technique_and_routine_twins_stay_quiet() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "NOT RUN: the agent's probes need root (CI runs the tests as root)"
+    );
+    let u = unique();
+    let mut cleanup = Cleanup(Vec::new());
+    let (h, _dir) = Host::start(&u, &mut cleanup);
+
+    // Indicator removal.
+    run("bash", &["-c", &format!("history -c; : hist{u}")]);
+    h.expect("host.history_tampering", "T1070.003", &format!("hist{u}"));
+    run("bash", &["-c", &format!("unset HISTFILE; : nohist{u}")]);
+    h.expect("host.history_disabled", "T1562.003", &format!("nohist{u}"));
+    let log = PathBuf::from(format!("/var/log/heir-techniques-{u}.log"));
+    cleanup.0.push(log.clone());
+    std::fs::write(&log, "routine line\n").unwrap();
+    run("bash", &["-c", &format!(": > {}", s(&log))]);
+    h.expect("host.audit_log_cleared", "T1070.002", s(&log));
+    let implant = h.scratch.join(format!("implant{u}"));
+    std::fs::write(&implant, b"payload").unwrap();
+    run("shred", &["-u", s(&implant)]);
+    h.expect("host.file_shredded", "T1070.004", &format!("implant{u}"));
+    let planted = PathBuf::from(format!("/etc/heir-techniques-{u}"));
+    cleanup.0.push(planted.clone());
+    run("touch", &["-r", "/etc/hostname", s(&planted)]);
+    h.expect("host.timestomp", "T1070.006", s(&planted));
+
+    // Impairing defences.
+    run(h.fake("systemctl"), &["stop", &format!("auditd{u}")]);
+    h.expect(
+        "host.security_service_stopped",
+        "T1562.001",
+        &format!("auditd{u}"),
+    );
+    run(h.fake("ufw"), &["disable", &format!("--x{u}")]);
+    h.expect("host.firewall_disabled", "T1562.004", &format!("--x{u}"));
+    run(
+        h.fake("bpftool"),
+        &["map", "delete", "pinned", &format!("/sys/fs/bpf/heir/x{u}")],
+    );
+    h.expect("host.heir_tampered", "T1562.001", &format!("x{u}"));
+
+    // Library injection.
+    run(
+        "env",
+        &[&format!("LD_PRELOAD=/nonexistent/l{u}.so"), "/bin/true"],
+    );
+    h.expect("host.ld_preload", "T1574.006", &format!("l{u}.so"));
+
+    // Accounts and privileges.
+    run(h.fake("useradd"), &[&format!("svc{u}")]);
+    h.expect("host.account_created", "T1136.001", &format!("svc{u}"));
+    let suid = h.scratch.join(format!("suid{u}"));
+    std::fs::copy("/bin/true", &suid).unwrap();
+    run("chmod", &["u+s", s(&suid)]);
+    h.expect("host.setuid_bit_set", "T1548.001", &format!("suid{u}"));
+    // sudo ignores sudoers.d files whose names contain a dot; this one only holds a comment.
+    let sudoers = PathBuf::from(format!("/etc/sudoers.d/heir.techniques{u}"));
+    cleanup.0.push(sudoers.clone());
+    run("bash", &["-c", &format!("echo '# test' > {}", s(&sudoers))]);
+    h.expect("host.sudoers_modified", "T1548.003", s(&sudoers));
+
+    // Permissions.
+    run(h.fake("chattr"), &["+i", &format!("/etc/cron.d/lock{u}")]);
+    h.expect("host.immutable_attribute", "T1222.002", &format!("lock{u}"));
+    let fake_chmod = h.fakes.join("perm").join("chmod");
+    std::fs::create_dir_all(fake_chmod.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/true", &fake_chmod).unwrap();
+    run(&fake_chmod, &["o+r", "/etc/shadow", &format!("--p{u}")]);
+    h.expect(
+        "host.sensitive_permissions",
+        "T1222.002",
+        &format!("--p{u}"),
+    );
+
+    // Autostart (cron ignores /etc/cron.d files with a dot; systemd loads no unit unasked).
+    let cron = PathBuf::from(format!("/etc/cron.d/heir.techniques{u}"));
+    cleanup.0.push(cron.clone());
+    run("bash", &["-c", &format!("echo '# test' > {}", s(&cron))]);
+    h.expect("host.persistence", "T1053.003", s(&cron));
+    let timer = PathBuf::from(format!("/etc/systemd/system/heir-techniques-{u}.timer"));
+    cleanup.0.push(timer.clone());
+    run("bash", &["-c", &format!("echo '# test' > {}", s(&timer))]);
+    h.expect("host.persistence", "T1053.006", s(&timer));
+
+    // Credential dumping from process memory.
+    run(h.fake("gcore"), &["-o", &format!("/run/core{u}"), "1"]);
+    h.expect("host.process_memory_dump", "T1003.007", &format!("core{u}"));
+
+    // The routine twins, each with a marker.
+    let m = format!("routine{u}");
+    run("bash", &["-c", &format!("history | tail -n 1; : {m}")]);
+    let build = h.scratch.join(format!("{m}-build"));
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::write(build.join("main.c"), "int main;").unwrap();
+    run(
+        "touch",
+        &["-r", s(&build.join("main.c")), s(&build.join("main.o"))],
+    );
+    run(h.fake("systemctl"), &["status", "auditd", &m]);
+    run(h.fake("systemctl"), &["stop", &format!("nginx-{m}")]);
+    run("chmod", &["755", s(&build.join("main.c"))]);
+    run(
+        "env",
+        &[&format!("LD_LIBRARY_PATH=/opt/{m}/lib"), "/bin/true"],
+    );
+    run(h.fake("iptables"), &["-L", "-n", &m]);
+    // A package upgrade restarting the syslog daemon: dpkg (here a bash named dpkg) runs
+    // systemctl as its child.
+    let dpkg = h.tool("dpkg", "/bin/bash");
+    run(
+        &dpkg,
+        &[
+            "-c",
+            &format!("{} stop rsyslog-{m}; true", s(&h.fake("systemctl"))),
+        ],
+    );
+
+    // The canary: a program reading /etc/shadow, after every twin.
+    let canary = h.tool(&format!("canary{u}"), "/usr/bin/cat");
+    run(&canary, &["/etc/shadow"]);
+    let comm: String = format!("canary{u}").chars().take(15).collect();
+    poll("the canary's credential_access alert", ALERT_WITHIN, || {
+        h.alerts()
+            .into_iter()
+            .find(|a| a["category"] == "credential_access" && a["comm"] == comm.as_str())
+    });
+    let noisy: Vec<Value> = h
+        .alerts()
+        .into_iter()
+        .filter(|a| a.to_string().contains(&m))
+        .collect();
+    assert!(noisy.is_empty(), "routine work raised alerts: {noisy:#?}");
+}
