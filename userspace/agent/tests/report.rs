@@ -39,18 +39,40 @@ fn data_dir() -> tempfile::TempDir {
     )
     .unwrap();
     let icsma = root.join("../shared/data/icsma");
-    assert!(icsma.join("README.md").is_file(), "real CSAF data missing at {}", icsma.display());
+    assert!(
+        icsma.join("README.md").is_file(),
+        "real CSAF data missing at {}",
+        icsma.display()
+    );
     let d = dir.path().to_str().unwrap();
-    let (ok, _, err) = heir(dir.path(), &["vuln", "import", icsma.to_str().unwrap(), "--data-dir", d]);
+    let (ok, _, err) = heir(
+        dir.path(),
+        &["vuln", "import", icsma.to_str().unwrap(), "--data-dir", d],
+    );
     assert!(ok, "heir vuln import: {err}");
-    let store = heir_store::Store::open(&dir.path().join("heir.redb"), heir_store::Retention::default()).unwrap();
+    let store = heir_store::Store::open(
+        &dir.path().join("heir.redb"),
+        heir_store::Retention::default(),
+    )
+    .unwrap();
     let ago = |h: u64| Timestamp::from_nanos(Timestamp::now().as_nanos() - h * 3_600_000_000_000);
     let mut alerts = Vec::new();
-    for (i, (cat, ip)) in [(Category::PortScan, "10.60.0.11"), (Category::PortScan, "10.60.0.13"), (Category::BruteForce, "10.60.0.16")]
-        .into_iter()
-        .enumerate()
+    for (i, (cat, ip)) in [
+        (Category::PortScan, "10.60.0.11"),
+        (Category::PortScan, "10.60.0.13"),
+        (Category::BruteForce, "10.60.0.16"),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        let mut a = Alert::new(ago(2 + i as u64 * 24), "test.rule", "<b>scan</b>", cat, Severity::High, 0.9);
+        let mut a = Alert::new(
+            ago(2 + i as u64 * 24),
+            "test.rule",
+            "<b>scan</b>",
+            cat,
+            Severity::High,
+            0.9,
+        );
         a.id = format!("cli-{i}");
         a.dst_ip = Some(ip.parse().unwrap());
         a.taxonomy.attack = Some("T1046".into());
@@ -66,9 +88,33 @@ fn heir_report_writes_each_role_s_page() {
     let dir = data_dir();
     let d = dir.path().to_str().unwrap();
     let sections: [(&str, &[&str]); 4] = [
-        ("hospital", &["rama", "devices", "alerts", "attack", "advisories", "actions", "consortium", "peers"]),
-        ("manufacturer", &["products", "indicators", "vulnerabilities"]),
-        ("regulator", &["by-category", "by-class", "by-owasp", "by-enisa", "rama-distribution"]),
+        (
+            "hospital",
+            &[
+                "rama",
+                "devices",
+                "alerts",
+                "attack",
+                "advisories",
+                "actions",
+                "consortium",
+                "peers",
+            ],
+        ),
+        (
+            "manufacturer",
+            &["products", "indicators", "vulnerabilities"],
+        ),
+        (
+            "regulator",
+            &[
+                "by-category",
+                "by-class",
+                "by-owasp",
+                "by-enisa",
+                "rama-distribution",
+            ],
+        ),
         ("public", &["by-category", "bands"]),
     ];
     for (role, want) in sections {
@@ -76,16 +122,38 @@ fn heir_report_writes_each_role_s_page() {
         let out_s = out.to_str().unwrap();
         let (ok, stdout, err) = heir(
             dir.path(),
-            &["report", "--role", role, "--manufacturer", "Baxter", "--since", "30d", "--data-dir", d, "--out", out_s],
+            &[
+                "report",
+                "--role",
+                role,
+                "--manufacturer",
+                "Baxter",
+                "--since",
+                "30d",
+                "--data-dir",
+                d,
+                "--out",
+                out_s,
+            ],
         );
         assert!(ok, "heir report --role {role}: {err}");
         assert!(stdout.contains(out_s), "{stdout}");
-        let html = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{role}: no report at {out_s}: {e}"));
+        let html = std::fs::read_to_string(&out)
+            .unwrap_or_else(|e| panic!("{role}: no report at {out_s}: {e}"));
         assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(html.contains(&format!("<span id=\"role\">{role}</span>")), "{role}: cover");
-        assert!(html.contains("alert store (3 alert lines)"), "{role}: sources");
+        assert!(
+            html.contains(&format!("<span id=\"role\">{role}</span>")),
+            "{role}: cover"
+        );
+        assert!(
+            html.contains("alert store (3 alert lines)"),
+            "{role}: sources"
+        );
         for s in want {
-            assert!(html.contains(&format!("<section id=\"{s}\">")), "{role}: no section {s}");
+            assert!(
+                html.contains(&format!("<section id=\"{s}\">")),
+                "{role}: no section {s}"
+            );
         }
         if role == "hospital" {
             assert!(html.contains("ICSMA-21-047-01"), "the ventilator advisory");
@@ -103,24 +171,74 @@ fn heir_report_names_a_bad_role_and_an_unwritable_destination() {
     let dir = data_dir();
     let d = dir.path().to_str().unwrap();
     let out = dir.path().join("x.html");
-    let (ok, _, err) = heir(dir.path(), &["report", "--role", "boss", "--data-dir", d, "--out", out.to_str().unwrap()]);
+    let (ok, _, err) = heir(
+        dir.path(),
+        &[
+            "report",
+            "--role",
+            "boss",
+            "--data-dir",
+            d,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(!ok);
-    assert!(err.contains("boss") && err.contains("hospital, manufacturer, regulator or public"), "{err}");
+    assert!(
+        err.contains("boss") && err.contains("hospital, manufacturer, regulator or public"),
+        "{err}"
+    );
     assert!(!out.exists());
 
     let bad = dir.path().join("devices.toml/x.html");
-    let (ok, _, err) = heir(dir.path(), &["report", "--role", "public", "--data-dir", d, "--out", bad.to_str().unwrap()]);
+    let (ok, _, err) = heir(
+        dir.path(),
+        &[
+            "report",
+            "--role",
+            "public",
+            "--data-dir",
+            d,
+            "--out",
+            bad.to_str().unwrap(),
+        ],
+    );
     assert!(!ok);
     assert!(err.contains(bad.to_str().unwrap()), "{err}");
 
     let ro = dir.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     let gone = ro.join("missing/y.html");
-    let (ok, _, err) = heir(dir.path(), &["report", "--role", "hospital", "--data-dir", d, "--out", gone.to_str().unwrap()]);
+    let (ok, _, err) = heir(
+        dir.path(),
+        &[
+            "report",
+            "--role",
+            "hospital",
+            "--data-dir",
+            d,
+            "--out",
+            gone.to_str().unwrap(),
+        ],
+    );
     assert!(!ok);
-    assert!(err.contains("does not exist") && err.contains(gone.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains(gone.to_str().unwrap()),
+        "{err}"
+    );
 
-    let (ok, _, err) = heir(dir.path(), &["report", "--role", "manufacturer", "--data-dir", d, "--out", out.to_str().unwrap()]);
+    let (ok, _, err) = heir(
+        dir.path(),
+        &[
+            "report",
+            "--role",
+            "manufacturer",
+            "--data-dir",
+            d,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(!ok);
     assert!(err.contains("--manufacturer"), "{err}");
 }

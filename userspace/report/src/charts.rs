@@ -92,7 +92,7 @@ pub fn stacked_bars(
                 return String::new();
             }
             let i = i as usize;
-            if i % every != 0 {
+            if !i.is_multiple_of(every) {
                 return String::new();
             }
             labels.get(i).cloned().unwrap_or_default()

@@ -4,7 +4,9 @@
 mod common;
 
 use heir_model::Category;
-use heir_report::{HospitalView, ManufacturerView, Page, PublicView, RegulatorView, Releaser, Role};
+use heir_report::{
+    HospitalView, ManufacturerView, Page, PublicView, RegulatorView, Releaser, Role,
+};
 use rand::SeedableRng;
 
 fn releaser_rng() -> rand::rngs::StdRng {
@@ -33,7 +35,11 @@ fn hospital_report_counts_the_fleet_alerts_and_advisories() {
 
     // Real advisories: the ventilators at 2.2.3 (ICSMA-21-047-01), the cabinets at 1.4.0
     // (ICSMA-19-248-01), the receivers at 1.0.2 (ICSMA-20-049-01); not the fixed ventilators.
-    for (adv, n) in [("ICSMA-21-047-01", 5), ("ICSMA-19-248-01", 3), ("ICSMA-20-049-01", 2)] {
+    for (adv, n) in [
+        ("ICSMA-21-047-01", 5),
+        ("ICSMA-19-248-01", 3),
+        ("ICSMA-20-049-01", 2),
+    ] {
         let a = v
             .advisories
             .iter()
@@ -41,14 +47,38 @@ fn hospital_report_counts_the_fleet_alerts_and_advisories() {
             .unwrap_or_else(|| panic!("{adv} is not among the open advisories"));
         assert_eq!(a.devices.len(), n, "{adv}: {:?}", a.devices);
     }
-    assert!(v.advisories.iter().all(|a| !a.devices.iter().any(|d| d == "idv-vent-6" || d == "idv-vent-7")));
+    assert!(v.advisories.iter().all(|a| {
+        !a.devices
+            .iter()
+            .any(|d| d == "idv-vent-6" || d == "idv-vent-7")
+    }));
     assert!(!v.actions.is_empty());
-    assert!(v.actions.windows(2).all(|w| w[0].action.lowers_by >= w[1].action.lowers_by));
-    assert!(!v.history.is_empty(), "the hospital score changed within the window");
+    assert!(
+        v.actions
+            .windows(2)
+            .all(|w| w[0].action.lowers_by >= w[1].action.lowers_by)
+    );
+    assert!(
+        !v.history.is_empty(),
+        "the hospital score changed within the window"
+    );
 
     let html = v.render(&common::cover(Role::Hospital)).unwrap();
-    for section in ["rama", "devices", "alerts", "attack", "taxonomy", "advisories", "actions", "consortium", "peers"] {
-        assert!(html.contains(&format!("<section id=\"{section}\">")), "no section {section}");
+    for section in [
+        "rama",
+        "devices",
+        "alerts",
+        "attack",
+        "taxonomy",
+        "advisories",
+        "actions",
+        "consortium",
+        "peers",
+    ] {
+        assert!(
+            html.contains(&format!("<section id=\"{section}\">")),
+            "no section {section}"
+        );
     }
     assert!(html.contains(common::LABEL));
     assert!(html.contains("10.60.1.101"));
@@ -57,13 +87,19 @@ fn hospital_report_counts_the_fleet_alerts_and_advisories() {
     assert!(html.contains("&lt;script&gt;"));
     // One bar per non-empty (day, category), one point per change of the hospital score.
     let chart = common::element(&html, "div", "chart-alerts-per-day");
-    assert_eq!(common::bars(chart, &common::palette()), common::per_day().len());
+    assert_eq!(
+        common::bars(chart, &common::palette()),
+        common::per_day().len()
+    );
     let chart = common::element(&html, "div", "chart-rama-history");
     assert_eq!(chart.matches("<circle").count(), v.history.len());
     let peers = common::element(&html, "section", "peers");
     assert!(peers.contains("Not available"), "{peers}");
     let cats = common::element(&html, "table", "table-alert-categories");
-    assert!(cats.contains("<td>port_scan</td><td class=\"n\">5</td>"), "{cats}");
+    assert!(
+        cats.contains("<td>port_scan</td><td class=\"n\">5</td>"),
+        "{cats}"
+    );
 }
 
 #[test]
@@ -77,7 +113,10 @@ fn manufacturer_report_shows_its_groups_of_k_and_nothing_else() {
     assert_eq!(m.rows.len(), 1, "{:?}", m.rows);
     assert!(m.withheld);
     let row = &m.rows[0];
-    assert_eq!((row.model.as_str(), row.firmware.as_str()), ("T1 Ventilator", "2.2.3"));
+    assert_eq!(
+        (row.model.as_str(), row.firmware.as_str()),
+        ("T1 Ventilator", "2.2.3")
+    );
     assert_eq!(row.devices, 5);
     assert_eq!(row.incidents.get(&Category::PortScan), Some(&5));
     assert_eq!(row.incidents.get(&Category::C2Beacon), Some(&1));
@@ -89,9 +128,15 @@ fn manufacturer_report_shows_its_groups_of_k_and_nothing_else() {
     common::assert_no_identities("the manufacturer report", &html);
     assert!(!html.contains("Pyxis"), "another manufacturer's product");
     let table = common::element(&html, "table", "table-products");
-    assert!(table.contains("<td class=\"n\">2.2.3</td><td class=\"n\">5</td><td class=\"n\">6</td>"), "{table}");
+    assert!(
+        table.contains("<td class=\"n\">2.2.3</td><td class=\"n\">5</td><td class=\"n\">6</td>"),
+        "{table}"
+    );
     let chart = common::element(&html, "div", "chart-product-bands");
-    assert_eq!(common::bars(chart, &common::band_colours()), row.bands.iter().filter(|n| **n > 0).count());
+    assert_eq!(
+        common::bars(chart, &common::band_colours()),
+        row.bands.iter().filter(|n| **n > 0).count()
+    );
     // A manufacturer with no group of k devices gets a plain sentence.
     let none = ManufacturerView::new("Spacelabs", v.products(), k);
     assert!(none.rows.is_empty());
@@ -113,18 +158,43 @@ fn regulator_report_releases_noised_histograms_above_k() {
     assert_eq!(cat.cells().len(), Category::ALL.len());
     assert_eq!(g.by_class.as_ref().unwrap().contributors(), 12);
     assert_eq!(g.rama.as_ref().unwrap().cells().len(), 10);
-    for rel in [&g.by_category, &g.by_class, &g.by_owasp, &g.by_enisa, &g.rama].into_iter().flatten() {
+    for rel in [
+        &g.by_category,
+        &g.by_class,
+        &g.by_owasp,
+        &g.by_enisa,
+        &g.rama,
+    ]
+    .into_iter()
+    .flatten()
+    {
         assert!(rel.shown().all(|(_, n)| n >= 5), "{rel:?}");
     }
     // Noise is bounded in practice: the ventilators (7) are within a few counts.
-    let vent = g.by_class.as_ref().unwrap().cells().iter().find(|c| c.label == "ventilator").unwrap();
+    let vent = g
+        .by_class
+        .as_ref()
+        .unwrap()
+        .cells()
+        .iter()
+        .find(|c| c.label == "ventilator")
+        .unwrap();
     if let Some(n) = vent.value {
         assert!(n.abs_diff(7) <= 12, "{n}");
     }
     let html = g.render(&common::cover(Role::Regulator)).unwrap();
     common::assert_no_identities("the regulator report", &html);
-    for s in ["by-category", "by-class", "by-owasp", "by-enisa", "rama-distribution"] {
-        assert!(html.contains(&format!("<section id=\"{s}\">")), "no section {s}");
+    for s in [
+        "by-category",
+        "by-class",
+        "by-owasp",
+        "by-enisa",
+        "rama-distribution",
+    ] {
+        assert!(
+            html.contains(&format!("<section id=\"{s}\">")),
+            "no section {s}"
+        );
     }
     let shown = g.by_class.as_ref().unwrap().shown().count();
     let chart = common::element(&html, "div", "chart-by-class");
@@ -142,13 +212,19 @@ fn public_report_has_only_coarse_released_aggregates() {
     assert_eq!(p.by_category.as_ref().unwrap().contributors(), 6);
     let html = p.render(&common::cover(Role::Public)).unwrap();
     common::assert_no_identities("the public report", &html);
-    assert!(!html.contains("T1 Ventilator"), "a product name in the public report");
+    assert!(
+        !html.contains("T1 Ventilator"),
+        "a product name in the public report"
+    );
     assert!(!html.contains("ICSMA-"), "an advisory in the public report");
     assert!(html.contains("<section id=\"bands\">"));
 
     // With k above the fleet, everything is withheld, without the count below k.
     let mut rng = releaser_rng();
-    let strict = heir_mesh::privacy::Config { k_anonymity: 50, ..Default::default() };
+    let strict = heir_mesh::privacy::Config {
+        k_anonymity: 50,
+        ..Default::default()
+    };
     let mut rel = Releaser::new(strict, &mut rng);
     let p = PublicView::release(&v, &mut rel);
     assert!(p.by_category.is_none() && p.bands.is_none());

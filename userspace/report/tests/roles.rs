@@ -14,7 +14,13 @@ use heir_report::{
 use proptest::prelude::*;
 use rand::SeedableRng;
 
-const CLASSES: [&str; 5] = ["infusion_pump", "ventilator", "patient_monitor", "pacs", "workstation"];
+const CLASSES: [&str; 5] = [
+    "infusion_pump",
+    "ventilator",
+    "patient_monitor",
+    "pacs",
+    "workstation",
+];
 const MAKERS: [&str; 3] = ["Acme Medical", "Baxter", "Spacelabs"];
 const MODELS: [&str; 2] = ["Model A", "Model B"];
 const FIRMWARE: [&str; 2] = ["1.0", "2.0"];
@@ -122,7 +128,8 @@ fn leaks(text: &str, devs: &[Dev], label: &str) -> Option<String> {
     if text.contains("devid") || text.contains("LOCATION") {
         return Some("a device id or location".into());
     }
-    text.contains(label).then(|| format!("hospital label {label}"))
+    text.contains(label)
+        .then(|| format!("hospital label {label}"))
 }
 
 proptest! {

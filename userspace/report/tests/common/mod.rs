@@ -49,7 +49,13 @@ pub const LABEL: &str = "Hopital-Saint-Fixture";
 /// 2 telemetry receivers: 12 devices.
 pub fn registry_toml() -> String {
     let mut s = String::new();
-    let mut dev = |id: &str, name: &str, class: &str, maker: &str, model: &str, fw: &str, ip: &str| {
+    let mut dev = |id: &str,
+                   name: &str,
+                   class: &str,
+                   maker: &str,
+                   model: &str,
+                   fw: &str,
+                   ip: &str| {
         s.push_str(&format!(
             "[device.{id}]\nname = \"{name} {NAME_MARK}\"\nclass = \"{class}\"\nmanufacturer = \"{maker}\"\nmodel = \"{model}\"\nfirmware = \"{fw}\"\nip = \"{ip}\"\n\n"
         ));
@@ -99,7 +105,15 @@ pub fn addresses() -> Vec<String> {
     v
 }
 
-fn alert(id: &str, h: u64, cat: Category, dst: &str, attack: &str, owasp: &str, enisa: &str) -> Alert {
+fn alert(
+    id: &str,
+    h: u64,
+    cat: Category,
+    dst: &str,
+    attack: &str,
+    owasp: &str,
+    enisa: &str,
+) -> Alert {
     let mut a = Alert::new(
         hours_before(h),
         format!("test.{}", cat.slug()),
@@ -237,7 +251,9 @@ pub fn bars(svg: &str, colours: &[String]) -> usize {
         .skip(1)
         .filter(|r| {
             let tag = &r[..r.find('>').unwrap_or(r.len())];
-            colours.iter().any(|c| tag.contains(&format!("fill=\"{c}\"")))
+            colours
+                .iter()
+                .any(|c| tag.contains(&format!("fill=\"{c}\"")))
         })
         .count()
 }
@@ -263,7 +279,5 @@ pub fn assert_no_identities(what: &str, text: &str) {
     }
     assert!(!text.contains(NAME_MARK), "{what} holds a device name");
     assert!(!text.contains(LABEL), "{what} holds the hospital's label");
-    for id in ["idv-"] {
-        assert!(!text.contains(id), "{what} holds a device id ({id}…)");
-    }
+    assert!(!text.contains("idv-"), "{what} holds a device id");
 }
