@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 /// Debian packages: LLVM 22 for bpf-linker, the IEEE OUI table for device manufacturers, and
-/// the real tools the tests drive.
+/// the real tools the tests drive (chromium renders the observatory reports headless).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "ieee-data",
@@ -26,6 +26,8 @@ const APT_PACKAGES: &[&str] = &[
     "dcmtk",
     "openssh-server",
     "openssh-client",
+    // The report test renders each role's HTML report in a real browser.
+    "chromium",
     // A bench tool: `heir bench overhead` runs it beside heir as the baseline monitor.
     "bpftrace",
 ];

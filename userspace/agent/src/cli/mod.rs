@@ -8,6 +8,7 @@ mod bench;
 mod mesh;
 mod monitor;
 mod rama;
+mod report;
 mod respond;
 mod rules;
 
@@ -88,6 +89,9 @@ pub enum Command {
     },
     /// RAMA risk scores, per device and for the hospital, explained factor by factor.
     Rama(rama::Args),
+    /// The observatory's report for one reader (hospital, manufacturer, regulator, public)
+    /// as one self-contained HTML file (the agent must be stopped).
+    Report(report::Args),
     /// Vulnerability and device knowledge, imported offline.
     #[command(subcommand)]
     Vuln(rama::Vuln),
@@ -149,6 +153,7 @@ impl Command {
             Command::Devices { state, json } => rama::devices(state, json),
             Command::Rama(r) => rama::rama(r),
             Command::Vuln(v) => rama::vuln(v),
+            Command::Report(r) => report::run(r),
             Command::Rules(r) => rules::run(r),
             Command::Audit { state, json } => audit::run(state, json).await,
             Command::Mesh(m) => mesh::run(m).await,
