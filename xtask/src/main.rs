@@ -26,6 +26,8 @@ const APT_PACKAGES: &[&str] = &[
     "dcmtk",
     "openssh-server",
     "openssh-client",
+    // The injection test attaches gdb to a running daemon.
+    "gdb",
     // The report test renders each role's HTML report in a real browser.
     "chromium",
     // A bench tool: `heir bench overhead` runs it beside heir as the baseline monitor.

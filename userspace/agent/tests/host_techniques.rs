@@ -270,3 +270,113 @@ fn each_host_technique_fires_with_its_sub_technique_and_routine_twins_stay_quiet
         .collect();
     assert!(noisy.is_empty(), "routine work raised alerts: {noisy:#?}");
 }
+
+/// Spawns `cmd` and returns it running, reaped at the end of the test.
+fn spawn(cmd: &mut Command) -> Reap {
+    Reap(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn debuggers_attaching_to_a_running_daemon_are_reported_and_tracing_ones_own_child_is_not() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "NOT RUN: the agent's probes need root (CI runs the tests as root)"
+    );
+    for tool in ["/usr/bin/gdb", "/usr/bin/strace"] {
+        assert!(
+            Path::new(tool).exists(),
+            "NOT RUN: {tool} is not installed (run `cargo xtask setup`)"
+        );
+    }
+    let u = unique();
+    let mut cleanup = Cleanup(Vec::new());
+    let (h, _dir) = Host::start(&u, &mut cleanup);
+    // A device daemon: a copy of sleep, running.
+    let daemon = spawn(Command::new(h.tool("pacsd", "/bin/sleep")).arg("600"));
+    let pid = daemon.0.id().to_string();
+    let injection = |tracer: &str, sev: &str| {
+        let tracer = tracer.to_owned();
+        let sev = sev.to_owned();
+        let target = pid.clone();
+        move |a: &Value| {
+            a["category"] == "process_injection"
+                && a["comm"] == tracer.as_str()
+                && a["severity"] == sev.as_str()
+                && a["title"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(&format!("pid {target}")))
+        }
+    };
+
+    // strace -p: attaching to a process that is not strace's child.
+    let mut strace = spawn(Command::new("strace").args(["-o", "/dev/null", "-p", &pid]));
+    let attach = injection("strace", "medium");
+    poll("strace -p's process_injection alert", ALERT_WITHIN, || {
+        h.alerts().into_iter().find(&attach)
+    });
+    let _ = strace.0.kill();
+    exit_within(&mut strace.0, Duration::from_secs(10), "strace");
+
+    // gdb -p calling a function inside the daemon: attach, then registers and memory written.
+    run(
+        "gdb",
+        &[
+            "-nx",
+            "-batch",
+            "-iex",
+            "set debuginfod enabled off",
+            "-p",
+            &pid,
+            "-ex",
+            "call (int)getpid()",
+        ],
+    );
+    let write = injection("gdb", "high");
+    let a = poll("gdb's memory or register write alert", ALERT_WITHIN, || {
+        h.alerts().into_iter().find(&write)
+    });
+    assert_eq!(a["attack"], "T1055.008", "{a}");
+
+    // Tracing one's own child is routine.
+    let mut own = Vec::new();
+    let mut s = spawn(Command::new("strace").args(["-f", "-o", "/dev/null", "/bin/true"]));
+    own.push(s.0.id());
+    exit_within(&mut s.0, Duration::from_secs(30), "strace /bin/true");
+    let mut g = spawn(Command::new("gdb").args([
+        "-nx",
+        "-batch",
+        "-iex",
+        "set debuginfod enabled off",
+        "-ex",
+        "run",
+        "--args",
+        "/bin/true",
+    ]));
+    own.push(g.0.id());
+    exit_within(&mut g.0, Duration::from_secs(60), "gdb --args /bin/true");
+    let canary = h.tool(&format!("canary{u}"), "/usr/bin/cat");
+    run(&canary, &["/etc/shadow"]);
+    let comm: String = format!("canary{u}").chars().take(15).collect();
+    poll("the canary's credential_access alert", ALERT_WITHIN, || {
+        h.alerts()
+            .into_iter()
+            .find(|a| a["category"] == "credential_access" && a["comm"] == comm.as_str())
+    });
+    let noisy: Vec<Value> = h
+        .alerts()
+        .into_iter()
+        .filter(|a| {
+            a["category"] == "process_injection"
+                && a["pid"].as_u64().is_some_and(|p| own.contains(&(p as u32)))
+        })
+        .collect();
+    assert!(noisy.is_empty(), "tracing its own child raised: {noisy:#?}");
+    drop(daemon);
+}

@@ -101,6 +101,12 @@ impl Aggregator {
             Entry::Occupied(mut o) => {
                 let inc = o.get_mut();
                 if alert.ts.as_nanos().saturating_sub(inc.last.as_nanos()) <= window {
+                    // A worse turn (an attach that goes on to write memory) is news now, not
+                    // at the next update: the incident takes its severity and title at once.
+                    let escalated = alert.severity > inc.alert.severity;
+                    if escalated {
+                        inc.alert.title = alert.title.clone();
+                    }
                     inc.last = inc.last.max(alert.ts);
                     inc.alert.count = inc.alert.count.saturating_add(alert.count);
                     inc.alert.confidence = inc.alert.confidence.max(alert.confidence);
@@ -117,12 +123,13 @@ impl Aggregator {
                         inc.alert.evidence.push(e);
                     }
                     let update = self.cfg.update_secs.saturating_mul(1_000_000_000);
-                    if inc.alert.count > inc.emitted_count
-                        && alert
-                            .ts
-                            .as_nanos()
-                            .saturating_sub(inc.emitted_at.as_nanos())
-                            >= update
+                    if escalated
+                        || inc.alert.count > inc.emitted_count
+                            && alert
+                                .ts
+                                .as_nanos()
+                                .saturating_sub(inc.emitted_at.as_nanos())
+                                >= update
                     {
                         inc.emitted_at = alert.ts;
                         inc.emitted_count = inc.alert.count;
@@ -249,6 +256,29 @@ mod tests {
         agg.push(hl7, &mut out);
         assert_eq!(out.len(), 2);
         assert_ne!(out[0].id, out[1].id);
+    }
+
+    #[test]
+    fn a_more_severe_turn_updates_the_incident_at_once() {
+        let mut agg = Aggregator::new(Config::default());
+        let mut out = Vec::new();
+        let attach = alert(0, "10.0.0.9");
+        let mut write = alert(1, "10.0.0.9");
+        write.severity = Severity::Critical;
+        write.title = "wrote into the memory".into();
+        let again = alert(2, "10.0.0.9");
+        agg.push(attach, &mut out);
+        agg.push(write, &mut out);
+        agg.push(again, &mut out);
+        assert_eq!(
+            out.len(),
+            2,
+            "the escalation goes out at once, the repeat waits"
+        );
+        assert_eq!(out[1].id, out[0].id);
+        assert_eq!(out[1].severity, Severity::Critical);
+        assert_eq!(out[1].title, "wrote into the memory");
+        assert_eq!(out[1].count, 2);
     }
 
     #[test]
