@@ -452,9 +452,16 @@ fn a_burst_of_file_writes_is_aggregated_in_the_kernel() {
         "for i in $(seq 1 80); do : > {}/f$i; done",
         dir.display()
     )));
-    let e = wait_for("file_burst", |e| {
-        e.process.pid == pid && matches!(e.kind, EventKind::FileBurst { .. })
-    });
+    let own = |e: &Event| {
+        matches!(
+            e.kind,
+            EventKind::FileBurst {
+                children: false,
+                ..
+            }
+        )
+    };
+    let e = wait_for("file_burst", |e| e.process.pid == pid && own(e));
     let EventKind::FileBurst {
         writes, window_ms, ..
     } = e.kind
@@ -464,10 +471,7 @@ fn a_burst_of_file_writes_is_aggregated_in_the_kernel() {
     assert!(writes >= 50, "{writes} writes counted");
     assert_eq!(window_ms, 1000);
     waited_for_exit(pid);
-    let bursts = events_of(pid)
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::FileBurst { .. }))
-        .count();
+    let bursts = events_of(pid).iter().filter(|e| own(e)).count();
     assert_eq!(bursts, 1, "one report per window, not one per file");
     let opens = events_of(pid)
         .iter()

@@ -266,9 +266,14 @@ pub struct BurstState {
     pub writes: u32,
     pub renames: u32,
     pub unlinks: u32,
-    /// Set once the burst of this window has been reported.
-    pub reported: u32,
+    /// The total at which this window reports next: the threshold first (0 stands for it),
+    /// then twice the last reported total, so a window reports its growth a few times at most.
+    pub next_report: u32,
 }
+
+/// `nr` of a `FileBurst` record whose counters are those of all the children of the
+/// recording process's parent (a shell loop running one helper per file), not its own.
+pub const BURST_CHILDREN: u64 = 1;
 
 /// Everything the probes need that is only known at load time. Written once into the
 /// probes' read-only data (`CONFIG`), so the verifier sees constants.

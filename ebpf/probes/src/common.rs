@@ -112,6 +112,20 @@ pub fn read_kernel<T: Copy>(base: u64, off: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T).ok() }
 }
 
+/// The thread-group id of the current task's parent; 0 when it cannot be read.
+#[inline(always)]
+pub fn parent_tgid() -> u32 {
+    // SAFETY: returns a pointer value only; every dereference goes through probe_read.
+    parent_tgid_of(unsafe { bpf_get_current_task() })
+}
+
+#[inline(always)]
+fn parent_tgid_of(task: u64) -> u32 {
+    read_kernel::<u64>(task, config!(off_task_real_parent))
+        .and_then(|parent| read_kernel::<u32>(parent, config!(off_task_tgid)))
+        .unwrap_or(0)
+}
+
 /// Fills the header in place: who, when, in which cgroup.
 #[inline(always)]
 pub fn fill_header(h: &mut Header, kind: Kind) {
@@ -132,9 +146,7 @@ pub fn fill_header(h: &mut Header, kind: Kind) {
     h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     // SAFETY: returns a pointer value only; every dereference goes through probe_read.
     let task = unsafe { bpf_get_current_task() };
-    h.ppid = read_kernel::<u64>(task, config!(off_task_real_parent))
-        .and_then(|parent| read_kernel::<u32>(parent, config!(off_task_tgid)))
-        .unwrap_or(0);
+    h.ppid = parent_tgid_of(task);
     h.euid = read_kernel::<u64>(task, config!(off_task_cred))
         .and_then(|cred| read_kernel::<u32>(cred, config!(off_cred_euid)))
         .unwrap_or(u32::MAX);

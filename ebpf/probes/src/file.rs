@@ -19,7 +19,8 @@ use heir_abi::{
 
 use crate::common::{
     FILTERED, INFLIGHT_TWO, LOST, SCRATCH_ARGS, SCRATCH_TWO, arg, commit, config, count,
-    current_tid, fill_header, finish, ignored, read_user_str, reserve, ret, scratch, stash, submit,
+    current_tid, fill_header, finish, ignored, parent_tgid, read_user_str, reserve, ret, scratch,
+    stash, submit,
 };
 
 /// Watched path prefixes → `WATCH_*` bits.
@@ -29,6 +30,10 @@ static WATCH: LpmTrie<FilterPath, u32> = LpmTrie::with_max_entries(1024, 0);
 /// Per-process file-modification counters, keyed by tgid.
 #[map]
 static BURSTS: LruHashMap<u32, BurstState> = LruHashMap::with_max_entries(8192, 0);
+/// The same counters per parent, over all its children: a shell loop that runs one `openssl`
+/// and one `rm` per file makes no burst in any one process.
+#[map]
+static CHILD_BURSTS: LruHashMap<u32, BurstState> = LruHashMap::with_max_entries(8192, 0);
 
 const O_ACCMODE: u64 = 3;
 const O_CREAT: u64 = 0o100;
@@ -90,30 +95,41 @@ enum Modification {
     Unlink,
 }
 
-/// Counts one modification for the current process and reports the burst once per window
-/// when the count reaches the threshold.
+/// Counts one modification for the current process, and for its parent over all of the
+/// parent's children.
 #[inline(always)]
 fn count_modification(m: Modification) {
     let tgid = (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32;
+    count_in(&BURSTS, tgid, m, 0);
+    let parent = parent_tgid();
+    if parent > 1 {
+        count_in(&CHILD_BURSTS, parent, m, heir_abi::BURST_CHILDREN);
+    }
+}
+
+/// Counts one modification under `key` and reports the window's counters when their total
+/// reaches the threshold, then again each time it doubles.
+#[inline(always)]
+fn count_in(map: &LruHashMap<u32, BurstState>, key: u32, m: Modification, scope: u64) {
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
     let window = config!(burst_window_ns);
-    let state = match BURSTS.get_ptr_mut(&tgid) {
+    let state = match map.get_ptr_mut(&key) {
         Some(p) => p,
         None => {
             let fresh = BurstState {
                 window_start_ns: now,
                 ..BurstState::default()
             };
-            let _ = BURSTS.insert(&tgid, &fresh, 0);
-            match BURSTS.get_ptr_mut(&tgid) {
+            let _ = map.insert(&key, &fresh, 0);
+            match map.get_ptr_mut(&key) {
                 Some(p) => p,
                 None => return,
             }
         }
     };
-    // SAFETY: map value owned by this process's entry; concurrent threads of one process may
-    // race on the counters, which only makes a burst count approximate.
+    // SAFETY: map value owned by this key's entry; concurrent threads may race on the
+    // counters, which only makes a burst count approximate.
     let s = unsafe { &mut *state };
     if now.wrapping_sub(s.window_start_ns) > window {
         *s = BurstState {
@@ -127,14 +143,20 @@ fn count_modification(m: Modification) {
         Modification::Unlink => s.unlinks += 1,
     }
     let total = s.writes + s.renames + s.unlinks;
-    if s.reported == 0 && total >= config!(burst_threshold) {
-        s.reported = 1;
+    let threshold = config!(burst_threshold);
+    let next = if s.next_report == 0 {
+        threshold
+    } else {
+        s.next_report
+    };
+    if total >= next {
+        s.next_report = total.saturating_mul(2);
         let Some(rec) = scratch(&SCRATCH_ARGS) else {
             return;
         };
         fill_header(&mut rec.header, Kind::FileBurst);
         rec.ret = 0;
-        rec.nr = 0;
+        rec.nr = scope;
         rec.args = [
             u64::from(s.writes),
             u64::from(s.renames),

@@ -380,3 +380,105 @@ fn debuggers_attaching_to_a_running_daemon_are_reported_and_tracing_ones_own_chi
     assert!(noisy.is_empty(), "tracing its own child raised: {noisy:#?}");
     drop(daemon);
 }
+
+/// `n` small files standing in for a PACS export, in a fresh directory outside every watched
+/// prefix.
+fn studies(root: &Path, name: &str, n: usize) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("study-{i:05}.dcm")), b"DICM study data").unwrap();
+    }
+    dir
+}
+
+/// Runs `script` with `shell` in `dir` within a bound; returns the shell's pid.
+#[track_caller]
+fn shell_in(shell: &Path, dir: &Path, script: &str, within: Duration) -> u32 {
+    let mut child = spawn(Command::new(shell).arg("-c").arg(script).current_dir(dir));
+    let pid = child.0.id();
+    exit_within(&mut child.0, within, script);
+    pid
+}
+
+#[test]
+fn ransomware_outside_the_watched_paths_fires_and_backups_and_cleanups_do_not() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "NOT RUN: the agent's probes need root (CI runs the tests as root)"
+    );
+    let u = unique();
+    let mut cleanup = Cleanup(Vec::new());
+    let (h, _dir) = Host::start(&u, &mut cleanup);
+    let enc = "openssl enc -aes-256-cbc -K 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f -iv 000102030405060708090a0b0c0d0e0f";
+    let long = Duration::from_secs(120);
+
+    // Routine: a backup archive, a copy, a cleanup, and a log rotation's compression.
+    let data = studies(&h.scratch, "pacs", 600);
+    let bash = Path::new("/bin/bash");
+    let mut routine = vec![
+        shell_in(bash, &h.scratch, "tar czf backup.tgz pacs", long),
+        shell_in(bash, &h.scratch, "cp -r pacs pacs.bak", long),
+        shell_in(bash, &h.scratch, "rm -rf pacs.bak", long),
+    ];
+    let logs = studies(&h.scratch, "logs", 20);
+    routine.push(shell_in(
+        bash,
+        &logs,
+        "for f in *.dcm; do gzip \"$f\"; done",
+        long,
+    ));
+
+    // Encryption by a shell loop, one openssl and one rm per file: the copy-then-delete
+    // pattern, and the temporary-then-rename pattern, at two sizes. Each loop runs in its own
+    // copy of bash: one program's repeated encryption is one incident, three programs are
+    // three.
+    for (name, n, script) in [
+        (
+            "copy-rm",
+            300,
+            format!(
+                "for f in *.dcm; do {enc} -in \"$f\" -out \"$f.locked\" && rm \"$f\"; done; echo pay > README-RESTORE.txt"
+            ),
+        ),
+        (
+            "tmp-mv-rm",
+            300,
+            format!(
+                "for f in *.dcm; do {enc} -in \"$f\" -out \"$f.tmp\" && mv \"$f.tmp\" \"$f.crypt\" && rm \"$f\"; done"
+            ),
+        ),
+        (
+            "copy-rm-2000",
+            2000,
+            format!("for f in *.dcm; do {enc} -in \"$f\" -out \"$f.locked\" && rm \"$f\"; done"),
+        ),
+    ] {
+        let dir = studies(&h.scratch, name, n);
+        let shell = h.tool(&format!("lock-{name}"), "/bin/bash");
+        let pid = shell_in(&shell, &dir, &script, long);
+        let a = poll(
+            &format!("a ransomware alert naming the {name} loop (bash pid {pid})"),
+            ALERT_WITHIN,
+            || {
+                h.alerts().into_iter().find(|a| {
+                    a["category"] == "ransomware" && a["pid"].as_u64() == Some(u64::from(pid))
+                })
+            },
+        );
+        assert_eq!(a["attack"], "T1486", "{a}");
+    }
+    drop(data);
+    let noisy: Vec<Value> = h
+        .alerts()
+        .into_iter()
+        .filter(|a| {
+            a["category"] == "ransomware"
+                && a["pid"]
+                    .as_u64()
+                    .is_some_and(|p| routine.contains(&(p as u32)))
+        })
+        .collect();
+    assert!(noisy.is_empty(), "routine file work raised: {noisy:#?}");
+}

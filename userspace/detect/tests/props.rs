@@ -161,14 +161,22 @@ fn kind() -> impl Strategy<Value = EventKind> {
             ret
         }),
         (text(), any::<i64>()).prop_map(|(path, ret)| EventKind::Unlink { path, ret }),
-        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-            |(writes, renames, unlinks, window_ms)| EventKind::FileBurst {
-                writes,
-                renames,
-                unlinks,
-                window_ms
-            }
-        ),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>()
+        )
+            .prop_map(|(writes, renames, unlinks, window_ms, children)| {
+                EventKind::FileBurst {
+                    writes,
+                    renames,
+                    unlinks,
+                    window_ms,
+                    children,
+                }
+            }),
         (addr(), any::<i64>()).prop_map(|(addr, ret)| EventKind::Connect { addr, ret }),
         (
             proptest::option::of(addr()),

@@ -162,12 +162,17 @@ pub enum EventKind {
         path: String,
         ret: i64,
     },
-    /// Aggregated in the kernel: one process modified many files within one window.
+    /// Aggregated in the kernel: one process modified many files within one window, or
+    /// (`children`) the children of its parent did between them, as a shell loop running one
+    /// helper per file does. Reported when the window's total reaches the threshold and again
+    /// each time it doubles; the counts are the window's so far.
     FileBurst {
         writes: u32,
         renames: u32,
         unlinks: u32,
         window_ms: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        children: bool,
     },
     Connect {
         addr: NetAddr,

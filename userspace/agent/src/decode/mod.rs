@@ -183,6 +183,7 @@ pub fn decode(bytes: &[u8], clock: &BootClock) -> Result<Event, Error> {
                     renames: a[1] as u32,
                     unlinks: a[2] as u32,
                     window_ms: a[3] as u32,
+                    children: r.nr == heir_abi::BURST_CHILDREN,
                 },
                 Kind::CredChange => {
                     let call = match r.nr {

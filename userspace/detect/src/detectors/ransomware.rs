@@ -100,9 +100,28 @@ struct Actor {
     pid: u32,
 }
 
+/// One actor's kernel burst reports within the detector's window. The kernel reports a
+/// window's counts so far when they reach its threshold and each time they double; a report
+/// whose total is not above the previous one opens the next kernel window.
+#[derive(Default)]
+struct Bursts {
+    last: u64,
+    /// writes, renames, unlinks of the kernel windows already over.
+    done: [u32; 3],
+    /// The latest report of the current kernel window.
+    current: [u32; 3],
+    alerted: bool,
+}
+
+fn total(c: &[u32; 3]) -> u32 {
+    c.iter().fold(0u32, |t, n| t.saturating_add(*n))
+}
+
 pub struct Ransomware {
     cfg: Config,
     actors: HashMap<u32, Actor>,
+    /// (pid, counted over its children) → its bursts.
+    bursts: HashMap<(u32, bool), Bursts>,
 }
 
 impl Ransomware {
@@ -110,7 +129,87 @@ impl Ransomware {
         Self {
             cfg,
             actors: HashMap::new(),
+            bursts: HashMap::new(),
         }
+    }
+
+    /// A kernel burst report, wherever the files are: the watch list decides which paths
+    /// reach userspace, not which bursts do. Mass replacement is many renames and unlinks
+    /// with writes beside them; deleting a tree (no writes) or copying one (no replacements)
+    /// is not it.
+    fn burst(
+        &mut self,
+        ev: &Event,
+        counts: [u32; 3],
+        window_ms: u32,
+        children: bool,
+        out: &mut Vec<Alert>,
+    ) {
+        let p = &ev.process;
+        let parent = crate::util::parent_exe(p);
+        let (pid, who) = if children {
+            // A package manager's maintainer scripts replace files by the hundred.
+            if parent.is_some_and(|e| {
+                let name = crate::util::basename(e);
+                self.cfg.allowed.iter().any(|a| a == name)
+            }) {
+                return;
+            }
+            (
+                p.ppid,
+                format!("the children of {}", parent.unwrap_or("its parent")),
+            )
+        } else {
+            (p.pid, exe(p).to_owned())
+        };
+        if pid <= 1 {
+            return;
+        }
+        let now = ev.ts.as_nanos();
+        let window = secs_to_ns(self.cfg.window_secs);
+        bound(&mut self.bursts, 65_536, |_, b| {
+            now.saturating_sub(b.last) < window
+        });
+        let b = self.bursts.entry((pid, children)).or_default();
+        if now.saturating_sub(b.last) > window {
+            *b = Bursts::default();
+        }
+        b.last = now;
+        if total(&counts) <= total(&b.current) {
+            for (d, c) in b.done.iter_mut().zip(b.current) {
+                *d = d.saturating_add(c);
+            }
+        }
+        b.current = counts;
+        let [writes, renames, unlinks] = [0, 1, 2].map(|i| b.done[i].saturating_add(b.current[i]));
+        let replacements = renames.saturating_add(unlinks);
+        if b.alerted || replacements < self.cfg.burst_replacements || writes < replacements / 2 {
+            return;
+        }
+        b.alerted = true;
+        let mut a = SPEC.process_alert(
+            ev,
+            format!("Mass file replacement by {who} (pid {pid})"),
+            Severity::High,
+            0.7,
+        );
+        a.pid = Some(pid);
+        if children {
+            a.comm = parent.map(|e| crate::util::basename(e).to_owned());
+        }
+        a.count = u64::from(replacements);
+        a.evidence.push(format!(
+            "kernel bursts: {writes} writes, {renames} renames, {unlinks} unlinks (windows of {window_ms} ms, within {} s)",
+            self.cfg.window_secs
+        ));
+        if children {
+            a.evidence.push(format!(
+                "counted over the children of pid {pid}, e.g. {} (pid {})",
+                exe(p),
+                p.pid
+            ));
+        }
+        out.push(a);
     }
 
     fn is_temp(&self, suffix: &str) -> bool {
@@ -317,24 +416,14 @@ impl Detector for Ransomware {
                 renames,
                 unlinks,
                 window_ms,
-            } => {
-                let replacements = renames.saturating_add(*unlinks);
-                if replacements >= self.cfg.burst_replacements && *writes >= replacements / 2 {
-                    let mut a = SPEC.process_alert(
-                        ev,
-                        format!(
-                            "Mass file replacement by {} (pid {})",
-                            exe(&ev.process),
-                            ev.process.pid
-                        ),
-                        Severity::High,
-                        0.7,
-                    );
-                    a.count = u64::from(replacements);
-                    a.evidence.push(format!("kernel burst: {writes} writes, {renames} renames, {unlinks} unlinks in {window_ms} ms"));
-                    out.push(a);
-                }
-            }
+                children,
+            } => self.burst(
+                ev,
+                [*writes, *renames, *unlinks],
+                *window_ms,
+                *children,
+                out,
+            ),
             EventKind::Exit { .. } => {
                 if let Some(a) = self.actors.get(&ev.process.pid)
                     && !a.alerted
@@ -473,12 +562,63 @@ mod tests {
                     renames: 300,
                     unlinks: 20,
                     window_ms: 2000,
+                    children: false,
                 },
             )],
         );
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].evidence[0].contains("300 renames"));
         assert_complete(&alerts);
+    }
+
+    #[test]
+    fn a_shell_loops_children_replacing_files_over_several_windows_fire() {
+        let mut d = Ransomware::new(Config::default());
+        let mut events = Vec::new();
+        // Each kernel window reports at 64 and 128: writes and unlinks alike, one helper per
+        // file, so no one process reaches anything.
+        for w in 0..3u64 {
+            for (i, n) in [64u32, 128].into_iter().enumerate() {
+                let helper = proc_(
+                    6000 + (w * 2 + i as u64) as u32,
+                    5999,
+                    0,
+                    "rm",
+                    "/usr/bin/rm",
+                    "/usr/bin/bash",
+                );
+                events.push(ev(
+                    w * 2000 + i as u64 * 100,
+                    helper,
+                    EventKind::FileBurst {
+                        writes: n / 2,
+                        renames: 0,
+                        unlinks: n / 2,
+                        window_ms: 1000,
+                        children: true,
+                    },
+                ));
+            }
+        }
+        let alerts = run(&mut d, &events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].pid, Some(5999), "the loop, not one helper");
+        assert_eq!(alerts[0].count, 128, "64 unlinks from each of two windows");
+        // Deleting a tree is not encrypting it: unlinks without writes.
+        let mut d = Ransomware::new(Config::default());
+        let rm = proc_(7001, 7000, 0, "rm", "/usr/bin/rm", "/usr/bin/bash");
+        let cleanup = [ev(
+            0,
+            rm,
+            EventKind::FileBurst {
+                writes: 0,
+                renames: 0,
+                unlinks: 4096,
+                window_ms: 1000,
+                children: false,
+            },
+        )];
+        assert!(run(&mut d, &cleanup).is_empty());
     }
 
     #[test]
@@ -538,6 +678,7 @@ mod tests {
                 renames: 0,
                 unlinks: 0,
                 window_ms: 1000,
+                children: false,
             },
         ));
         let alerts = run(&mut d, &events);
