@@ -61,25 +61,27 @@ impl std::fmt::Display for Imported {
             ),
             Imported::Batch(items) => {
                 // One line per kind: a directory of 124 advisories is one summary, not 124.
-                let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+                let mut kinds: BTreeMap<&str, (usize, usize, &str)> = BTreeMap::new();
                 for (_, i) in items {
-                    let (kind, n) = match i {
-                        Imported::Sbom { components, .. } => ("SBOMs", *components),
-                        Imported::Mds2 { answers, .. } => ("MDS2 forms", *answers),
-                        Imported::Vulnerabilities { count, .. } => ("vulnerability feeds", *count),
-                        Imported::Kev { count } => ("KEV lists", *count),
+                    let (kind, n, unit) = match i {
+                        Imported::Sbom { components, .. } => ("SBOMs", *components, "components"),
+                        Imported::Mds2 { answers, .. } => ("MDS2 forms", *answers, "answers"),
+                        Imported::Vulnerabilities { count, .. } => {
+                            ("vulnerability feeds", *count, "vulnerabilities")
+                        }
+                        Imported::Kev { count } => ("KEV lists", *count, "entries"),
                         Imported::Advisory {
                             vulnerabilities, ..
-                        } => ("advisories", *vulnerabilities),
-                        Imported::Batch(_) => ("directories", 0),
+                        } => ("advisories", *vulnerabilities, "vulnerabilities"),
+                        Imported::Batch(_) => ("directories", 0, "files"),
                     };
-                    let e = kinds.entry(kind).or_default();
+                    let e = kinds.entry(kind).or_insert((0, 0, unit));
                     e.0 += 1;
                     e.1 += n;
                 }
                 let parts: Vec<String> = kinds
                     .iter()
-                    .map(|(kind, (files, n))| format!("{files} {kind} ({n} entries)"))
+                    .map(|(kind, (files, n, unit))| format!("{files} {kind} ({n} {unit})"))
                     .collect();
                 write!(f, "{} files: {}", items.len(), parts.join(", "))
             }
