@@ -1,5 +1,6 @@
-//! Score update cost per alert and per observation with 10 000 devices, and full fleet
-//! recomputation time.
+//! Score update cost per alert and per observation with 10 000 devices, full fleet
+//! recomputation time, and the import of CISA's 124 real ICS medical CSAF advisories beside
+//! plain JSON parsing of the same bytes.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,7 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use heir_model::{Alert, Category, Severity, Timestamp};
 use heir_rama::registry::Entry;
 use heir_rama::{
-    Class, Clock, DeviceFact, Fact, ManualClock, Protocol, Rama, Registry, Service, Transport, oui,
+    Class, Clock, DeviceFact, Fact, Knowledge, ManualClock, Protocol, Rama, Registry, Service,
+    Transport, oui,
 };
 
 const DEVICES: u32 = 10_000;
@@ -153,12 +155,58 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The real advisories: shared/data/icsma beside the repository.
+fn icsma() -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/icsma");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("real CSAF data missing at {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 124, "shared/data/icsma changed");
+    (dir, files)
+}
+
+/// `heir vuln import DIR` on the 124 advisories, beside reading and parsing the same files
+/// into `serde_json::Value`: the difference is the importer's own cost (typed parse, product
+/// tree, version ranges, checks, storing and one reindex).
+fn csaf(c: &mut Criterion) {
+    let (dir, files) = icsma();
+    let bytes: u64 = files
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let mut g = c.benchmark_group("csaf_124_icsma");
+    g.throughput(criterion::Throughput::Bytes(bytes));
+    g.bench_function("read_and_serde_json_value", |b| {
+        b.iter(|| {
+            files
+                .iter()
+                .map(|p| {
+                    let x = std::fs::read(p).unwrap();
+                    serde_json::from_slice::<serde_json::Value>(&x).unwrap()
+                })
+                .count()
+        })
+    });
+    g.bench_function("import_directory", |b| {
+        b.iter(|| {
+            let mut k = Knowledge::default();
+            k.import(&dir).unwrap();
+            assert_eq!(k.vulnerability_count(), 382);
+            k
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = bench
+    targets = bench, csaf
 }
 criterion_main!(benches);

@@ -451,7 +451,10 @@ impl<C: Clock> Rama<C> {
                         .map_or(UNSCORED_CVSS, |v| v.clinical_score(criticality)),
                     exploited: m.exploited,
                     fixed_in: m.fixed_in.clone(),
-                    advisory: m.advisories.first().cloned(),
+                    advisory: m
+                        .preferred_remediation()
+                        .and_then(|r| r.advisory.clone())
+                        .or_else(|| m.advisories.first().cloned()),
                     remediation: m.preferred_remediation().cloned(),
                 })
                 .collect();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clinical;
 use crate::import::{self, Format, csaf, kev, mds2, sbom};
 use crate::inventory::Device;
-use crate::vuln::{self, Remediation, Target, Vulnerability, normalise, purl_base};
+use crate::vuln::{self, Feed, Remediation, Target, Vulnerability, normalise, purl_base};
 
 /// What one import added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,25 +61,27 @@ impl std::fmt::Display for Imported {
             ),
             Imported::Batch(items) => {
                 // One line per kind: a directory of 124 advisories is one summary, not 124.
-                let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+                let mut kinds: BTreeMap<&str, (usize, usize, &str)> = BTreeMap::new();
                 for (_, i) in items {
-                    let (kind, n) = match i {
-                        Imported::Sbom { components, .. } => ("SBOMs", *components),
-                        Imported::Mds2 { answers, .. } => ("MDS2 forms", *answers),
-                        Imported::Vulnerabilities { count, .. } => ("vulnerability feeds", *count),
-                        Imported::Kev { count } => ("KEV lists", *count),
+                    let (kind, n, unit) = match i {
+                        Imported::Sbom { components, .. } => ("SBOMs", *components, "components"),
+                        Imported::Mds2 { answers, .. } => ("MDS2 forms", *answers, "answers"),
+                        Imported::Vulnerabilities { count, .. } => {
+                            ("vulnerability feeds", *count, "vulnerabilities")
+                        }
+                        Imported::Kev { count } => ("KEV lists", *count, "entries"),
                         Imported::Advisory {
                             vulnerabilities, ..
-                        } => ("advisories", *vulnerabilities),
-                        Imported::Batch(_) => ("directories", 0),
+                        } => ("advisories", *vulnerabilities, "vulnerabilities"),
+                        Imported::Batch(_) => ("directories", 0, "files"),
                     };
-                    let e = kinds.entry(kind).or_default();
+                    let e = kinds.entry(kind).or_insert((0, 0, unit));
                     e.0 += 1;
                     e.1 += n;
                 }
                 let parts: Vec<String> = kinds
                     .iter()
-                    .map(|(kind, (files, n))| format!("{files} {kind} ({n} entries)"))
+                    .map(|(kind, (files, n, unit))| format!("{files} {kind} ({n} {unit})"))
                     .collect();
                 write!(f, "{} files: {}", items.len(), parts.join(", "))
             }
@@ -116,15 +118,37 @@ pub struct Match {
     /// The advisories that list it for this device's product (CSAF tracking ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advisories: Vec<String>,
-    /// What those advisories tell operators of this product to do.
+    /// What those advisories tell operators of this product to do, each with its advisory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remediations: Vec<Remediation>,
+    /// Every record that lists it for this device, whichever feed: the same CVE from an
+    /// advisory, OSV and NVD is one match with three sources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
+}
+
+/// A record that reported a match: its feed and its id there (the advisory's tracking id for
+/// CSAF, the record id for OSV and NVD).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub feed: Feed,
+    pub id: String,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.feed {
+            Feed::Csaf => f.write_str(&self.id),
+            Feed::Osv => write!(f, "OSV {}", self.id),
+            Feed::Nvd => write!(f, "NVD {}", self.id),
+        }
+    }
 }
 
 impl Match {
-    /// The remediation to propose first (see [`vuln::Affected::preferred_remediation`]).
+    /// The remediation to propose first (see [`vuln::preferred`]).
     pub fn preferred_remediation(&self) -> Option<&Remediation> {
-        self.remediations.iter().min_by_key(|r| r.category)
+        vuln::preferred(&self.remediations)
     }
 }
 
@@ -316,6 +340,10 @@ impl Knowledge {
                     continue;
                 }
                 let kev = v.ids().find_map(|i| self.kev.get(i));
+                let source = Source {
+                    feed: v.feed,
+                    id: v.advisory.clone().unwrap_or_else(|| v.id.clone()),
+                };
                 let m = Match {
                     id: v.canonical_id().to_owned(),
                     component: c.name.clone(),
@@ -325,7 +353,15 @@ impl Knowledge {
                     ransomware: kev.is_some_and(|k| k.ransomware),
                     fixed_in: a.fixed_after(version).map(str::to_owned),
                     advisories: v.advisory.iter().cloned().collect(),
-                    remediations: a.remediations.clone(),
+                    remediations: a
+                        .remediations
+                        .iter()
+                        .map(|r| Remediation {
+                            advisory: r.advisory.clone().or_else(|| v.advisory.clone()),
+                            ..r.clone()
+                        })
+                        .collect(),
+                    sources: vec![source],
                 };
                 found
                     .entry(m.id.clone())
@@ -346,6 +382,11 @@ impl Knowledge {
                         for r in &m.remediations {
                             if !prev.remediations.contains(r) {
                                 prev.remediations.push(r.clone());
+                            }
+                        }
+                        for s in &m.sources {
+                            if !prev.sources.contains(s) {
+                                prev.sources.push(s.clone());
                             }
                         }
                     })

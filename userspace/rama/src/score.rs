@@ -452,6 +452,9 @@ impl Explanation {
             if let Some(r) = &v.remediation {
                 let from = v.advisory.as_deref().unwrap_or("advisory");
                 what = format!("{what}; {from} {}: {}", r.category, r.details);
+                if let Some(url) = &r.url {
+                    what = format!("{what} ({url})");
+                }
             }
             consider(what, after);
         }

@@ -114,15 +114,46 @@ pub fn report(r: &Report) -> String {
             .map(|m| format!(" in {} {}", m.component, m.version))
             .unwrap_or_default();
         let kev = if v.exploited { ", exploited (KEV)" } else { "" };
-        let advisories = m
-            .filter(|m| !m.advisories.is_empty())
-            .map(|m| format!(" [{}]", m.advisories.join(", ")))
+        // Every feed that listed it: one line however many reported the CVE.
+        let sources = m
+            .filter(|m| !m.sources.is_empty() || !m.advisories.is_empty())
+            .map(|m| {
+                let mut names: Vec<String> = m.sources.iter().map(ToString::to_string).collect();
+                for a in &m.advisories {
+                    if !names.contains(a) {
+                        names.push(a.clone());
+                    }
+                }
+                format!(" [{}]", names.join(", "))
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  vulnerability  {w:.2}  {}{on}: CVSS {:.1} adjusted{kev}{advisories}",
+            "  vulnerability  {w:.2}  {}{on}: CVSS {:.1} adjusted{kev}{sources}",
             v.id, v.cvss
         );
+        // The action proposes one remediation; the others are in `--json`.
+        if let Some(m) = m.filter(|m| m.remediations.len() > 1) {
+            let mut kinds: Vec<(crate::vuln::RemediationCategory, usize)> = Vec::new();
+            let preferred = m.preferred_remediation();
+            for r in &m.remediations {
+                if Some(r) == preferred {
+                    continue;
+                }
+                match kinds.iter_mut().find(|(c, _)| *c == r.category) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((r.category, 1)),
+                }
+            }
+            kinds.sort();
+            let kinds: Vec<String> = kinds.iter().map(|(c, n)| format!("{n} {c}")).collect();
+            let _ = writeln!(
+                out,
+                "                 {} more remediations ({}) in --json",
+                m.remediations.len() - 1,
+                kinds.join(", ")
+            );
+        }
     }
     for a in &r.recent_alerts {
         let _ = writeln!(

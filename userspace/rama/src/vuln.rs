@@ -129,10 +129,17 @@ impl Affected {
             .min_by(|a, b| version::compare(a, b))
     }
 
-    /// The remediation to propose first: a vendor fix over a mitigation over a workaround.
+    /// The remediation to propose first (see [`preferred`]).
     pub fn preferred_remediation(&self) -> Option<&Remediation> {
-        self.remediations.iter().min_by_key(|r| r.category)
+        preferred(&self.remediations)
     }
+}
+
+/// The one remediation to propose as the action: the first vendor fix, else the first
+/// mitigation, else the first workaround, whatever order the advisory lists them in (a "no
+/// fix" statement only when there is nothing else). The others stay in the details.
+pub fn preferred(list: &[Remediation]) -> Option<&Remediation> {
+    list.iter().min_by_key(|r| r.category)
 }
 
 /// What a publisher tells operators to do about a vulnerability (CSAF `remediations`).
@@ -142,6 +149,10 @@ pub struct Remediation {
     pub details: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The advisory it comes from, filled in when matched to a device (a CVE listed by two
+    /// advisories gathers the remediations of both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
 }
 
 /// CSAF 2.0 remediation categories, in the order RAMA proposes them.

@@ -128,7 +128,7 @@ fn a_directory_imports_whole_and_skips_what_is_not_a_document() {
     assert_eq!(items.len(), ADVISORIES);
     assert_eq!(k.vulnerability_count(), 382);
     assert!(
-        done.to_string().starts_with("124 files: 124 advisories"),
+        done.to_string() == "124 files: 124 advisories (382 vulnerabilities)",
         "{done}"
     );
 }
@@ -409,4 +409,222 @@ fn reimporting_a_revised_advisory_replaces_it_and_state_round_trips() {
         "feed":"nvd"}}}"#;
     let old: Knowledge = serde_json::from_str(old).unwrap();
     assert_eq!(old.vulnerability("CVE-2099-1").unwrap().advisory, None);
+}
+
+/// A fleet of `registry` (TOML) with only the advisory `files` and `extra` feed files imported.
+fn fleet_of(registry: &str, files: &[&str], extra: &[(&str, String)]) -> Rama<ManualClock> {
+    let mut r = Rama::new(ManualClock::new(common::now()), oui::Table::curated());
+    r.load_registry(&Registry::parse(registry, Path::new("devices.toml")).unwrap());
+    for f in files {
+        r.import(&icsma().join(f)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in extra {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        r.import(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    r
+}
+
+const VENT: &str = r#"
+[device.vent]
+name = "Ventilator, ICU bed 1"
+class = "ventilator"
+manufacturer = "Hamilton Medical AG"
+model = "T1 Ventilator"
+firmware = "2.2.3"
+ip = "10.60.0.11"
+"#;
+
+#[test]
+fn a_cve_from_an_advisory_and_from_osv_and_nvd_counts_once_and_keeps_every_source() {
+    let doc = raw("icsma-21-047-01.json");
+    let cve = doc["vulnerabilities"][0]["cve"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vector = doc["vulnerabilities"][0]["scores"][0]["cvss_v3"]["vectorString"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same CVE for the same product, as an OSV record under its own id and as an NVD
+    // record under the CVE id, with the advisory's vector so the score can be compared.
+    let osv = serde_json::json!([{
+        "schema_version": "1.6.0", "id": "HEIR-TEST-9001", "aliases": [cve],
+        "modified": "2026-01-01T00:00:00Z",
+        "severity": [{ "type": "CVSS_V3", "score": vector }],
+        "affected": [{ "package": { "ecosystem": "Generic", "name": "T1 Ventilator" },
+            "ranges": [{ "type": "ECOSYSTEM",
+                "events": [{ "introduced": "0" }, { "fixed": "2.2.4" }] }] }]
+    }])
+    .to_string();
+    let nvd = serde_json::json!({
+        "format": "NVD_CVE", "version": "2.0",
+        "vulnerabilities": [{ "cve": {
+            "id": cve, "published": "2021-02-16T00:00:00.000",
+            "lastModified": "2021-02-16T00:00:00.000",
+            "descriptions": [{ "lang": "en", "value": "T1 ventilator" }],
+            "metrics": { "cvssMetricV31": [{ "source": "nvd@nist.gov", "type": "Primary",
+                "cvssData": { "version": "3.1", "vectorString": vector } }] },
+            "configurations": [{ "nodes": [{ "operator": "OR", "negate": false, "cpeMatch": [{
+                "vulnerable": true,
+                "criteria": "cpe:2.3:o:hamiltonmedical:t1_ventilator_firmware:*:*:*:*:*:*:*:*",
+                "versionEndIncluding": "2.2.3",
+                "matchCriteriaId": "00000000-0000-0000-0000-000000000009" }] }] }]
+        } }]
+    })
+    .to_string();
+    let alone = fleet_of(VENT, &["icsma-21-047-01.json"], &[]);
+    let both = fleet_of(
+        VENT,
+        &["icsma-21-047-01.json"],
+        &[("osv.json", osv), ("nvd.json", nvd)],
+    );
+    let rep = both.explain("vent").unwrap();
+    let listed: Vec<&str> = rep.matches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        listed.iter().filter(|id| **id == cve).count(),
+        1,
+        "{listed:?}"
+    );
+    assert_eq!(listed.len(), alone.explain("vent").unwrap().matches.len());
+    let m = rep.matches.iter().find(|m| m.id == cve).unwrap();
+    let sources: Vec<(Feed, &str)> = m.sources.iter().map(|s| (s.feed, s.id.as_str())).collect();
+    for want in [
+        (Feed::Csaf, "ICSMA-21-047-01"),
+        (Feed::Osv, "HEIR-TEST-9001"),
+        (Feed::Nvd, cve.as_str()),
+    ] {
+        assert!(sources.contains(&want), "{want:?} not in {sources:?}");
+    }
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    assert_eq!(m.advisories, ["ICSMA-21-047-01"]);
+    // Counted once: the vulnerability factor is the advisory's alone.
+    assert_eq!(
+        both.score("vent").unwrap().factors.vulnerability,
+        alone.score("vent").unwrap().factors.vulnerability
+    );
+    let e = &rep.explanation;
+    assert_eq!(
+        e.vulnerabilities
+            .iter()
+            .filter(|(v, _)| v.id == cve)
+            .count(),
+        1
+    );
+    let patches: Vec<&str> = e
+        .actions
+        .iter()
+        .map(|a| a.action.as_str())
+        .filter(|a| a.contains(&cve))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let text = heir_rama::text::report(&rep);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("vulnerability") && l.contains(&cve))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("ICSMA-21-047-01")
+            && lines[0].contains("OSV HEIR-TEST-9001")
+            && lines[0].contains("NVD"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn the_vendor_fix_is_proposed_over_mitigations_listed_before_it() {
+    // ICSMA-20-254-01 lists a mitigation first, then the vendor fixes, then nine mitigations;
+    // ICSMA-20-296-02's vendor fix for SpaceCom carries a URL.
+    let reg = r#"
+[device.picix]
+name = "Central station, cardiology"
+class = "patient_monitor"
+manufacturer = "Philips"
+model = "Patient Information Center iX (PICiX)"
+firmware = "C.02"
+ip = "10.60.0.21"
+
+[device.spacecom]
+name = "Infusion rack, ICU"
+class = "infusion_pump"
+manufacturer = "B. Braun Medical"
+model = "SpaceCom"
+firmware = "U61"
+ip = "10.60.0.22"
+"#;
+    let doc = raw("icsma-20-254-01.json");
+    let rems = doc["vulnerabilities"][0]["remediations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rems[0]["category"], "mitigation", "the data changed");
+    let r = fleet_of(reg, &["icsma-20-254-01.json", "icsma-20-296-02.json"], &[]);
+
+    let rep = r.explain("picix").unwrap();
+    assert_eq!(
+        rep.matches.len(),
+        affected_cves(&doc, "Patient Information Center iX (PICiX)").len()
+    );
+    for m in &rep.matches {
+        let p = m.preferred_remediation().unwrap();
+        assert_eq!(p.category, RemediationCategory::VendorFix, "{}", m.id);
+        assert_eq!(
+            p.details,
+            "Patient Information Center iX (PICiX) Version C.03"
+        );
+        // The others stay in the details.
+        assert!(
+            m.remediations
+                .iter()
+                .filter(|x| x.category == RemediationCategory::Mitigation)
+                .count()
+                >= 9,
+            "{:#?}",
+            m.remediations
+        );
+        let actions: Vec<&str> = rep
+            .explanation
+            .actions
+            .iter()
+            .map(|a| a.action.as_str())
+            .filter(|a| a.contains(&m.id))
+            .collect();
+        assert_eq!(
+            actions.len(),
+            1,
+            "one action per vulnerability: {actions:#?}"
+        );
+        assert!(
+            actions[0].contains(
+                "ICSMA-20-254-01 vendor fix: Patient Information Center iX (PICiX) Version C.03"
+            ) && !actions[0].contains("mitigation"),
+            "{}",
+            actions[0]
+        );
+    }
+    let text = heir_rama::text::report(&rep);
+    assert!(text.contains("more remediations"), "{text}");
+
+    let rep = r.explain("spacecom").unwrap();
+    assert!(!rep.matches.is_empty());
+    let doc = raw("icsma-20-296-02.json");
+    let url = doc["vulnerabilities"][0]["remediations"][0]["url"]
+        .as_str()
+        .unwrap();
+    let m = &rep.matches[0];
+    assert_eq!(m.preferred_remediation().unwrap().url.as_deref(), Some(url));
+    let action = rep
+        .explanation
+        .actions
+        .iter()
+        .find(|a| a.action.contains(&m.id))
+        .unwrap();
+    assert!(
+        action.action.contains("ICSMA-20-296-02 vendor fix") && action.action.contains(url),
+        "{}",
+        action.action
+    );
 }

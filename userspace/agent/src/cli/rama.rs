@@ -23,8 +23,9 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum Vuln {
-    /// Import an OSV JSON, NVD CVE JSON 2.0, CISA KEV CSV, CycloneDX SBOM or MDS2 CSV file.
-    /// All or nothing: a malformed file imports nothing and names the field at fault.
+    /// Import an OSV JSON, NVD CVE JSON 2.0, CSAF 2.0 advisory, CISA KEV CSV, CycloneDX SBOM or
+    /// MDS2 CSV file, or every such file of a directory. All or nothing: a malformed file
+    /// imports nothing (and refuses its whole directory) and names the field at fault.
     Import {
         file: PathBuf,
         #[command(flatten)]

@@ -667,6 +667,7 @@ fn convert(
             category: r.category,
             details,
             url: r.url.clone(),
+            advisory: None,
         };
         let named = products.referenced(file, &here, r)?;
         let keys: Vec<String> = if named.is_empty() {
