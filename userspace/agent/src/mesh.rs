@@ -87,6 +87,9 @@ pub struct Mesh {
     outbox: mpsc::Sender<Alert>,
     pub unshared: Arc<AtomicU64>,
     pub received: Arc<AtomicU64>,
+    /// The bootstrap peers' addresses, from the membership and the configuration: the
+    /// responder never blocks them.
+    pub bootstrap: Vec<String>,
 }
 
 impl Mesh {
@@ -125,6 +128,7 @@ impl Mesh {
         };
         let mut bootstrap: Vec<String> = setup.membership.bootstrap.clone();
         bootstrap.extend(config.bootstrap.iter().cloned());
+        let peers = bootstrap.clone();
         node_config.bootstrap = bootstrap
             .iter()
             .map(|a| parse(a))
@@ -180,6 +184,7 @@ impl Mesh {
                 outbox,
                 unshared: Arc::new(AtomicU64::new(0)),
                 received,
+                bootstrap: peers,
             },
             actionable,
         )))

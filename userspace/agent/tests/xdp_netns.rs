@@ -1130,6 +1130,84 @@ fn the_responder_never_blocks_a_protected_device() {
     assert!(refused(&log), "no audited refusal in the stored log: {log}");
 }
 
+/// The hospital's own infrastructure is never blocked, whatever fooled a detector: here the
+/// device's default gateway scans it for real (as spoofed SYNs "from" the gateway would look),
+/// in auto mode, and the block is refused; an operator's block of a `never_block` prefix is
+/// refused too, while a block of any other address goes in.
+#[test]
+fn the_responder_never_blocks_the_hosts_gateway_or_a_never_block_prefix() {
+    let net = Net::new();
+    let gateway = net.addr(2);
+    ip(&[
+        "-n",
+        &net.device,
+        "route",
+        "add",
+        "default",
+        "via",
+        &gateway,
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("heir.toml");
+    std::fs::write(
+        &cfg,
+        "[respond]\nmin_severity = \"low\"\nmin_confidence = 0.0\n\
+         categories = { port_scan = \"auto\" }\nnever_block = [\"192.0.2.0/24\"]\n",
+    )
+    .unwrap();
+    let _agent = agent_in(&net, data.path(), &["--config".as_ref(), cfg.as_os_str()]);
+    nmap_scan(&net);
+    heir_testkit::poll(
+        "the audited refusal to block the scanning gateway",
+        Duration::from_secs(20),
+        || {
+            let out = Command::new(HEIR)
+                .args(["audit", "--json", "--data-dir"])
+                .arg(data.path())
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| {
+                    l.contains("\"action\":\"refuse\"")
+                        && l.contains(&gateway)
+                        && l.contains("protected")
+                })
+                .then_some(())
+        },
+    );
+    let listing: serde_json::Value =
+        serde_json::from_str(&net.heir(&["blocks", "--json"])).unwrap();
+    let protected: Vec<&str> = listing["protected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(protected.contains(&gateway.as_str()), "{listing}");
+    assert!(protected.contains(&"192.0.2.0/24"), "{listing}");
+    assert!(
+        listing["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["target"] != gateway.as_str()),
+        "the gateway was blocked: {listing}"
+    );
+    assert_eq!(echoes(&net, 3), 3, "the gateway keeps its traffic");
+    // An operator cannot block inside a never_block prefix either; elsewhere they can.
+    let refused = Command::new(HEIR)
+        .args(["block", "192.0.2.9", "--pin-dir"])
+        .arg(&net.pin_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "blocked a never_block address");
+    assert!(err.contains("protected"), "{err}");
+    net.heir(&["block", "198.51.100.9"]);
+    net.heir(&["unblock", "198.51.100.9"]);
+}
+
 /// A bounded hping3 SYN burst at one port crosses the packet sensor: the detectors report a
 /// SYN flood (not a port scan) naming the target port.
 #[test]

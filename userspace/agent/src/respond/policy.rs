@@ -45,6 +45,20 @@ pub struct Config {
     pub ttl_secs: u64,
     /// What to do with an attacker address the other hospitals corroborated.
     pub mesh: Mode,
+    /// Addresses and prefixes no block may ever reach (the EHR, the PACS, a partner's
+    /// link), beside the registry's protected devices.
+    #[serde(deserialize_with = "targets")]
+    pub never_block: Vec<Target>,
+    /// Also never block the host's own infrastructure: its default gateways, the resolvers
+    /// in resolv.conf, its NTP servers and the mesh's bootstrap peers.
+    pub protect_infrastructure: bool,
+}
+
+fn targets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Target>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|s| s.parse::<Target>().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Default for Config {
@@ -56,6 +70,8 @@ impl Default for Config {
             min_confidence: 0.8,
             ttl_secs: 3600,
             mesh: Mode::Observe,
+            never_block: Vec::new(),
+            protect_infrastructure: true,
         }
     }
 }

@@ -233,9 +233,10 @@ impl Agent {
             &options.pin_dir,
             store.clone(),
         ));
-        if !protected.is_empty() {
-            responder.protect(protected).map_err(Error::Protect)?;
-        }
+        let protected = protected
+            .into_iter()
+            .chain(never_block(&config, mesh.as_deref()));
+        responder.protect(protected).map_err(Error::Protect)?;
         let (live, _) = tokio::sync::broadcast::channel(4096);
         let fanout = Fanout::spawn(sinks(
             &config, &options, &store, &rama, &responder, &mesh, &live,
@@ -581,6 +582,27 @@ async fn act_on_mesh(mut rx: mpsc::Receiver<Actionable>, responder: Arc<Responde
             _ => {}
         }
     }
+}
+
+/// What the responder may never block besides the registry's protected devices: the
+/// configured prefixes and, unless turned off, the host's own infrastructure.
+fn never_block(config: &Config, mesh: Option<&Mesh>) -> Vec<Target> {
+    use crate::respond::never_block::{self, Why};
+    let mut out: Vec<Target> = config.respond.never_block.clone();
+    if config.respond.protect_infrastructure {
+        let mut found = never_block::host_infrastructure();
+        found.extend(
+            mesh.iter()
+                .flat_map(|m| m.bootstrap.iter())
+                .filter_map(|a| never_block::multiaddr_ip(a))
+                .map(|ip| (ip, Why::MeshPeer)),
+        );
+        for (ip, why) in found {
+            tracing::info!("never blocking {ip}: the host's {}", why.as_str());
+            out.push(Target::from(ip));
+        }
+    }
+    out
 }
 
 fn dirs(sources: &heir_detect::rules::Sources) -> String {
