@@ -21,7 +21,6 @@ use heir_testkit::{Reap, exit_within, poll};
 use serde_json::Value;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
-const STARTUP: Duration = Duration::from_secs(60);
 const ALERT_WITHIN: Duration = Duration::from_secs(20);
 
 fn require(tools: &[&str]) {
@@ -59,18 +58,12 @@ impl Agent {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let alerts = dir.path().join("alerts.jsonl");
-        let mut proc = Reap(
-            Command::new(HEIR)
-                .args(["agent", "--data-dir"])
-                .arg(dir.path().join("data"))
-                .arg("--alerts")
-                .arg(&alerts)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let proc = heir_testkit::agent(
+            Path::new(HEIR),
+            &dir.path().join("data"),
+            &alerts,
+            dir.path(),
         );
-        heir_testkit::ready(&mut proc.0, STARTUP);
         Agent {
             _proc: proc,
             alerts,

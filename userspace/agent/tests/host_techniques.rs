@@ -18,11 +18,17 @@ use heir_testkit::{Reap, exit_within, poll};
 use serde_json::Value;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
-const STARTUP: Duration = Duration::from_secs(60);
 const ALERT_WITHIN: Duration = Duration::from_secs(20);
 
+/// Unique per test in this process: each test's files, markers and tools are its own.
 fn unique() -> String {
-    format!("{}", std::process::id())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Files and directories the test made outside its scratch directory, removed at the end
@@ -50,18 +56,12 @@ impl Host {
     fn start(u: &str, cleanup: &mut Cleanup) -> (Host, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let alerts = dir.path().join("alerts.jsonl");
-        let mut agent = Reap(
-            Command::new(HEIR)
-                .args(["agent", "--data-dir"])
-                .arg(dir.path().join("data"))
-                .arg("--alerts")
-                .arg(&alerts)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let agent = heir_testkit::agent(
+            Path::new(HEIR),
+            &dir.path().join("data"),
+            &alerts,
+            dir.path(),
         );
-        heir_testkit::ready(&mut agent.0, STARTUP);
         let root = PathBuf::from(format!("/run/heir-techniques-{u}"));
         cleanup.0.push(root.clone());
         let fakes = root.join("bin");

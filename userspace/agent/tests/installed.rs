@@ -11,7 +11,6 @@ use heir_testkit::{Reap, exit_within, poll};
 use serde_json::Value;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
-const STARTUP: Duration = Duration::from_secs(60);
 const ALERT_WITHIN: Duration = Duration::from_secs(20);
 
 /// A rule of the hospital's own, and a replacement for a built-in rule.
@@ -192,19 +191,7 @@ fn a_copied_agent_fires_its_built_in_and_local_rules() {
     std::fs::create_dir_all(data.join("rules")).unwrap();
     std::fs::write(data.join("rules/local.yaml"), LOCAL_RULES).unwrap();
     let alerts = dir.path().join("alerts.jsonl");
-    let mut agent = Reap(
-        Command::new(&bin)
-            .current_dir(dir.path())
-            .args(["agent", "--data-dir"])
-            .arg(&data)
-            .arg("--alerts")
-            .arg(&alerts)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    heir_testkit::ready(&mut agent.0, STARTUP);
+    let _agent = heir_testkit::agent(&bin, &data, &alerts, dir.path());
     let expect = |what: &str, pred: &dyn Fn(&Value) -> bool| {
         poll(what, ALERT_WITHIN, || {
             heir_testkit::alert_lines(&alerts).into_iter().find(pred)

@@ -77,6 +77,31 @@ pub fn ready(agent: &mut Child, within: Duration) {
     out.drain();
 }
 
+/// Starts `heir agent` from the binary at `heir`, at its defaults, with its state in `data`
+/// and its alert lines in `alerts`, running in `cwd`; waits up to a minute for `ready`.
+#[track_caller]
+pub fn agent(
+    heir: &std::path::Path,
+    data: &std::path::Path,
+    alerts: &std::path::Path,
+    cwd: &std::path::Path,
+) -> Reap {
+    let mut agent = Reap(
+        std::process::Command::new(heir)
+            .current_dir(cwd)
+            .args(["agent", "--data-dir"])
+            .arg(data)
+            .arg("--alerts")
+            .arg(alerts)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", heir.display())),
+    );
+    ready(&mut agent.0, Duration::from_secs(60));
+    agent
+}
+
 /// Runs `ip` with `args` (namespaces and links the test makes); panics with its stderr if it
 /// fails.
 #[track_caller]
