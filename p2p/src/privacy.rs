@@ -66,6 +66,12 @@ impl From<Cidr> for String {
 }
 
 impl Cidr {
+    /// One address: a /32 or /128.
+    pub fn host(addr: IpAddr) -> Cidr {
+        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+        Cidr { addr, prefix }
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
@@ -286,17 +292,7 @@ impl Filter {
         if alert.category == Category::KnownIndicator {
             return Err(Withheld::Echo);
         }
-        let ips = [alert.src_ip, alert.dst_ip];
-        let external = ips
-            .iter()
-            .flatten()
-            .copied()
-            .find(|ip| !self.is_internal(*ip));
-        let internal = ips
-            .iter()
-            .flatten()
-            .copied()
-            .find(|ip| self.is_internal(*ip));
+        let (external, internal) = self.parties(alert);
         let product = device
             .and_then(|d| d.product.clone())
             .filter(|p| self.product_is_public(p));
@@ -331,6 +327,41 @@ impl Filter {
                     .map(|d| self.pseudonym(d.as_bytes()))
             });
         Ok(ind)
+    }
+
+    /// The outside party of an alert, by direction, and the hospital's own side. Who started
+    /// it decides: a beacon, an exfiltration, a miner's pool or a reverse shell goes from the
+    /// device to the outside, so the outside party is the destination; a scan, a guesser or a
+    /// flood comes in, so it is the source. The other side is never taken instead, so a
+    /// device with a public address is never published as the attacker; and an address of the
+    /// hospital's own (`internal_networks`, which holds its public prefixes too) never leaves.
+    fn parties(&self, alert: &Alert) -> (Option<IpAddr>, Option<IpAddr>) {
+        let outside = |ip: Option<IpAddr>| ip.filter(|ip| !self.is_internal(*ip));
+        let (out_side, own_side) = match alert.category {
+            Category::C2Beacon
+            | Category::Exfiltration
+            | Category::Cryptomining
+            | Category::ReverseShell => (alert.dst_ip, alert.src_ip),
+            Category::PortScan
+            | Category::BruteForce
+            | Category::DefaultCredentials
+            | Category::DosFlood => (alert.src_ip, alert.dst_ip),
+            _ => {
+                let ips = [alert.src_ip, alert.dst_ip];
+                let external = ips
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .find(|ip| !self.is_internal(*ip));
+                let internal = ips
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .find(|ip| self.is_internal(*ip));
+                return (external, internal);
+            }
+        };
+        (outside(out_side), own_side)
     }
 
     fn product_is_public(&self, p: &Product) -> bool {
@@ -528,6 +559,40 @@ mod tests {
         a.pid = Some(4242);
         a.taxonomy.attack = Some("T1046".into());
         a
+    }
+
+    #[test]
+    fn the_outside_party_is_chosen_by_direction_and_never_the_hospitals_own_address() {
+        let f = filter();
+        // A pump with a public address beacons to a C2 server: the server is published.
+        let mut beacon = alert("203.0.113.10", "198.51.100.66");
+        beacon.category = Category::C2Beacon;
+        let ind = f.candidate(&beacon, None).unwrap();
+        assert_eq!(
+            ind.observable,
+            Observable::Ip("198.51.100.66".parse().unwrap())
+        );
+        // The same beacon to an address inside the hospital's public prefix: nothing leaves,
+        // rather than the device itself.
+        let mut own = alert("203.0.113.10", "198.18.0.9");
+        own.category = Category::Exfiltration;
+        assert!(matches!(
+            f.candidate(&own, None),
+            Err(Withheld::NothingExternal)
+        ));
+        // A scan comes in: its source is the outside party, even when the target is public.
+        let scan = alert("198.51.100.77", "203.0.113.10");
+        let ind = f.candidate(&scan, None).unwrap();
+        assert_eq!(
+            ind.observable,
+            Observable::Ip("198.51.100.77".parse().unwrap())
+        );
+        // An outbound scan by the hospital's own public host is not an indicator of it.
+        let outbound = alert("198.18.0.5", "198.51.100.77");
+        assert!(matches!(
+            f.candidate(&outbound, None),
+            Err(Withheld::NothingExternal)
+        ));
     }
 
     #[test]

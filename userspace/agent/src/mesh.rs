@@ -31,6 +31,22 @@ pub struct Config {
     pub act_min_hospitals: usize,
     /// Corroborated confidence (0..1) the address must reach as well.
     pub act_min_confidence: f64,
+    /// The hospital's own address blocks beyond the private ranges, its public prefixes
+    /// included: no indicator ever names an address in them.
+    pub internal_networks: Vec<heir_mesh::privacy::Cidr>,
+    /// DNS suffixes of the hospital's own names (added to `local`, `lan`, …).
+    pub internal_domains: Vec<String>,
+    /// Words that must never leave (ward names, the hospital's name). The registry's device
+    /// names and locations are added by themselves.
+    pub private_terms: Vec<String>,
+}
+
+/// What the privacy filter must know of this hospital beyond `[mesh]`: the addresses of
+/// the host and of the registry's devices, and the registry's names and locations.
+#[derive(Debug, Clone, Default)]
+pub struct Own {
+    pub addresses: Vec<std::net::IpAddr>,
+    pub terms: Vec<String>,
 }
 
 impl Default for Config {
@@ -47,6 +63,9 @@ impl Default for Config {
             share_min_confidence: 0.7,
             act_min_hospitals: heir_mesh::trust::Config::default().act_min_hospitals,
             act_min_confidence: heir_mesh::trust::Config::default().act_min_confidence,
+            internal_networks: Vec::new(),
+            internal_domains: Vec::new(),
+            private_terms: Vec::new(),
         }
     }
 }
@@ -70,6 +89,25 @@ pub enum Error {
     },
     #[error("mesh node")]
     Node(#[from] heir_mesh::node::Error),
+}
+
+/// The privacy filter's settings: `[mesh]`'s, plus this hospital's own addresses (as host
+/// prefixes) and the registry's words.
+pub fn privacy(config: &Config, own: &Own) -> heir_mesh::privacy::Config {
+    let mut p = heir_mesh::privacy::Config::default();
+    p.internal_networks
+        .extend(config.internal_networks.iter().copied());
+    p.internal_networks.extend(
+        own.addresses
+            .iter()
+            .map(|ip| heir_mesh::privacy::Cidr::host(*ip)),
+    );
+    p.internal_domains
+        .extend(config.internal_domains.iter().cloned());
+    p.private_terms.extend(config.private_terms.iter().cloned());
+    p.private_terms
+        .extend(own.terms.iter().filter(|t| t.trim().len() >= 3).cloned());
+    p
 }
 
 /// Where this node's mesh keys and knowledge base live.
@@ -98,6 +136,7 @@ impl Mesh {
     pub fn start(
         config: &Config,
         data_dir: &Path,
+        own: &Own,
     ) -> Result<Option<(Mesh, mpsc::Receiver<Actionable>)>, Error> {
         let dir = keystore_dir(data_dir);
         if !config.enabled || !dir.join("membership").exists() {
@@ -124,6 +163,7 @@ impl Mesh {
                 .collect::<Result<_, _>>()?,
             mdns: config.mdns,
             trust,
+            privacy: privacy(config, own),
             ..heir_mesh::Config::default()
         };
         let mut bootstrap: Vec<String> = setup.membership.bootstrap.clone();
@@ -195,5 +235,64 @@ impl Mesh {
         if self.outbox.try_send(alert.clone()).is_err() {
             self.unshared.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heir_mesh::indicator::Observable;
+    use heir_mesh::privacy::{Filter, Withheld};
+    use heir_model::{Category, Timestamp};
+
+    fn beacon(src: &str, dst: &str) -> Alert {
+        let mut a = Alert::new(
+            Timestamp::from_secs(1000),
+            "net.c2_beacon",
+            "Periodic contact",
+            Category::C2Beacon,
+            Severity::High,
+            0.9,
+        );
+        a.src_ip = Some(src.parse().unwrap());
+        a.dst_ip = Some(dst.parse().unwrap());
+        a
+    }
+
+    #[test]
+    fn the_hospitals_own_addresses_and_words_stay_home() {
+        let config: Config = toml::from_str(
+            "internal_networks = [\"203.0.113.0/28\"]\nprivate_terms = [\"Saint-Fixture\"]\n",
+        )
+        .unwrap();
+        let own = Own {
+            // A registry device with a public address outside the configured prefix.
+            addresses: vec!["192.0.2.77".parse().unwrap()],
+            terms: vec!["Ward 7 pump".into(), "x".into()],
+        };
+        let p = privacy(&config, &own);
+        assert!(p.private_terms.iter().any(|t| t == "Saint-Fixture"));
+        assert!(p.private_terms.iter().any(|t| t == "Ward 7 pump"));
+        assert!(
+            !p.private_terms.iter().any(|t| t == "x"),
+            "too short to match safely"
+        );
+        let f = Filter::new(p, zeroize::Zeroizing::new([1; 32]));
+        // The registry device beacons out: the outside server is named, never the device.
+        let ind = f
+            .candidate(&beacon("192.0.2.77", "198.51.100.66"), None)
+            .unwrap();
+        assert_eq!(
+            ind.observable,
+            Observable::Ip("198.51.100.66".parse().unwrap())
+        );
+        // Towards the hospital's own public prefix: nothing leaves.
+        assert!(matches!(
+            f.candidate(&beacon("192.0.2.77", "203.0.113.5"), None),
+            Err(Withheld::NothingExternal)
+        ));
+        // An unknown key is refused by name.
+        let err = toml::from_str::<Config>("internal_network = []\n").unwrap_err();
+        assert!(err.to_string().contains("internal_network"), "{err}");
     }
 }
