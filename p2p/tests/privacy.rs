@@ -119,10 +119,19 @@ proptest! {
         let id = Identity::generate();
         let cred = ck.issue(&id.join_request(), Terms { hospital: "H-1".into(), groups: vec![], serial: 1, issued: Timestamp::from_secs(0), expires: Timestamp::from_secs(4_000_000_000) });
         let external = [alert.src_ip, alert.dst_ip].into_iter().flatten().any(|ip| !filter.is_internal(ip));
+        // The outside party, by direction: what the device reached out to, or what came in.
+        let outside = match alert.category {
+            Category::C2Beacon | Category::Exfiltration | Category::Cryptomining | Category::ReverseShell => alert.dst_ip.filter(|ip| !filter.is_internal(*ip)),
+            Category::PortScan | Category::BruteForce | Category::DefaultCredentials | Category::DosFlood => alert.src_ip.filter(|ip| !filter.is_internal(*ip)),
+            _ => [alert.src_ip, alert.dst_ip].into_iter().flatten().find(|ip| !filter.is_internal(*ip)),
+        };
         let candidate = filter.candidate(&alert, ctx.as_ref());
-        if external && alert.category != Category::KnownIndicator {
+        if outside.is_some() && alert.category != Category::KnownIndicator {
             // Not vacuous: an attacker address outside the hospital is always shared.
             prop_assert!(candidate.is_ok(), "{candidate:?}");
+        }
+        if let Ok(ind) = &candidate && let Some(ip) = outside {
+            prop_assert_eq!(&ind.observable, &heir_mesh::indicator::Observable::Ip(ip));
         }
         let Ok(ind) = candidate else { return Ok(()) };
         let item = Item::Indicator(ind);

@@ -49,6 +49,10 @@ pub struct Config {
     pub max_period_secs: f64,
     /// Combined score (0..1) above which a series is a beacon.
     pub threshold: f64,
+    /// Share of intervals on the beat (discounted for missing beats) a beacon needs besides:
+    /// identical requests at scattered times score on size regularity and chance spectral
+    /// peaks, but most of their intervals fall off any beat.
+    pub min_timing: f64,
     /// Destinations contacted by this many devices or more are a fleet service.
     pub fleet_devices: usize,
     /// Networks inside the hospital (never C2 destinations here).
@@ -70,6 +74,7 @@ impl Default for Config {
             min_period_secs: 5.0,
             max_period_secs: 6.0 * 3600.0,
             threshold: 0.6,
+            min_timing: 0.5,
             fleet_devices: 3,
             internal: default_internal(),
             allowed_destinations: Vec::new(),
@@ -381,6 +386,7 @@ impl Detector for Beacon {
             return;
         };
         if p.confidence < self.cfg.threshold
+            || p.timing < self.cfg.min_timing
             || p.period_secs < self.cfg.min_period_secs
             || p.period_secs > self.cfg.max_period_secs
         {
@@ -566,6 +572,33 @@ mod tests {
         let _ = d.analyse(&[0, 1, 2, 3, 4, u64::MAX], &[u64::MAX; 6]);
         let _ = d.analyse(&[5; 20], &[]);
         assert!(d.analyse(&[1, 2], &[]).is_none());
+    }
+
+    #[test]
+    fn identical_requests_at_irregular_gaps_are_not_a_beacon() {
+        // Browsing through a loaded gateway: the same request after gaps of 0.5 s to 4 s.
+        // Size regularity is perfect and a chance spectral peak appears at 3.3 s (combined
+        // score 0.67), but fewer than half the intervals fall on that beat.
+        let starts = [
+            0u64, 566, 3521, 4400, 6998, 7905, 11474, 13683, 15103, 17779, 19021, 22981,
+        ];
+        let mut d = Beacon::new(Config {
+            min_period_secs: 0.5,
+            ..Config::default()
+        });
+        let times: Vec<u64> = starts.iter().map(|ms| ms * 1_000_000).collect();
+        let p = d.analyse(&times, &[900; 12]).unwrap();
+        assert!(
+            p.confidence >= d.cfg.threshold,
+            "the case the gate is for: {p:?}"
+        );
+        assert!(p.timing < d.cfg.min_timing, "{p:?}");
+        let events: Vec<_> = starts
+            .iter()
+            .map(|ms| session(*ms, "10.9.0.78", 40000, "203.0.113.81", 8081, 120, 900))
+            .collect();
+        let alerts = run(&mut d, &events);
+        assert!(alerts.is_empty(), "{alerts:#?}");
     }
 
     #[test]

@@ -119,12 +119,16 @@ pub fn ip(args: &[&str]) {
 }
 
 /// The alert JSON lines `heir agent --alerts FILE` has written so far (none if the file is not
-/// there yet); panics on a line that is not JSON, which would break every user's script.
+/// there yet); panics on a line that is not JSON, which would break every user's script. A
+/// last line without its newline is still being written, and is left for the next look.
 pub fn alert_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
         .lines()
-        .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("alert line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
