@@ -189,6 +189,7 @@ async fn refresh(
         .alerts(&AlertQuery {
             limit: MAX_ALERTS,
             after,
+            before: None,
             unacknowledged: false,
         })
         .await?;

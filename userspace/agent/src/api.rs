@@ -131,6 +131,7 @@ impl Backend for Agent {
             Ok(all
                 .into_iter()
                 .rev()
+                .filter(|a| q.before.is_none_or(|b| a.seq < b))
                 .filter(|a| !q.unacknowledged || a.acknowledged.is_none())
                 .take(q.limit)
                 .collect())

@@ -242,3 +242,54 @@ fn heir_report_names_a_bad_role_and_an_unwritable_destination() {
     assert!(!ok);
     assert!(err.contains("--manufacturer"), "{err}");
 }
+
+/// A running agent holds its store: the report reads its alerts through the API instead,
+/// including one it raised a moment ago from the real probes. Needs root (the probes).
+#[test]
+fn heir_report_reads_a_running_agents_alerts_through_its_api() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "NOT RUN: the agent's probes need root (CI runs the tests as root)"
+    );
+    let dir = data_dir();
+    let alerts = dir.path().join("alerts.jsonl");
+    let _agent = heir_testkit::agent(Path::new(HEIR), dir.path(), &alerts, dir.path());
+    // An alert the agent raises now: a program with no business there reading /etc/shadow.
+    let peek = dir.path().join("reportpeek");
+    std::fs::copy("/usr/bin/cat", &peek).unwrap();
+    let mut p = Command::new(&peek)
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    heir_testkit::exit_within(&mut p, WITHIN, "reportpeek");
+    heir_testkit::poll("the shadow read's alert", Duration::from_secs(20), || {
+        heir_testkit::alert_lines(&alerts)
+            .into_iter()
+            .find(|a| a["comm"] == "reportpeek")
+    });
+    let out = dir.path().join("live.html");
+    let (ok, _, err) = heir(
+        dir.path(),
+        &[
+            "report",
+            "--role",
+            "hospital",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "heir report on a running agent: {err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("through its API"),
+        "the cover names the source"
+    );
+    assert!(
+        html.contains("credential_access"),
+        "the live alert is counted"
+    );
+}

@@ -19,6 +19,10 @@ pub struct AlertQuery {
     /// Only alerts with a larger `seq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// Only alerts with a smaller `seq`: with the smallest `seq` of the last page, the next
+    /// older page, so a reader can walk back through a store of any size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
     /// Only alerts nobody acknowledged yet.
     #[serde(default)]
     pub unacknowledged: bool,
@@ -36,6 +40,7 @@ impl Default for AlertQuery {
         Self {
             limit: default_limit(),
             after: None,
+            before: None,
             unacknowledged: false,
         }
     }

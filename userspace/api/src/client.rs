@@ -110,6 +110,9 @@ impl Client {
         if let Some(after) = q.after {
             route.push_str(&format!("&after={after}"));
         }
+        if let Some(before) = q.before {
+            route.push_str(&format!("&before={before}"));
+        }
         self.get(&route).await
     }
 

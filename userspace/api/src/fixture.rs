@@ -489,6 +489,7 @@ impl Backend for Memory {
         Ok(v.iter()
             .rev()
             .filter(|s| q.after.is_none_or(|a| s.seq > a))
+            .filter(|s| q.before.is_none_or(|b| s.seq < b))
             .filter(|s| !q.unacknowledged || s.acknowledged.is_none())
             .take(q.limit)
             .cloned()

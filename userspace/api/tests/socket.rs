@@ -140,11 +140,22 @@ async fn snapshots_round_trip() {
         .alerts(&AlertQuery {
             limit: 2,
             after: Some(2),
+            before: None,
             unacknowledged: true,
         })
         .await
         .unwrap();
     assert_eq!(page.iter().map(|s| s.seq).collect::<Vec<_>>(), [5, 4]);
+    // Walking back: the page before seq 4.
+    let older = c
+        .alerts(&AlertQuery {
+            limit: 2,
+            before: Some(4),
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|s| s.seq).collect::<Vec<_>>(), [3, 2]);
     let unacked = c
         .alerts(&AlertQuery {
             unacknowledged: true,

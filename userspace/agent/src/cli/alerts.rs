@@ -58,6 +58,7 @@ pub async fn run(args: Args) -> Result<()> {
     let query = heir_api::AlertQuery {
         limit: last.clamp(1, heir_api::alert::MAX_LIMIT),
         after: None,
+        before: None,
         unacknowledged: false,
     };
     match client.alerts(&query).await {

@@ -153,7 +153,7 @@ impl Command {
             Command::Devices { state, json } => rama::devices(state, json),
             Command::Rama(r) => rama::rama(r),
             Command::Vuln(v) => rama::vuln(v),
-            Command::Report(r) => report::run(r),
+            Command::Report(r) => report::run(r).await,
             Command::Rules(r) => rules::run(r),
             Command::Audit { state, json } => audit::run(state, json).await,
             Command::Mesh(m) => mesh::run(m).await,

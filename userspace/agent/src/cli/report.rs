@@ -1,5 +1,6 @@
 //! `heir report`: the observatory's report for one reader, as one self-contained HTML file,
-//! from the store, RAMA state and knowledge base of a stopped agent. The views and the page
+//! from the alerts (through the API of a running agent, or the store of a stopped one), the
+//! RAMA state and the knowledge base. The views and the page
 //! are in `heir-report`; this parses, gathers and writes.
 
 use std::path::{Path, PathBuf};
@@ -66,7 +67,43 @@ fn consortium(
     Ok(Some((report, membership.credential.hospital)))
 }
 
-pub fn run(args: Args) -> Result<()> {
+/// Every alert line of a running agent since `since`, newest pages first, through its API;
+/// `None` when no agent answers there.
+async fn running_alerts(socket: &Path, since: Timestamp) -> Result<Option<Vec<heir_model::Alert>>> {
+    let client = heir_api::Client::new(socket.to_owned());
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let query = heir_api::AlertQuery {
+            limit: heir_api::alert::MAX_LIMIT,
+            before,
+            ..heir_api::AlertQuery::default()
+        };
+        let page = match client.alerts(&query).await {
+            Ok(p) => p,
+            Err(e) if e.is_connect() && before.is_none() => return Ok(None),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "reading alerts from the running agent at {}",
+                    socket.display()
+                )));
+            }
+        };
+        let Some(oldest) = page.last().map(|s| s.seq) else {
+            break;
+        };
+        let reached = page.iter().any(|s| s.alert.ts < since);
+        out.extend(page.into_iter().map(|s| s.alert));
+        if reached || oldest <= 1 {
+            break;
+        }
+        before = Some(oldest);
+    }
+    out.reverse();
+    Ok(Some(out))
+}
+
+pub async fn run(args: Args) -> Result<()> {
     if args.role == Role::Manufacturer && args.manufacturer.is_none() {
         return Err(heir_report::Error::NoManufacturer.into());
     }
@@ -95,7 +132,14 @@ pub fn run(args: Args) -> Result<()> {
         state.rama.inventory().len()
     )];
     let store_path = config.data_dir.join("heir.redb");
-    let alerts: Vec<heir_model::Alert> = if store_path.exists() {
+    let live = running_alerts(&config.api_socket(), since).await?;
+    let alerts: Vec<heir_model::Alert> = if let Some(all) = live {
+        sources.push(format!(
+            "the running agent's alerts ({} alert lines, through its API)",
+            all.len()
+        ));
+        all
+    } else if store_path.exists() {
         let store = stopped_store(&config)?;
         let all = store
             .alerts(0, usize::MAX)
