@@ -20,7 +20,7 @@
 //! | GET | `/v1/devices` | | `[`[`Device`]`]` |
 //! | GET | `/v1/devices/{id}` | | [`heir_rama::Report`] |
 //! | GET | `/v1/rama` | | [`Rama`] |
-//! | GET | `/v1/alerts` | `?limit=N&after=SEQ&unacknowledged=true` | `[`[`Stored`]`]`, newest first |
+//! | GET | `/v1/alerts` | `?limit=N&after=SEQ&before=SEQ&unacknowledged=true` | `[`[`Stored`]`]`, newest first |
 //! | POST | `/v1/alerts/{seq}/ack` | | [`Stored`] |
 //! | GET | `/v1/indicators` | | [`Availability`]`<[`[`Indicator`]`]>` |
 //! | GET | `/v1/peers` | | [`Availability`]`<[`[`Peer`]`]>` |
