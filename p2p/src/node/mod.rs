@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use libp2p::multiaddr::Error as MultiaddrError;
+pub use libp2p::multiaddr::{Error as MultiaddrError, Protocol};
 pub use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use tokio::sync::mpsc;

@@ -9,6 +9,7 @@ pub mod bench_xdp;
 pub mod config;
 pub mod decode;
 pub mod files;
+pub mod host;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;

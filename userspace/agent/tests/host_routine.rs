@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use heir_testkit::{Reap, exit_within, poll};
+use heir_testkit::{Reap, exit_within, poll, unique};
 use serde_json::Value;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
@@ -35,16 +35,6 @@ fn require(tools: &[&str]) {
             "NOT RUN: {t} is not installed (run `cargo xtask setup`)"
         );
     }
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A running `heir agent` at its defaults, writing alert lines to a file.
@@ -84,20 +74,7 @@ impl Agent {
     /// Runs the canary and waits for its alert: everything the agent saw before is handled.
     #[track_caller]
     fn settle(&self) {
-        let name = format!("canary{}", unique());
-        let exe = self.dir.path().join(&name);
-        std::fs::copy("/usr/bin/cat", &exe).unwrap();
-        let out = Command::new(&exe)
-            .arg("/etc/shadow")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(out.success());
-        let comm: String = name.chars().take(15).collect();
-        self.expect(
-            &format!("the canary {name}'s credential_access alert"),
-            |a| a["category"] == "credential_access" && a["comm"] == comm.as_str(),
-        );
+        heir_testkit::shadow_canary(self.dir.path(), &self.alerts);
     }
 }
 

@@ -14,22 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use heir_testkit::{Reap, exit_within, poll};
+use heir_testkit::{Reap, exit_within, poll, unique};
 use serde_json::Value;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
 const ALERT_WITHIN: Duration = Duration::from_secs(20);
-
-/// Unique per test in this process: each test's files, markers and tools are its own.
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Files and directories the test made outside its scratch directory, removed at the end
 /// whatever happens.
@@ -255,14 +244,7 @@ fn each_host_technique_fires_with_its_sub_technique_and_routine_twins_stay_quiet
     );
 
     // The canary: a program reading /etc/shadow, after every twin.
-    let canary = h.tool(&format!("canary{u}"), "/usr/bin/cat");
-    run(&canary, &["/etc/shadow"]);
-    let comm: String = format!("canary{u}").chars().take(15).collect();
-    poll("the canary's credential_access alert", ALERT_WITHIN, || {
-        h.alerts()
-            .into_iter()
-            .find(|a| a["category"] == "credential_access" && a["comm"] == comm.as_str())
-    });
+    heir_testkit::shadow_canary(&h.fakes, &h.alerts);
     let noisy: Vec<Value> = h
         .alerts()
         .into_iter()
@@ -361,14 +343,7 @@ fn debuggers_attaching_to_a_running_daemon_are_reported_and_tracing_ones_own_chi
     ]));
     own.push(g.0.id());
     exit_within(&mut g.0, Duration::from_secs(60), "gdb --args /bin/true");
-    let canary = h.tool(&format!("canary{u}"), "/usr/bin/cat");
-    run(&canary, &["/etc/shadow"]);
-    let comm: String = format!("canary{u}").chars().take(15).collect();
-    poll("the canary's credential_access alert", ALERT_WITHIN, || {
-        h.alerts()
-            .into_iter()
-            .find(|a| a["category"] == "credential_access" && a["comm"] == comm.as_str())
-    });
+    heir_testkit::shadow_canary(&h.fakes, &h.alerts);
     let noisy: Vec<Value> = h
         .alerts()
         .into_iter()

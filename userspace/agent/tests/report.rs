@@ -13,21 +13,7 @@ const WITHIN: Duration = Duration::from_secs(120);
 
 /// Runs heir with `args`; returns whether it succeeded, its stdout and its stderr.
 fn heir(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = dir.join("heir.out");
-    let err = dir.join("heir.err");
-    let mut child = Command::new(HEIR)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("running heir");
-    let status = heir_testkit::exit_within(&mut child, WITHIN, &format!("heir {}", args.join(" ")));
-    (
-        status.success(),
-        std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(err).unwrap(),
-    )
+    heir_testkit::run_within(Command::new(HEIR).args(args), dir, WITHIN)
 }
 
 fn data_dir() -> tempfile::TempDir {

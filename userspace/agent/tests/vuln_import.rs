@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const HEIR: &str = env!("CARGO_BIN_EXE_heir");
@@ -29,22 +29,10 @@ fn icsma() -> PathBuf {
 /// Runs heir on the data directory `dir` (with its registry `devices.toml`); returns whether
 /// it succeeded, its stdout and its stderr.
 fn heir(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = dir.join("heir.out");
-    let err = dir.join("heir.err");
-    let mut child = Command::new(HEIR)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("running heir");
-    let status = heir_testkit::exit_within(&mut child, WITHIN, &format!("heir {}", args.join(" ")));
-    (
-        status.success(),
-        std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(err).unwrap(),
+    heir_testkit::run_within(
+        Command::new(HEIR).args(args).arg("--data-dir").arg(dir),
+        dir,
+        WITHIN,
     )
 }
 

@@ -102,6 +102,66 @@ pub fn agent(
     agent
 }
 
+/// A name unique to this process and call: tests running side by side in one binary keep
+/// their files, markers and tools apart.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The canary before an absence check: a copy of `cat` in `dir`, with a name of its own, reads
+/// `/etc/shadow`, and this waits up to 20 s for its `credential_access` alert in `alerts`.
+/// Once it is in, the agent has handled everything that happened before it.
+#[track_caller]
+pub fn shadow_canary(dir: &std::path::Path, alerts: &std::path::Path) {
+    let name = format!("canary{}", unique());
+    let exe = dir.join(&name);
+    std::fs::copy("/usr/bin/cat", &exe).expect("copying cat for the canary");
+    let mut child = std::process::Command::new(&exe)
+        .arg("/etc/shadow")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("running the canary");
+    assert!(exit_within(&mut child, Duration::from_secs(30), "the canary").success());
+    // The kernel keeps 15 bytes of a command name.
+    let comm: String = name.chars().take(15).collect();
+    poll(
+        &format!("the canary {name}'s credential_access alert"),
+        Duration::from_secs(20),
+        || {
+            alert_lines(alerts)
+                .into_iter()
+                .find(|a| a["category"] == "credential_access" && a["comm"] == comm.as_str())
+        },
+    );
+}
+
+/// Runs `cmd` to completion within `within`, its output going to files in `scratch` (no pipe
+/// to fill); returns whether it succeeded, its stdout and its stderr.
+#[track_caller]
+pub fn run_within(
+    cmd: &mut std::process::Command,
+    scratch: &std::path::Path,
+    within: Duration,
+) -> (bool, String, String) {
+    let what = format!("{cmd:?}");
+    let (out, err) = (scratch.join("run.out"), scratch.join("run.err"));
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("creating run.out"))
+        .stderr(std::fs::File::create(&err).expect("creating run.err"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let status = exit_within(&mut child, within, &what);
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    (status.success(), read(&out), read(&err))
+}
+
 /// Runs `ip` with `args` (namespaces and links the test makes); panics with its stderr if it
 /// fails.
 #[track_caller]

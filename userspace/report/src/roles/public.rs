@@ -55,23 +55,17 @@ impl Page for PublicView {
             "Aggregates only, each over {} contributors or more, with discrete Laplace noise (ε = {}); counts below {} are not shown.",
             self.k, self.epsilon, self.k
         ));
-        let k = self.k;
-        super::released_section(
-            &mut doc,
-            "by-category",
-            "Incidents by category",
-            "incidents",
-            k,
-            self.by_category.as_ref(),
-        )?;
-        super::released_section(
-            &mut doc,
-            "bands",
-            "Devices per RAMA band",
-            "devices",
-            k,
-            self.bands.as_ref(),
-        )?;
+        for (id, heading, unit, histogram) in [
+            (
+                "by-category",
+                "Incidents by category",
+                "incidents",
+                &self.by_category,
+            ),
+            ("bands", "Devices per RAMA band", "devices", &self.bands),
+        ] {
+            super::released_section(&mut doc, id, heading, unit, self.k, histogram.as_ref())?;
+        }
         Ok(doc.finish(title))
     }
 }

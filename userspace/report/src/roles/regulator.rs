@@ -69,47 +69,35 @@ impl Page for RegulatorView {
             "Differentially private aggregates: each histogram has {} contributors or more and every count carries discrete Laplace noise of scale 1/ε (ε = {} per histogram); counts below {} after noise are not shown. No hospital, device or address is named.",
             self.k, self.epsilon, self.k
         ));
-        let k = self.k;
-        super::released_section(
-            &mut doc,
-            "by-category",
-            "Incidents by category",
-            "incidents",
-            k,
-            self.by_category.as_ref(),
-        )?;
-        super::released_section(
-            &mut doc,
-            "by-class",
-            "Devices by class",
-            "devices",
-            k,
-            self.by_class.as_ref(),
-        )?;
-        super::released_section(
-            &mut doc,
-            "by-owasp",
-            "Incidents by OWASP IoT class",
-            "incidents",
-            k,
-            self.by_owasp.as_ref(),
-        )?;
-        super::released_section(
-            &mut doc,
-            "by-enisa",
-            "Incidents by ENISA threat class",
-            "incidents",
-            k,
-            self.by_enisa.as_ref(),
-        )?;
-        super::released_section(
-            &mut doc,
-            "rama-distribution",
-            "RAMA distribution (devices per score decile)",
-            "devices",
-            k,
-            self.rama.as_ref(),
-        )?;
+        for (id, heading, unit, histogram) in [
+            (
+                "by-category",
+                "Incidents by category",
+                "incidents",
+                &self.by_category,
+            ),
+            ("by-class", "Devices by class", "devices", &self.by_class),
+            (
+                "by-owasp",
+                "Incidents by OWASP IoT class",
+                "incidents",
+                &self.by_owasp,
+            ),
+            (
+                "by-enisa",
+                "Incidents by ENISA threat class",
+                "incidents",
+                &self.by_enisa,
+            ),
+            (
+                "rama-distribution",
+                "RAMA distribution (devices per score decile)",
+                "devices",
+                &self.rama,
+            ),
+        ] {
+            super::released_section(&mut doc, id, heading, unit, self.k, histogram.as_ref())?;
+        }
         Ok(doc.finish(title))
     }
 }
