@@ -174,7 +174,7 @@ fn exec_reports_program_argv_lineage_and_exit() {
     let h = harness();
     let tag = unique();
     let prog = h.dir.join(format!("heir-true-{tag}"));
-    std::fs::copy("/bin/true", &prog).unwrap();
+    heir_testkit::copy_executable("/bin/true", &prog);
     let marker = format!("marker-{tag}");
     let (pid, _) = run(Command::new(&prog).args(["--marker", &marker]));
     let exec = wait_for("exec", |e| {

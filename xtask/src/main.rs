@@ -32,6 +32,8 @@ const APT_PACKAGES: &[&str] = &[
     "chromium",
     // A bench tool: `heir bench overhead` runs it beside heir as the baseline monitor.
     "bpftrace",
+    // dig: the known-indicator test queries a reported domain as a device would.
+    "bind9-dnsutils",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

@@ -2,6 +2,7 @@
 //! samples payloads on some of them), the protocol recogniser and the device inventory.
 
 pub const FTP: u16 = 21;
+pub const DNS: u16 = 53;
 pub const SSH: u16 = 22;
 pub const TELNET: u16 = 23;
 pub const HTTP: u16 = 80;

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use heir_api::{
-    AlertQuery, Availability, Backend, BackendError, Caller, Chain, Device, Indicator, Live, Peer,
-    Rama, Status, Stored,
+    AlertQuery, Availability, Backend, BackendError, Caller, Chain, Device, ImportOutcome,
+    ImportRequest, Indicator, Live, Peer, Rama, Status, Stored,
 };
 use heir_rama::Report;
 use heir_store::{Read as _, Store};
@@ -25,6 +25,10 @@ pub struct Agent {
     pub mesh: Option<Arc<Mesh>>,
     pub responder: Arc<crate::respond::policy::Responder>,
     pub started: Instant,
+    /// New indicators for the matcher and the retro-hunt.
+    pub learn: tokio::sync::mpsc::Sender<crate::intel::Learn>,
+    /// One import at a time: each reads, merges and writes the stored set.
+    pub importing: tokio::sync::Mutex<()>,
 }
 
 fn responder_error(e: crate::respond::policy::Error) -> BackendError {
@@ -314,16 +318,16 @@ impl Backend for Agent {
     }
 
     async fn indicators(&self) -> Result<Availability<Vec<Indicator>>, BackendError> {
-        let Some(mesh) = &self.mesh else {
-            return Ok(Availability::not_built(
-                "the mesh: this node is not a member (heir mesh init / join)",
-            ));
-        };
-        let entries = mesh.client.indicators().await.map_err(internal)?;
-        Ok(Availability::Available(
-            entries
-                .into_iter()
-                .map(|e| Indicator {
+        let store = self.store.clone();
+        let imported = tokio::task::spawn_blocking(move || crate::intel::import::stored(&*store))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let mut list: Vec<Indicator> = Vec::new();
+        if let Some(mesh) = &self.mesh {
+            let entries = mesh.client.indicators().await.map_err(internal)?;
+            list.extend(entries.into_iter().map(|e| {
+                Indicator {
                     id: e.indicator.id.to_string(),
                     kind: observable_kind(&e.indicator.observable).to_owned(),
                     value: observable_value(&e.indicator.observable),
@@ -338,9 +342,85 @@ impl Backend for Agent {
                         .target
                         .as_ref()
                         .map(|p| format!("{} {}", p.vendor, p.model)),
-                })
-                .collect(),
-        ))
+                    origin: heir_api::IndicatorOrigin::Mesh,
+                    tlp: Some(e.indicator.tlp.label().to_owned()),
+                }
+            }));
+        } else if imported.is_empty() {
+            return Ok(Availability::not_built(
+                "the mesh: this node is not a member (heir mesh init / join); nothing imported (heir import)",
+            ));
+        }
+        list.extend(imported.iter().map(crate::intel::import::listed));
+        Ok(Availability::Available(list))
+    }
+
+    async fn import(
+        &self,
+        request: ImportRequest,
+        by: &Caller,
+    ) -> Result<ImportOutcome, BackendError> {
+        // All or nothing: every entry is checked before anything is stored.
+        let mut known = Vec::with_capacity(request.indicators.len());
+        for (n, i) in request.indicators.iter().enumerate() {
+            known.push(crate::intel::import::known(i).ok_or_else(|| {
+                BackendError::Refused(format!(
+                    "indicators[{n}]: `{}` is not a valid {}",
+                    i.value,
+                    i.kind.as_str()
+                ))
+            })?);
+        }
+        if request.share && self.mesh.is_none() {
+            return Err(BackendError::Refused(
+                "sharing needs the mesh: this node is not a member (heir mesh init / join)".into(),
+            ));
+        }
+        let _one = self.importing.lock().await;
+        let store = self.store.clone();
+        let new = request.indicators.clone();
+        let (added, replaced) =
+            tokio::task::spawn_blocking(move || crate::intel::import::store(&store, &new, false))
+                .await
+                .map_err(internal)?
+                .map_err(internal)?;
+        tracing::info!(
+            "{} indicator(s) imported by {by} ({added} new, {replaced} replaced)",
+            known.len()
+        );
+        for k in known {
+            let learn = crate::intel::Learn {
+                update: heir_detect::known::Update::Add(k),
+                hunt: true,
+            };
+            if self.learn.send(learn).await.is_err() {
+                return Err(BackendError::Internal(
+                    "stored, but the agent is stopping: matched from its next start".into(),
+                ));
+            }
+        }
+        let mut outcome = ImportOutcome {
+            added,
+            replaced,
+            ..ImportOutcome::default()
+        };
+        if let (true, Some(mesh)) = (request.share, &self.mesh) {
+            for i in &request.indicators {
+                let r = match crate::intel::import::shareable(i) {
+                    Ok(ind) => mesh
+                        .client
+                        .publish(heir_mesh::Item::Indicator(ind), None)
+                        .await
+                        .map_err(|e| heir_mesh::report(&e)),
+                    Err(why) => Err(why),
+                };
+                match r {
+                    Ok(_) => outcome.shared += 1,
+                    Err(why) => outcome.not_shared.push(format!("{}: {why}", i.value)),
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     async fn peers(&self) -> Result<Availability<Vec<Peer>>, BackendError> {

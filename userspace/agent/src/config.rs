@@ -22,6 +22,8 @@ pub struct Config {
     pub detect: heir_detect::Config,
     /// Sharing with the other hospitals (`[mesh]`).
     pub mesh: crate::mesh::Config,
+    /// Known indicators, from the mesh and imports (`[intel]`: `retro_hunt_days`).
+    pub intel: crate::intel::Config,
     /// What the responder does about alerts naming an attacker (`[respond]`).
     pub respond: crate::respond::policy::Config,
     /// The local API's Unix socket; default `api.sock` in the data directory.
@@ -45,6 +47,7 @@ impl Default for Config {
             retention: heir_store::Retention::default(),
             detect: heir_detect::Config::default(),
             mesh: crate::mesh::Config::default(),
+            intel: crate::intel::Config::default(),
             respond: crate::respond::policy::Config::default(),
             api_socket: None,
             api_operators: "heir-admin".into(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod files;
 pub mod host;
+pub mod intel;
 pub mod mesh;
 pub mod metrics;
 pub mod packets;

@@ -73,8 +73,14 @@ impl Default for Config {
 impl Config {
     /// Whether an alert is worth offering to the other hospitals. What actually leaves is
     /// decided again by the mesh's privacy filter: only external indicators ever do.
+    ///
+    /// A match of a known indicator is never offered: it would come back as one more
+    /// hospital reporting it, so one member's report, matched by every hospital's routine
+    /// traffic (a public resolver), would corroborate itself into an actionable block.
     pub fn shares(&self, a: &Alert) -> bool {
-        a.severity >= self.share_min_severity && a.confidence >= self.share_min_confidence
+        a.category != heir_model::Category::KnownIndicator
+            && a.severity >= self.share_min_severity
+            && a.confidence >= self.share_min_confidence
     }
 }
 
@@ -132,11 +138,13 @@ pub struct Mesh {
 
 impl Mesh {
     /// Starts the node when the configuration allows it and this node is a member;
-    /// `Ok(None)` otherwise. The receiver yields each corroborated attacker address once.
+    /// `Ok(None)` otherwise. The receiver yields each corroborated attacker address once;
+    /// `learn` gets every indicator the knowledge base holds, then each change to one.
     pub fn start(
         config: &Config,
         data_dir: &Path,
         own: &Own,
+        learn: mpsc::Sender<crate::intel::Learn>,
     ) -> Result<Option<(Mesh, mpsc::Receiver<Actionable>)>, Error> {
         let dir = keystore_dir(data_dir);
         if !config.enabled || !dir.join("membership").exists() {
@@ -181,11 +189,34 @@ impl Mesh {
         let keys = client.clone();
         let (act, actionable) = mpsc::channel::<Actionable>(256);
         tokio::spawn(async move {
+            // What the knowledge base already holds is matched from the start; it was hunted
+            // for when it arrived.
+            match keys.indicators().await {
+                Ok(entries) => {
+                    let now = heir_model::Timestamp::now();
+                    for k in entries
+                        .iter()
+                        .filter_map(|e| crate::intel::from_entry(e, now))
+                    {
+                        let update = heir_detect::known::Update::Add(k);
+                        let _ = learn
+                            .send(crate::intel::Learn {
+                                update,
+                                hunt: false,
+                            })
+                            .await;
+                    }
+                }
+                Err(e) => tracing::error!("mesh knowledge base: {}", heir_mesh::report(&e)),
+            }
             while let Some(ev) = events.recv().await {
                 match ev {
-                    heir_mesh::Event::Received { hospital, .. } => {
+                    heir_mesh::Event::Received {
+                        hospital, change, ..
+                    } => {
                         counter.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("indicator from {hospital}");
+                        learned(&keys, &change, &learn).await;
                     }
                     heir_mesh::Event::Actionable(a) => {
                         // Waiting here backs up into the node's bounded event queue, whose
@@ -231,11 +262,40 @@ impl Mesh {
     }
 
     /// Offers an alert to the mesh without waiting; a full outbox is counted.
+    /// (Known-indicator matches are never offered: see [`Config::shares`].)
     pub fn offer(&self, alert: &Alert) {
         if self.outbox.try_send(alert.clone()).is_err() {
             self.unshared.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Hands what a received item changed to the matcher: a new indicator (hunted for in the
+/// stored events), new facts about one, or its end (withdrawn, disputed, expired).
+async fn learned(
+    client: &heir_mesh::Client,
+    change: &heir_mesh::knowledge::Change,
+    learn: &mpsc::Sender<crate::intel::Learn>,
+) {
+    use heir_mesh::knowledge::Change;
+    let (id, new) = match change {
+        Change::NewIndicator(id) => (id, true),
+        Change::Corroborated { id, .. } | Change::Retracted(id) => (id, false),
+        _ => return,
+    };
+    let entry = match client.indicator(*id).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("mesh indicator {id}: {}", heir_mesh::report(&e));
+            return;
+        }
+    };
+    let update =
+        match entry.and_then(|e| crate::intel::from_entry(&e, heir_model::Timestamp::now())) {
+            Some(k) => heir_detect::known::Update::Add(k),
+            None => heir_detect::known::Update::Remove(crate::intel::mesh_id(id)),
+        };
+    let _ = learn.send(crate::intel::Learn { update, hunt: new }).await;
 }
 
 #[cfg(test)]

@@ -140,6 +140,32 @@ pub struct Stages {
     pub engine: Option<heir_detect::Engine>,
     pub stats: Arc<Stats>,
     pub ticks: Ticks,
+    /// Changes from outside the event stream: known indicators from the mesh and imports,
+    /// and the alerts of retro-hunts over the store. `None` where nothing sends any.
+    pub control: Option<mpsc::Receiver<Control>>,
+}
+
+/// Control messages waiting for the pipeline; the intel task waits when it is full.
+pub const CONTROL_QUEUE: usize = 64;
+
+/// What reaches the detection engine besides events.
+#[derive(Debug)]
+pub enum Control {
+    /// A known indicator added, replaced or removed: what follows is matched against it.
+    Known(heir_detect::known::Update),
+    /// Alerts found outside the stream (a retro-hunt's), published like the detectors' own.
+    Raise(Vec<Alert>),
+}
+
+/// The next control message; never, once there is no sender left (or none was given).
+async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Control {
+    if let Some(rx) = control.as_mut()
+        && let Some(c) = rx.recv().await
+    {
+        return c;
+    }
+    *control = None;
+    std::future::pending().await
 }
 
 /// Where the pipeline's results go: the sinks' fan-out in the agent, stdout in `heir
@@ -180,6 +206,16 @@ impl Stages {
         loop {
             let batch = tokio::select! {
                 b = rx.recv() => b,
+                c = next_control(&mut self.control) => {
+                    if let Some(engine) = self.engine.as_mut() {
+                        match c {
+                            Control::Known(update) => engine.known(update),
+                            Control::Raise(found) => engine.raise(found, &mut alerts),
+                        }
+                    }
+                    self.publish(&mut alerts, out);
+                    continue;
+                }
                 _ = tick.tick(), if self.ticks == Ticks::Wall && self.engine.is_some() => {
                     if let Some(engine) = self.engine.as_mut() {
                         if let Some(Err(e)) = engine.reload_if_changed() {

@@ -257,7 +257,7 @@ fn a_shell_that_sshd_starts_is_not_a_reverse_shell_but_a_fake_sshd_is() {
     accept_and_close(listener);
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("sshd");
-    std::fs::copy("/usr/bin/bash", &fake).unwrap();
+    heir_testkit::copy_executable("/usr/bin/bash", &fake);
     let marker = unique();
     run(
         Command::new(&fake).arg("-c").arg(format!(
@@ -297,7 +297,7 @@ fn dropping_root_with_setpriv_is_not_privilege_escalation_but_a_setuid_root_prog
     let dir = tempfile::tempdir().unwrap();
     let name = format!("suid{}", unique());
     let suid = dir.path().join(&name);
-    std::fs::copy("/usr/bin/id", &suid).unwrap();
+    heir_testkit::copy_executable("/usr/bin/id", &suid);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();

@@ -72,7 +72,7 @@ impl Host {
     fn tool(&self, name: &str, from: &str) -> PathBuf {
         let p = self.fakes.join(name);
         if !p.exists() {
-            std::fs::copy(from, &p).unwrap();
+            heir_testkit::copy_executable(from, &p);
         }
         p
     }
@@ -178,7 +178,7 @@ fn each_host_technique_fires_with_its_sub_technique_and_routine_twins_stay_quiet
     run(h.fake("useradd"), &[&format!("svc{u}")]);
     h.expect("host.account_created", "T1136.001", &format!("svc{u}"));
     let suid = h.scratch.join(format!("suid{u}"));
-    std::fs::copy("/bin/true", &suid).unwrap();
+    heir_testkit::copy_executable("/bin/true", &suid);
     run("chmod", &["u+s", s(&suid)]);
     h.expect("host.setuid_bit_set", "T1548.001", &format!("suid{u}"));
     // sudo ignores sudoers.d files whose names contain a dot; this one only holds a comment.
@@ -192,7 +192,7 @@ fn each_host_technique_fires_with_its_sub_technique_and_routine_twins_stay_quiet
     h.expect("host.immutable_attribute", "T1222.002", &format!("lock{u}"));
     let fake_chmod = h.fakes.join("perm").join("chmod");
     std::fs::create_dir_all(fake_chmod.parent().unwrap()).unwrap();
-    std::fs::copy("/bin/true", &fake_chmod).unwrap();
+    heir_testkit::copy_executable("/bin/true", &fake_chmod);
     run(&fake_chmod, &["o+r", "/etc/shadow", &format!("--p{u}")]);
     h.expect(
         "host.sensitive_permissions",

@@ -51,7 +51,7 @@ fn installed() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin/heir");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(HEIR, &bin).unwrap();
+    heir_testkit::copy_executable(HEIR, &bin);
     (dir, bin)
 }
 
@@ -213,7 +213,7 @@ fn a_copied_agent_fires_its_built_in_and_local_rules() {
 
     // A built-in detector: /etc/shadow read by a program that has no business reading it.
     let cat = dir.path().join("shadowpeek");
-    std::fs::copy("/usr/bin/cat", &cat).unwrap();
+    heir_testkit::copy_executable("/usr/bin/cat", &cat);
     let mut peek = Reap(
         Command::new(&cat)
             .arg("/etc/shadow")
@@ -228,7 +228,7 @@ fn a_copied_agent_fires_its_built_in_and_local_rules() {
 
     // The hospital's own rule, from the data directory's rules/.
     let probe = dir.path().join("heirlocalprobe");
-    std::fs::copy("/usr/bin/true", &probe).unwrap();
+    heir_testkit::copy_executable("/usr/bin/true", &probe);
     let mut p = Reap(Command::new(&probe).spawn().unwrap());
     exit_within(&mut p.0, Duration::from_secs(20), "heirlocalprobe");
     expect("the local rule's alert", &|a| {

@@ -243,7 +243,7 @@ fn heir_report_reads_a_running_agents_alerts_through_its_api() {
     let _agent = heir_testkit::agent(Path::new(HEIR), dir.path(), &alerts, dir.path());
     // An alert the agent raises now: a program with no business there reading /etc/shadow.
     let peek = dir.path().join("reportpeek");
-    std::fs::copy("/usr/bin/cat", &peek).unwrap();
+    heir_testkit::copy_executable("/usr/bin/cat", &peek);
     let mut p = Command::new(&peek)
         .arg("/etc/shadow")
         .stdout(Stdio::null())

@@ -794,6 +794,11 @@ fn real_clients_are_recognised() {
             basic_auth_user: None,
             basic_auth_cleartext: true,
             status: None,
+            host: Some(web.ip().to_string()),
+            url_digest: Some(heir_model::event::url_digest(
+                &web.ip().to_string(),
+                "/admin/settings"
+            )),
         }
     );
     drop(packets);

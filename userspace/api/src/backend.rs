@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use crate::access::Caller;
 use crate::{
     AlertQuery, AuditEntry, Availability, BackendError, Block, BlockRequest, Blocks, Device,
-    Indicator, Live, Peer, Pending, Rama, Status, Stored,
+    ImportOutcome, ImportRequest, Indicator, Live, Peer, Pending, Rama, Status, Stored,
 };
 
 /// What the API asks of the agent.
@@ -58,6 +58,20 @@ pub trait Backend: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<Availability<Vec<Indicator>>, BackendError>> + Send {
         async { Ok(Availability::not_built(MESH_NOT_BUILT)) }
+    }
+
+    /// Stores imported indicators, all or none, and starts matching them.
+    fn import(
+        &self,
+        request: ImportRequest,
+        by: &Caller,
+    ) -> impl Future<Output = Result<ImportOutcome, BackendError>> + Send {
+        let _ = (request, by);
+        async {
+            Err(BackendError::NotBuilt {
+                what: IMPORT_NOT_BUILT.into(),
+            })
+        }
     }
 
     fn peers(&self) -> impl Future<Output = Result<Availability<Vec<Peer>>, BackendError>> + Send {
@@ -115,6 +129,9 @@ pub trait Backend: Send + Sync + 'static {
         async { Err(responder_not_built()) }
     }
 }
+
+/// What the default import method says.
+pub const IMPORT_NOT_BUILT: &str = "indicator imports are not part of this build";
 
 /// What the default mesh methods say.
 pub const MESH_NOT_BUILT: &str = "the threat-sharing mesh is not part of this build";

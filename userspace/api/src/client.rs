@@ -18,7 +18,8 @@ use heir_rama::Report;
 use crate::lines::{Lines, MAX_LINE, TooLong};
 use crate::{
     AlertQuery, AuditEntry, Availability, Block, BlockRequest, Blocks, Device, ErrorBody,
-    Indicator, Live, Peer, Pending, Rama, Status, Stored, StreamQuery, UnblockRequest,
+    ImportOutcome, ImportRequest, Indicator, Live, Peer, Pending, Rama, Status, Stored,
+    StreamQuery, UnblockRequest,
 };
 
 /// How long a snapshot or action may take before the client gives up.
@@ -122,6 +123,10 @@ impl Client {
 
     pub async fn indicators(&self) -> Result<Availability<Vec<Indicator>>, Error> {
         self.get("/v1/indicators").await
+    }
+
+    pub async fn import(&self, r: &ImportRequest) -> Result<ImportOutcome, Error> {
+        self.post("/v1/indicators", Some(json(r))).await
     }
 
     pub async fn peers(&self) -> Result<Availability<Vec<Peer>>, Error> {

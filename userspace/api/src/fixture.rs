@@ -347,6 +347,8 @@ pub fn indicators() -> Vec<Indicator> {
             last_seen: NOW,
             sightings: 3,
             device_model: Some("Archive 9".into()),
+            origin: crate::IndicatorOrigin::Mesh,
+            tlp: Some("TLP:GREEN".into()),
         },
         Indicator {
             id: "ind-2".into(),
@@ -359,6 +361,8 @@ pub fn indicators() -> Vec<Indicator> {
             last_seen: NOW,
             sightings: 0,
             device_model: None,
+            origin: crate::IndicatorOrigin::Import,
+            tlp: Some("TLP:AMBER".into()),
         },
     ]
 }

@@ -23,6 +23,7 @@
 //! | GET | `/v1/alerts` | `?limit=N&after=SEQ&before=SEQ&unacknowledged=true` | `[`[`Stored`]`]`, newest first |
 //! | POST | `/v1/alerts/{seq}/ack` | | [`Stored`] |
 //! | GET | `/v1/indicators` | | [`Availability`]`<[`[`Indicator`]`]>` |
+//! | POST | `/v1/indicators` | [`ImportRequest`] | [`ImportOutcome`] |
 //! | GET | `/v1/peers` | | [`Availability`]`<[`[`Peer`]`]>` |
 //! | GET | `/v1/blocks` | | [`Availability`]`<`[`Blocks`]`>` |
 //! | POST | `/v1/block` | [`BlockRequest`] | [`Block`] |
@@ -57,7 +58,9 @@ pub use client::{Client, LiveStream};
 pub use device::{Device, Rama};
 pub use error::{ApiError, BackendError, Chain, ErrorBody};
 pub use live::{Live, StreamQuery};
-pub use mesh::{Indicator, Peer};
+pub use mesh::{
+    ImportKind, ImportOutcome, ImportRequest, Imported, Indicator, IndicatorOrigin, Peer,
+};
 pub use response::{AuditEntry, Block, BlockRequest, Blocks, Origin, Pending, UnblockRequest};
 pub use server::router;
 pub use socket::Error as SocketError;

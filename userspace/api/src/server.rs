@@ -19,7 +19,9 @@ use tokio::sync::{broadcast, watch};
 
 use crate::access::{Access, Caller, PeerCred, Role};
 use crate::alert::MAX_LIMIT;
-use crate::{AlertQuery, ApiError, Backend, BlockRequest, Live, StreamQuery, UnblockRequest};
+use crate::{
+    AlertQuery, ApiError, Backend, BlockRequest, ImportRequest, Live, StreamQuery, UnblockRequest,
+};
 
 /// A live stream sends a heartbeat after this much silence.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -132,7 +134,12 @@ fn routes<B: Backend>(ctx: Ctx<B>) -> Router {
         .route("/v1/rama", get(rama::<B>))
         .route("/v1/alerts", get(alerts::<B>))
         .route("/v1/alerts/{seq}/ack", post(acknowledge::<B>))
-        .route("/v1/indicators", get(indicators::<B>))
+        .route(
+            "/v1/indicators",
+            get(indicators::<B>)
+                .post(import::<B>)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .route("/v1/peers", get(peers::<B>))
         .route("/v1/blocks", get(blocks::<B>))
         .route("/v1/audit", get(audit::<B>))
@@ -235,6 +242,18 @@ async fn indicators<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
 
 async fn peers<B: Backend>(State(c): State<Ctx<B>>) -> Answer {
     ok(c.backend.peers().await?)
+}
+
+/// The largest import body: a feed of a few hundred thousand indicators.
+pub const MAX_IMPORT_BYTES: usize = 64 << 20;
+
+async fn import<B: Backend>(
+    State(c): State<Ctx<B>>,
+    Extension(by): Extension<Caller>,
+    r: Result<Json<ImportRequest>, JsonRejection>,
+) -> Answer {
+    let r = body(r)?;
+    ok(c.backend.import(r, &by).await?)
 }
 
 async fn blocks<B: Backend>(State(c): State<Ctx<B>>) -> Answer {

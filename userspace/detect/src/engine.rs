@@ -59,6 +59,7 @@ pub struct Engine {
     raw: Vec<Alert>,
     stats: Stats,
     local_device: Option<String>,
+    known: crate::known::Matcher,
 }
 
 impl Engine {
@@ -91,6 +92,7 @@ impl Engine {
             raw: Vec::new(),
             stats: Stats::default(),
             local_device: None,
+            known: crate::known::Matcher::default(),
         }
     }
 
@@ -101,6 +103,7 @@ impl Engine {
         for &i in &self.by_kind[Kind::of(&ev.kind).index()] {
             self.detectors[i].inspect(ev, &mut self.raw);
         }
+        self.known.inspect(ev, &mut self.raw);
         if !self.raw.is_empty() {
             self.publish(out);
         }
@@ -135,6 +138,24 @@ impl Engine {
         let before = out.len();
         self.aggregator.flush(now, out);
         self.stats.published_alerts += (out.len() - before) as u64;
+    }
+
+    /// Adds, replaces or removes a known indicator (from the mesh or an import): the
+    /// events that follow are matched against it.
+    pub fn known(&mut self, update: crate::known::Update) {
+        self.known.apply(update);
+    }
+
+    /// Known indicators being matched.
+    pub fn known_len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Publishes alerts raised outside the event stream (a retro-hunt's), through the same
+    /// naming and aggregation as the detectors' own.
+    pub fn raise(&mut self, alerts: impl IntoIterator<Item = Alert>, out: &mut Vec<Alert>) {
+        self.raw.extend(alerts);
+        self.publish(out);
     }
 
     /// Names this host in alerts about its own processes (syscall events carry no address):

@@ -52,6 +52,7 @@ pub mod detector;
 pub mod detectors;
 pub mod engine;
 pub mod kind;
+pub mod known;
 pub mod registry;
 pub mod rules;
 pub mod scenario;

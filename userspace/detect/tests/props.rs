@@ -94,7 +94,9 @@ fn observation() -> impl Strategy<Value = Observation> {
                 admin_path,
                 basic_auth_user: u,
                 basic_auth_cleartext: b,
-                status
+                status,
+                host: None,
+                url_digest: None,
             }),
         (proptest::option::of(text()), any::<bool>(), outcome()).prop_map(|(user, c, outcome)| {
             Observation::Mqtt {

@@ -470,6 +470,24 @@ pub enum Observation {
         basic_auth_cleartext: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
+        /// The `Host` header, lowercased, without its port: which server was asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// SHA-256 (hex) of the requested URL as [`url_digest`] spells it, so a reported URL
+        /// can be recognised without the path, which may name a patient, ever being kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_digest: Option<String>,
+    },
+    /// A DNS message over UDP or TCP port 53: the name asked for and, in an answer, the
+    /// addresses it resolved to.
+    Dns {
+        /// The first question's name, lowercased, without the trailing dot.
+        query: String,
+        /// A response (QR set) rather than a query.
+        response: bool,
+        /// A and AAAA records of a response's answer section.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        answers: Vec<IpAddr>,
     },
     /// MQTT CONNECT.
     Mqtt {
@@ -524,6 +542,7 @@ impl Observation {
             Observation::Telnet { .. } => "telnet",
             Observation::Ftp { .. } => "ftp",
             Observation::Http { .. } => "http",
+            Observation::Dns { .. } => "dns",
             Observation::Mqtt { .. } => "mqtt",
             Observation::TlsClientHello { .. } => "tls_client_hello",
             Observation::TlsServerHello { .. } => "tls_server_hello",
@@ -532,6 +551,21 @@ impl Observation {
             Observation::Rdp { .. } => "rdp",
         }
     }
+}
+
+/// The digest [`Observation::Http::url_digest`] carries: SHA-256 over `host` (lowercased,
+/// without a port) followed by `path` (without query or fragment), hex. The recogniser and
+/// the known-indicator matcher both spell URLs through this one function.
+pub fn url_digest(host: &str, path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let path = if path.is_empty() { "/" } else { path };
+    let mut h = Sha256::new();
+    h.update(host.as_bytes());
+    h.update(path.as_bytes());
+    let d = h.finalize();
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

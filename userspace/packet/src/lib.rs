@@ -5,14 +5,15 @@
 //! [`heir_model::Event`]s, the one vocabulary every later stage reads:
 //!
 //! - [`record::Decoder`] reads each ring-buffer record once: flows, server answers and drops
-//!   as they are; samples through [`recognize`] (DICOM, HL7 over MLLP, TLS, HTTP, FTP, SSH,
-//!   telnet, MQTT) and the FTP login tracker ([`logins`]);
+//!   as they are; samples through [`recognize`] (DICOM, HL7 over MLLP, TLS, HTTP, DNS, FTP,
+//!   SSH, telnet, MQTT) and the FTP login tracker ([`logins`]);
 //! - [`flows::Sweeper`] pairs the flow table's two directions into connection records.
 //!
 //! The well-known ports come from [`heir_abi::ports`], shared with the probe; TLS versions and
 //! cipher suites from [`heir_model::tls`]; what a service's protocol is from
 //! [`heir_model::service`].
 
+pub mod dns;
 pub mod flows;
 pub mod logins;
 pub mod recognize;

@@ -20,6 +20,17 @@ pub fn recognize(
     payload: &[u8],
 ) -> Option<Observation> {
     let port = |p: u16| sport == p || dport == p;
+    if port(ports::DNS) {
+        // Over TCP, each message is preceded by its two-byte length.
+        let message = match transport {
+            Transport::Udp => Some(payload),
+            Transport::Tcp => payload.get(2..),
+            _ => None,
+        };
+        if let Some(o) = message.and_then(crate::dns::message) {
+            return Some(o);
+        }
+    }
     if transport != Transport::Tcp {
         return None;
     }
@@ -189,13 +200,54 @@ fn http(p: &[u8]) -> Option<Observation> {
     let admin_path = ADMIN.iter().any(|a| {
         path.len() >= a.len() && path.as_bytes()[..a.len()].eq_ignore_ascii_case(a.as_bytes())
     });
+    let host = host_header(headers);
+    // A request line may name the server itself (`GET http://host/path`, as to a proxy).
+    let (host, path) = match target.split_once("://") {
+        Some((_, rest)) => {
+            let (h, p) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (Some(without_port(h)), p)
+        }
+        None => (host, path),
+    };
+    let url_digest = host
+        .as_deref()
+        .map(|h| heir_model::event::url_digest(h, path));
     Some(Observation::Http {
         method: method.to_owned(),
         admin_path,
         basic_auth_user: None,
         basic_auth_cleartext: basic_auth,
         status: None,
+        host,
+        url_digest,
     })
+}
+
+/// The `Host` header among the sampled ones, lowercased and without its port.
+fn host_header(headers: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(headers);
+    text.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| without_port(value.trim()))
+            .filter(|h| !h.is_empty() && h.len() <= 253 && !h.contains(char::is_whitespace))
+    })
+}
+
+/// `host:port` or `[v6]:port` as the host alone, lowercased.
+fn without_port(h: &str) -> String {
+    let h = match h.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => h.rsplit_once(':').map_or(h, |(host, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                host
+            } else {
+                h
+            }
+        }),
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// A cursor that fails instead of panicking.
@@ -455,6 +507,8 @@ mod tests {
                 basic_auth_user: None,
                 basic_auth_cleartext: true,
                 status: None,
+                host: Some("pump".into()),
+                url_digest: Some(heir_model::event::url_digest("pump", "/admin/config")),
             }
         );
         let json = serde_json::to_string(&p).unwrap();

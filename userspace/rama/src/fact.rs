@@ -160,6 +160,8 @@ pub fn facts_of(e: &Event, out: &mut Vec<DeviceFact>) {
                 Observation::SshBanner { .. } => Protocol::Ssh,
                 Observation::Smb { .. } => Protocol::Smb,
                 Observation::Rdp { .. } => Protocol::Rdp,
+                // A name lookup says which resolver a device uses, nothing of its risk.
+                Observation::Dns { .. } => return,
             };
             out.push(fact(
                 server,

@@ -21,6 +21,8 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
 /// Since schema 2: the responder's audit log.
+/// How far out of order stored events' stamps may be (see [`Read::events_between`]).
+pub const ARRIVAL_SKEW: Duration = Duration::from_secs(60);
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,45 @@ pub trait Read {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// Visits the stored events stamped in `from..to`, newest first, and returns how many it
+    /// visited. Events are stored as they arrive, so their stamps are nearly but not strictly
+    /// ordered (two sensors batch apart): the walk ends at the first event older than `from`
+    /// by more than [`ARRIVAL_SKEW`], having visited every one in range.
+    fn events_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        visit: &mut dyn FnMut(Event),
+    ) -> Result<u64, Error> {
+        let (db, path) = self.parts();
+        let rx = db.read().map_err(db_error(path, "reading events"))?;
+        let t = rx
+            .open_table(EVENTS)
+            .map_err(db_error(path, "reading events"))?;
+        let stop = Timestamp::from_nanos(
+            from.as_nanos()
+                .saturating_sub(ARRIVAL_SKEW.as_nanos() as u64),
+        );
+        let mut n = 0;
+        for item in t.iter().map_err(db_error(path, "reading events"))?.rev() {
+            let (k, v) = item.map_err(db_error(path, "reading events"))?;
+            let ev: Event = serde_json::from_slice(v.value()).map_err(|source| Error::Record {
+                path: path.to_owned(),
+                table: "events",
+                key: k.value(),
+                source,
+            })?;
+            if ev.ts < stop {
+                break;
+            }
+            if ev.ts >= from && ev.ts < to {
+                n += 1;
+                visit(ev);
+            }
+        }
+        Ok(n)
     }
 
     fn event_count(&self) -> Result<u64, Error> {

@@ -114,6 +114,29 @@ pub fn unique() -> String {
     )
 }
 
+/// Copies the program at `from` to `to`, to be run from there.
+///
+/// The copy is written by `cp` in a process of its own. Written here, its open write handle
+/// would be inherited by any process another test thread forks in that instant, and running
+/// the copy would fail with "Text file busy" until that child had exec'd.
+#[track_caller]
+pub fn copy_executable(from: impl AsRef<std::path::Path>, to: impl AsRef<std::path::Path>) {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let status = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running cp: {e}"));
+    assert!(
+        status.success(),
+        "cp {} {}: {status}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// The canary before an absence check: a copy of `cat` in `dir`, with a name of its own, reads
 /// `/etc/shadow`, and this waits up to 20 s for its `credential_access` alert in `alerts`.
 /// Once it is in, the agent has handled everything that happened before it.
@@ -121,7 +144,7 @@ pub fn unique() -> String {
 pub fn shadow_canary(dir: &std::path::Path, alerts: &std::path::Path) {
     let name = format!("canary{}", unique());
     let exe = dir.join(&name);
-    std::fs::copy("/usr/bin/cat", &exe).expect("copying cat for the canary");
+    copy_executable("/usr/bin/cat", &exe);
     let mut child = std::process::Command::new(&exe)
         .arg("/etc/shadow")
         .stdout(std::process::Stdio::null())

@@ -40,6 +40,7 @@ pub async fn monitor(args: Args) -> Result<()> {
     let (tx, rx) = mpsc::channel(pipeline::QUEUE_BATCHES);
     let source = tokio::spawn(pipeline::kernel_source(reader, tx, stats.clone()));
     let stages = Stages {
+        control: None,
         table: ProcessTable::from_proc(),
         engine: None,
         ticks: pipeline::Ticks::Wall,
@@ -159,6 +160,7 @@ pub async fn replay(file: PathBuf) -> Result<()> {
         (n, bad)
     });
     let stages = Stages {
+        control: None,
         table: ProcessTable::new(Lookup::None),
         engine: Some(heir_agent::runtime::engine(&config, None)),
         ticks: pipeline::Ticks::EventTime,

@@ -157,6 +157,8 @@ pub struct Agent {
     socket: heir_api::Socket,
     mesh: Option<Arc<Mesh>>,
     mesh_inbound: Option<mpsc::Receiver<Actionable>>,
+    learn: mpsc::Sender<crate::intel::Learn>,
+    learned: mpsc::Receiver<crate::intel::Learn>,
     responder: Arc<Responder>,
     live: tokio::sync::broadcast::Sender<heir_api::Live>,
     fanout: Fanout,
@@ -225,10 +227,12 @@ impl Agent {
         };
         let socket = heir_api::Socket::bind(config.api_socket())?;
         let own = own(&rama.lock().expect("rama lock").rama.listing());
-        let (mesh, mesh_inbound) = match Mesh::start(&config.mesh, &config.data_dir, &own)? {
-            Some((m, rx)) => (Some(Arc::new(m)), Some(rx)),
-            None => (None, None),
-        };
+        let (learn, learned) = mpsc::channel(crate::intel::QUEUE);
+        let (mesh, mesh_inbound) =
+            match Mesh::start(&config.mesh, &config.data_dir, &own, learn.clone())? {
+                Some((m, rx)) => (Some(Arc::new(m)), Some(rx)),
+                None => (None, None),
+            };
         let responder = Arc::new(Responder::new(
             config.respond.clone(),
             &options.pin_dir,
@@ -282,6 +286,8 @@ impl Agent {
             socket,
             mesh,
             mesh_inbound,
+            learn,
+            learned,
             responder,
             live,
             fanout,
@@ -331,6 +337,8 @@ impl Agent {
             socket,
             mesh,
             mesh_inbound,
+            learn,
+            learned,
             responder,
             live,
             fanout,
@@ -350,6 +358,8 @@ impl Agent {
             mesh: mesh.clone(),
             responder: responder.clone(),
             started: Instant::now(),
+            learn: learn.clone(),
+            importing: tokio::sync::Mutex::new(()),
         });
         let access = heir_api::Access::new(&config.api_operators);
         let api = tokio::spawn(socket.serve(backend, access, serving.clone().cancelled_owned()));
@@ -386,6 +396,16 @@ impl Agent {
         let flow_tx = gateway.is_some().then(|| tx.clone());
         drop(tx);
 
+        // Known indicators: the imports the store holds, then the mesh's and new imports.
+        let (control_tx, control) = mpsc::channel(pipeline::CONTROL_QUEUE);
+        let intel = tokio::spawn(crate::intel::run(
+            learned,
+            control_tx,
+            store.clone(),
+            config.intel.clone(),
+        ));
+        tokio::spawn(crate::intel::learn_imports(store.clone(), learn));
+
         let drops = fanout.drops();
         let pipeline = tokio::spawn(
             Stages {
@@ -393,6 +413,7 @@ impl Agent {
                 engine: Some(engine),
                 ticks: pipeline::Ticks::Wall,
                 stats: stats.clone(),
+                control: Some(control),
             }
             .run(
                 rx,
@@ -472,6 +493,7 @@ impl Agent {
         }
         drop(flow_tx);
         let (stages, outputs) = pipeline.await?;
+        intel.abort();
         // Then the sinks, which drain their queues and flush; the store keeps what it took.
         let late = tokio::task::spawn_blocking(move || outputs.fanout.close(SINK_DEADLINE)).await?;
         for name in late {

@@ -126,6 +126,7 @@ async fn a_sink_that_never_returns_does_not_slow_detection_and_its_drops_are_cou
     // The real pipeline (enrichment and the detection engine) in front of the fan-out.
     let stats = Arc::new(Stats::default());
     let stages = Stages {
+        control: None,
         table: ProcessTable::new(Lookup::None),
         engine: Some(crate::runtime::engine(&crate::Config::default(), None)),
         ticks: pipeline::Ticks::EventTime,

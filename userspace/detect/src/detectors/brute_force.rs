@@ -452,6 +452,8 @@ mod tests {
                         basic_auth_user: Some("admin".into()),
                         basic_auth_cleartext: true,
                         status: Some(401),
+                        host: None,
+                        url_digest: None,
                     },
                 )
             })

@@ -183,6 +183,8 @@ mod tests {
                 basic_auth_user: Some("admin".into()),
                 basic_auth_cleartext: true,
                 status: Some(200),
+                host: None,
+                url_digest: None,
             },
         );
         let alerts = run(&mut d, &[attack, basic]);
