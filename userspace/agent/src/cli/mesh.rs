@@ -1,7 +1,6 @@
 //! `heir mesh …`, `heir indicators`, `heir export`, `heir import`: membership of the
 //! hospitals' consortium and the knowledge base it fills.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -194,23 +193,10 @@ fn knowledge(state: &StateArgs) -> Result<heir_mesh::knowledge::KnowledgeBase> {
     Ok(kb)
 }
 
-pub fn indicators(state: StateArgs, json: bool) -> Result<()> {
-    let kb = knowledge(&state)?;
-    for e in kb.entries() {
-        if json {
-            println!("{}", serde_json::to_string(e)?);
-        } else {
-            println!(
-                "{:<22} {:<8} {:>3.0}%  {} hospital(s)  {}",
-                e.indicator.category,
-                e.indicator.severity,
-                e.confidence * 100.0,
-                e.hospitals(),
-                e.indicator.rule
-            );
-        }
-    }
-    Ok(())
+/// The knowledge base of a member; `None` on a node that never joined.
+pub fn member_knowledge(state: &StateArgs) -> Result<Option<heir_mesh::knowledge::KnowledgeBase>> {
+    let member = keystore(state).is_ok_and(|k| k.membership().is_ok());
+    member.then(|| knowledge(state)).transpose()
 }
 
 pub fn export(format: ExportFormat, state: StateArgs) -> Result<()> {
@@ -226,14 +212,5 @@ pub fn export(format: ExportFormat, state: StateArgs) -> Result<()> {
         ExportFormat::Misp => heir_mesh::exchange::to_misp(&entries, &vulns, now),
     };
     println!("{out}");
-    Ok(())
-}
-
-pub fn import(file: PathBuf) -> Result<()> {
-    let items = heir_mesh::exchange::import_file(&file)?;
-    for item in &items {
-        println!("{}", serde_json::to_string(item)?);
-    }
-    eprintln!("{}: {} item(s)", file.display(), items.len());
     Ok(())
 }

@@ -5,6 +5,7 @@ mod agent;
 mod alerts;
 mod audit;
 mod bench;
+mod intel;
 mod mesh;
 mod monitor;
 mod rama;
@@ -51,7 +52,8 @@ pub enum Command {
     /// The hospitals' threat-sharing mesh: membership and status.
     #[command(subcommand)]
     Mesh(mesh::Cmd),
-    /// Indicators in this node's knowledge base (the agent must be stopped).
+    /// Indicators this node matches traffic against: the mesh's knowledge base, then the
+    /// operator's imports with their source.
     Indicators {
         #[command(flatten)]
         state: StateArgs,
@@ -65,8 +67,9 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
-    /// Read a STIX 2.1 bundle or MISP event and list the indicators it holds.
-    Import { file: PathBuf },
+    /// Import indicators (STIX 2.1, MISP event or feed, plain list) to be matched and hunted
+    /// for: through the running agent, or into a stopped one's store. All or nothing.
+    Import(intel::ImportArgs),
     /// The responder's audit log: every block, proposal, approval, denial and refusal (the
     /// agent must be stopped).
     Audit {
@@ -157,9 +160,9 @@ impl Command {
             Command::Rules(r) => rules::run(r),
             Command::Audit { state, json } => audit::run(state, json).await,
             Command::Mesh(m) => mesh::run(m).await,
-            Command::Indicators { state, json } => mesh::indicators(state, json),
+            Command::Indicators { state, json } => intel::indicators(state, json).await,
             Command::Export { format, state } => mesh::export(format, state),
-            Command::Import { file } => mesh::import(file),
+            Command::Import(i) => intel::import(i).await,
             Command::Alerts(a) => alerts::run(a).await,
             Command::Block(b) => b.run(),
             Command::Unblock(a) => a.unblock(),
@@ -229,8 +232,13 @@ pub async fn shutdown_signal() {
 /// The store of an agent that is not running (a running one holds it, and answers through
 /// its API instead).
 pub fn stopped_store(config: &Config) -> Result<heir_store::Store> {
+    open_stopped(config, false)
+}
+
+/// [`stopped_store`], created first when `create` and the agent never ran.
+pub fn open_stopped(config: &Config, create: bool) -> Result<heir_store::Store> {
     let path = config.data_dir.join("heir.redb");
-    if !path.exists() {
+    if !create && !path.exists() {
         bail!(
             "no store at {}: the agent has not run with this data directory",
             path.display()

@@ -51,6 +51,10 @@ pub struct Learn {
 /// Queue from the mesh and the API to the intel task.
 pub const QUEUE: usize = 1024;
 
+/// How long a retro-hunt waits for the events before it to be committed: longer than the
+/// store sink's commit interval (one second), with room for a busy pipeline.
+const HUNT_DELAY: Duration = Duration::from_secs(3);
+
 /// The matcher's key of a mesh indicator.
 pub fn mesh_id(id: &heir_mesh::indicator::IndicatorId) -> String {
     format!("mesh:{id}")
@@ -159,6 +163,9 @@ pub async fn run(
         if new.is_empty() || config.retro_hunt_days == 0 {
             continue;
         }
+        // Contacts the pipeline saw just before the indicator came are still on their way
+        // into the store: hunt once they are there.
+        tokio::time::sleep(HUNT_DELAY).await;
         let days = Duration::from_secs(u64::from(config.retro_hunt_days) * 24 * 3600);
         let from = Timestamp::from_nanos(until.as_nanos().saturating_sub(days.as_nanos() as u64));
         let store = store.clone();
