@@ -319,6 +319,16 @@ mod tests {
         a
     }
 
+    /// A match of the mesh's own knowledge never goes back to it as a new report.
+    #[test]
+    fn matches_of_known_indicators_are_not_offered_back() {
+        let config = Config::default();
+        let mut a = beacon("10.1.0.5", "203.0.113.9");
+        assert!(config.shares(&a), "a beacon is offered");
+        a.category = Category::KnownIndicator;
+        assert!(!config.shares(&a), "its match is not");
+    }
+
     #[test]
     fn the_hospitals_own_addresses_and_words_stay_home() {
         let config: Config = toml::from_str(

@@ -14,7 +14,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use heir_model::event::{NetAddr, Observation};
+use heir_model::event::{NetAddr, Observation, TcpFlags, Transport};
 use heir_model::{Alert, Category, Event, EventKind, Severity, Taxonomy, Timestamp};
 
 /// How long a device's further contacts with one indicator wait before they are reported
@@ -164,7 +164,10 @@ pub enum Update {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {
     Connect,
+    /// A connection the device opened.
     Flow,
+    /// A connection the indicator opened to the device (a known scanner or guesser).
+    FlowFrom,
     DnsQuery,
     DnsAnswer,
     TlsServerName,
@@ -177,6 +180,7 @@ impl Seen {
         match self {
             Seen::Connect => "a connect",
             Seen::Flow => "a connection through the gateway",
+            Seen::FlowFrom => "a connection to the device through the gateway",
             Seen::DnsQuery => "a DNS query",
             Seen::DnsAnswer => "a DNS answer",
             Seen::TlsServerName => "a TLS server name",
@@ -346,14 +350,29 @@ impl Matcher {
             EventKind::Flow {
                 src,
                 dst,
+                src_port,
                 dst_port,
+                transport,
+                flags_out,
                 link: Some(_),
                 ..
             } => {
-                if let Some(k) = self.address(*dst) {
-                    push(k, Seen::Flow, Some(*src), Some(*dst), Some(*dst_port));
-                } else if let Some(k) = self.address(*src) {
-                    push(k, Seen::Flow, Some(*dst), Some(*src), Some(*dst_port));
+                // The sensor's `src` sent the first packet it saw. A scanned device's RST or
+                // SYN-ACK can be that packet (the scanner's SYN went the other way on another
+                // NIC): such a flow was opened by `dst`, and reading it as the device calling
+                // the scanner would report every scanned device as contacting a known attacker.
+                let answer = *transport == Transport::Tcp
+                    && (flags_out.has(TcpFlags::SYN | TcpFlags::ACK)
+                        || (flags_out.has(TcpFlags::RST) && !flags_out.has(TcpFlags::SYN)));
+                let (opener, responder, port) = if answer {
+                    (*dst, *src, *src_port)
+                } else {
+                    (*src, *dst, *dst_port)
+                };
+                if let Some(k) = self.address(responder) {
+                    push(k, Seen::Flow, Some(opener), Some(responder), Some(port));
+                } else if let Some(k) = self.address(opener) {
+                    push(k, Seen::FlowFrom, Some(responder), Some(opener), Some(port));
                 }
             }
             EventKind::Protocol {
@@ -575,11 +594,17 @@ fn alert(hit: &Hit, ev: &Event, count: u64, retro: Option<(Earlier, Timestamp)>)
     } else {
         format!("known as {}", k.reported_as)
     };
+    // Who opened the contact: the device, or the indicator (a known scanner coming in).
+    let inbound = hit.seen == Seen::FlowFrom;
+    let (from, to) = if inbound {
+        (k.target.to_string(), who)
+    } else {
+        (who, k.target.to_string())
+    };
     let title = match retro {
-        None => format!("{who} contacted {}, {known_as} ({}, {by})", k.target, k.tlp),
+        None => format!("{from} contacted {to}, {known_as} ({}, {by})", k.tlp),
         Some((e, now)) => format!(
-            "{who} contacted {} {} ago, {} time{}: {known_as} ({}, {by})",
-            k.target,
+            "{from} contacted {to} {} ago, {} time{}: {known_as} ({}, {by})",
             ago(now.saturating_sub(e.first).as_secs()),
             e.count,
             if e.count == 1 { "" } else { "s" },
@@ -600,6 +625,11 @@ fn alert(hit: &Hit, ev: &Event, count: u64, retro: Option<(Earlier, Timestamp)>)
         attack: Some(k.attack.clone().unwrap_or_else(|| "T1071".into())),
     };
     match hit.device {
+        Some(d) if inbound => {
+            a.device = Some(d.to_string());
+            a.src_ip = hit.remote;
+            a.dst_ip = Some(d);
+        }
         Some(d) => {
             a.device = Some(d.to_string());
             a.src_ip = Some(d);
@@ -689,7 +719,6 @@ fn mask(ip: IpAddr, len: u8) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heir_model::event::Transport;
     use heir_model::{MacAddr, Process, event::Link};
 
     fn known(id: &str, target: Target) -> Known {
@@ -899,6 +928,58 @@ mod tests {
         m.apply(Update::Remove("a".into()));
         m.inspect(&flow(10_000, "10.1.4.10", "203.0.113.9"), &mut out);
         assert_eq!(out.len(), 3);
+    }
+
+    /// A known scanner coming in is the source, and the device what it contacted: the
+    /// device is never presented as having reached out.
+    #[test]
+    fn a_connection_the_indicator_opened_names_it_as_the_source() {
+        let mut m = matcher();
+        let mut out = Vec::new();
+        m.inspect(&flow(100, "203.0.113.9", "10.1.2.10"), &mut out);
+        let a = &out[0];
+        assert_eq!(a.src_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(a.dst_ip, Some("10.1.2.10".parse().unwrap()));
+        assert_eq!(a.device.as_deref(), Some("10.1.2.10"));
+        assert!(
+            a.title.starts_with("203.0.113.9 contacted 10.1.2.10"),
+            "{}",
+            a.title
+        );
+    }
+
+    /// A scanned device's reset, seen before the scanner's SYN, is the scanner's contact:
+    /// the device did not reach out to it.
+    #[test]
+    fn a_device_answering_a_known_scanner_did_not_contact_it() {
+        let mut m = matcher();
+        let mut out = Vec::new();
+        let mut reply = flow(100, "10.1.2.10", "203.0.113.9");
+        if let EventKind::Flow { flags_out, .. } = &mut reply.kind {
+            *flags_out = TcpFlags(TcpFlags::RST | TcpFlags::ACK);
+        }
+        m.inspect(&reply, &mut out);
+        let a = &out[0];
+        assert_eq!(a.src_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(a.dst_ip, Some("10.1.2.10".parse().unwrap()));
+        assert!(
+            a.title.starts_with("203.0.113.9 contacted 10.1.2.10"),
+            "{}",
+            a.title
+        );
+        // The device's own SYN to the same address is its contact.
+        let mut own = flow(200, "10.1.2.11", "203.0.113.9");
+        if let EventKind::Flow { flags_out, .. } = &mut own.kind {
+            *flags_out = TcpFlags(TcpFlags::SYN);
+        }
+        out.clear();
+        m.inspect(&own, &mut out);
+        assert_eq!(out[0].src_ip, Some("10.1.2.11".parse().unwrap()));
+        assert!(
+            out[0].title.starts_with("10.1.2.11 contacted 203.0.113.9"),
+            "{}",
+            out[0].title
+        );
     }
 
     #[test]
